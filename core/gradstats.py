@@ -1,0 +1,153 @@
+"""Statistics of the per-sample gradients g_1..g_B of one minibatch.
+
+Everything here is computed from four primitives that both gradient sets provide:
+
+* ``norms_sq()`` -> (B,) ||g_i||^2
+* ``dots(V)`` -> (B, K) g_i . v_k
+* ``gram()`` -> (B, B) g_i . g_j
+* ``combine(u)`` -> (P,) sum_i u_i g_i
+
+``DenseGradients`` holds G (B, P) in memory; ``core.mlp.Backprop`` computes the same from the
+per-layer factors (||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2, Goodfellow 2015) without
+forming the B x P matrix, which is what the session uses when B x P x 8 bytes would exceed
+``MATERIALISE_LIMIT_BYTES``.
+
+Definitions (gbar = (1/B) sum_i g_i):
+
+* tr(Sigma) = sum_i ||g_i - gbar||^2 / (B - 1), the trace of the per-sample covariance;
+* noise scale B_simple = tr(Sigma) / ||gbar||^2 (McCandlish et al. 2018);
+* standard error of the mean gradient = sqrt(tr(Sigma) / B), shrinking like 1/sqrt(B);
+* signal-to-noise ratio = ||gbar||^2 / (tr(Sigma) / B) = B / B_simple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "DenseGradients",
+    "GradStats",
+    "MATERIALISE_LIMIT_BYTES",
+    "disagreement_direction",
+    "gradient_stats",
+]
+
+MATERIALISE_LIMIT_BYTES = 50 * 1024 * 1024
+
+
+class DenseGradients:
+    """Per-sample gradients held as a matrix G (B, P)."""
+
+    def __init__(self, G: np.ndarray) -> None:
+        self.G = G
+
+    @property
+    def batch_size(self) -> int:
+        return self.G.shape[0]
+
+    def norms_sq(self) -> np.ndarray:
+        return np.einsum("bp,bp->b", self.G, self.G)
+
+    def dots(self, V: np.ndarray) -> np.ndarray:
+        return self.G @ V.T
+
+    def gram(self) -> np.ndarray:
+        return self.G @ self.G.T
+
+    def combine(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.matmul(u, self.G, out=out)
+
+
+@dataclass(frozen=True)
+class GradStats:
+    """Statistics of one batch's per-sample gradients (arrays are read-only).
+
+    per_sample_norms : (B,) ||g_i||
+    cosines : (B,) cos(g_i, gbar)
+    projections : (B, K) g_i . d_k for the K directions asked for (K may be 0)
+    """
+
+    batch_size: int
+    mean_norm: float
+    per_sample_norms: np.ndarray
+    cosines: np.ndarray
+    frac_against: float
+    trace_sigma: float
+    noise_scale: float
+    snr: float
+    std_error: float
+    projections: np.ndarray
+
+
+def gradient_stats(gs, gbar: np.ndarray | None = None, directions: np.ndarray | None = None):
+    """Compute ``GradStats`` from a gradient set (DenseGradients or Backprop).
+
+    gbar : (P,) the plain mean of the per-sample gradients; computed if not given
+    directions : (K, P) directions to project every g_i on (not normalised here)
+    """
+    B = gs.batch_size
+    if gbar is None:
+        gbar = gs.combine(np.full(B, 1.0 / B))
+    n2 = np.maximum(gs.norms_sq(), 0.0)
+    norms = np.sqrt(n2)
+    gbar2 = float(gbar @ gbar)
+    gnorm = np.sqrt(gbar2)
+    V = gbar[None, :] if directions is None else np.vstack([gbar[None, :], directions])
+    D = gs.dots(V)
+    dots_mean = D[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where((norms > 0) & (gnorm > 0), dots_mean / (norms * gnorm), 0.0)
+    cos = np.clip(cos, -1.0, 1.0)
+    ss = max(float(n2.sum()) - B * gbar2, 0.0)  # sum_i ||g_i - gbar||^2
+    trace = ss / (B - 1) if B > 1 else 0.0
+    noise = trace / gbar2 if gbar2 > 0 else float("inf")
+    snr = gbar2 / (trace / B) if trace > 0 else float("inf")
+    proj = D[:, 1:] if directions is not None else np.zeros((B, 0))
+    arrays = [np.ascontiguousarray(a) for a in (norms, cos, proj)]
+    for a in arrays:
+        a.flags.writeable = False
+    return GradStats(
+        batch_size=B,
+        mean_norm=float(gnorm),
+        per_sample_norms=arrays[0],
+        cosines=arrays[1],
+        frac_against=float(np.mean(cos < 0)),
+        trace_sigma=float(trace),
+        noise_scale=float(noise),
+        snr=float(snr),
+        std_error=float(np.sqrt(trace / B)),
+        projections=arrays[2],
+    )
+
+
+def disagreement_direction(gs, gbar: np.ndarray) -> np.ndarray:
+    """Unit vector (P,) orthogonal to gbar along which the per-sample gradients vary most.
+
+    The top principal direction of the residuals ``r_i = g_i - gbar`` with their gbar
+    component removed, found from the B x B Gram matrix (so P can be large):
+    ``Gram(r') = H K H - p p^T`` with ``p_i = r_i . ghat``; its top eigenvector u gives
+    ``d = sum_i u_i r'_i``. Returns zeros if the gradients do not vary (B = 1).
+    """
+    B = gs.batch_size
+    gnorm = np.linalg.norm(gbar)
+    if B < 2:
+        return np.zeros_like(gbar)
+    K = gs.gram()
+    ghat = gbar / gnorm if gnorm > 0 else np.zeros_like(gbar)
+    H = np.eye(B) - 1.0 / B
+    Kc = H @ K @ H
+    p = gs.dots(ghat[None, :])[:, 0] - gnorm
+    C = Kc - np.outer(p, p)
+    if not np.all(np.isfinite(C)):
+        return np.zeros_like(gbar)  # overflow: the run is diverging; nothing to show
+    vals, vecs = np.linalg.eigh((C + C.T) / 2)
+    u = vecs[:, -1]
+    if vals[-1] <= 0:
+        return np.zeros_like(gbar)
+    # d = sum_i u_i (g_i - gbar - p_i ghat)
+    d = gs.combine(u) - u.sum() * gbar - (u @ p) * ghat
+    d -= (d @ ghat) * ghat  # round-off
+    n = np.linalg.norm(d)
+    return d / n if n > 0 else d

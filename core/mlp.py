@@ -1,0 +1,325 @@
+"""A multilayer perceptron on one flat float64 parameter vector.
+
+Samples are rows everywhere: ``X`` is (B, n_in), outputs are (B, n_out).
+
+Flat layout (the order of a torch ``nn.Linear``'s weight then bias, layer by layer)::
+
+    params = [W1.ravel(), b1, W2.ravel(), b2, ...]      W_l : (n_out_l, n_in_l), b_l : (n_out_l,)
+
+``net.layers`` holds ``(W, b)`` *views* into ``net.params``: writing into either changes the
+other. The optimiser, the loss landscape and the per-sample gradients all use this layout.
+
+Backward kernels (numpy-ml style names), for layer l with input activations A (B, n_in):
+
+* ``dLdY``: the per-sample output deltas, row i = dL_i/dY_i (B, n_out);
+* ``delta`` of a layer: dL_i/dZ_i for its pre-activation (B, n_out_l);
+* ``dW = delta.T @ A`` (summed over samples) or ``delta[:, :, None] * A[:, None, :]``
+  (one (n_out, n_in) block per sample); ``db = delta.sum(0)`` or ``delta``;
+* ``delta_prev = (delta @ W) * act'(Z_prev)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import get_activation
+from .losses import as_one_hot, check_loss, dL_dY, loss_matrix, reduce, Reduced
+
+__all__ = ["MLP", "Backprop", "LayerSlice"]
+
+
+@dataclass(frozen=True)
+class LayerSlice:
+    """Where layer ``index``'s W and b live in the flat vector."""
+
+    index: int
+    n_in: int
+    n_out: int
+    w_start: int
+    w_stop: int
+    b_stop: int
+
+    @property
+    def b_start(self) -> int:
+        return self.w_stop
+
+
+@dataclass
+class Backprop:
+    """One forward and backward pass over a batch, kept in factored form.
+
+    inputs : list over layers of (B, n_in_l), each layer's input activations
+    deltas : list over layers of (B, n_out_l), per-sample dL_i/dZ (not weighted by w)
+    reduced : the scalar and its per-sample weights ``reduced.weights`` (B,)
+    Y : (B, n_out) outputs, M : (B, n_out) loss matrix
+
+    Sample i's gradient of its own loss is, for every layer, ``outer(deltas[l][i],
+    inputs[l][i])`` for W and ``deltas[l][i]`` for b. Any linear combination
+    ``sum_i u_i g_i`` is therefore one matrix product per layer (see ``combine``).
+    """
+
+    net: "MLP"
+    inputs: list[np.ndarray]
+    deltas: list[np.ndarray]
+    reduced: Reduced
+    Y: np.ndarray
+    M: np.ndarray
+
+    @property
+    def batch_size(self) -> int:
+        return self.Y.shape[0]
+
+    def combine(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``sum_i u[i] * g_i`` (P,) for weights u (B,), without forming the (B, P) matrix."""
+        net = self.net
+        g = np.empty(net.n_params) if out is None else out
+        for sl, A, D in zip(net.slices, self.inputs, self.deltas):
+            Du = D * u[:, None]
+            np.matmul(Du.T, A, out=g[sl.w_start : sl.w_stop].reshape(sl.n_out, sl.n_in))
+            np.sum(Du, axis=0, out=g[sl.b_start : sl.b_stop])
+        return g
+
+    def gradient(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The gradient of the reduced scalar, ``sum_i w_i g_i`` (P,)."""
+        return self.combine(self.reduced.weights, out=out)
+
+    def per_sample(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Materialise the per-sample gradients G (B, P); row i is the gradient of L_i."""
+        net = self.net
+        B = self.batch_size
+        G = np.empty((B, net.n_params)) if out is None else out
+        for sl, A, D in zip(net.slices, self.inputs, self.deltas):
+            blk = G[:, sl.w_start : sl.w_stop].reshape(B, sl.n_out, sl.n_in)
+            np.multiply(D[:, :, None], A[:, None, :], out=blk)
+            G[:, sl.b_start : sl.b_stop] = D
+        return G
+
+    def norms_sq(self) -> np.ndarray:
+        """||g_i||^2 (B,) from the factors: ||a_i||^2 ||delta_i||^2 + ||delta_i||^2 per layer."""
+        total = np.zeros(self.batch_size)
+        for A, D in zip(self.inputs, self.deltas):
+            d2 = np.einsum("bo,bo->b", D, D)
+            total += d2 * (np.einsum("bi,bi->b", A, A) + 1.0)
+        return total
+
+    def dots(self, V: np.ndarray) -> np.ndarray:
+        """g_i . v_k for vectors V (K, P) or (P,) -> (B, K) or (B,), without forming G."""
+        V2 = np.atleast_2d(V)
+        out = np.zeros((self.batch_size, V2.shape[0]))
+        for sl, A, D in zip(self.net.slices, self.inputs, self.deltas):
+            Vw = V2[:, sl.w_start : sl.w_stop].reshape(-1, sl.n_out, sl.n_in)
+            Vb = V2[:, sl.b_start : sl.b_stop]
+            # delta_i^T Vw_k a_i + delta_i . vb_k
+            out += np.einsum("bo,koi,bi->bk", D, Vw, A, optimize=True)
+            out += D @ Vb.T
+        return out if V.ndim == 2 else out[:, 0]
+
+    def gram(self) -> np.ndarray:
+        """K (B, B) with K[i, j] = g_i . g_j = sum_l (a_i.a_j + 1)(delta_i.delta_j)."""
+        K = np.zeros((self.batch_size, self.batch_size))
+        for A, D in zip(self.inputs, self.deltas):
+            K += (A @ A.T + 1.0) * (D @ D.T)
+        return K
+
+
+class MLP:
+    """Fully connected network; hidden layers use ``activation``, the output layer is linear.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int, e.g. ``[5, 32, 32, 3]`` (inputs, hidden..., outputs)
+    activation : "tanh", "relu", "sigmoid" or "identity"
+    seed : int, for ``np.random.default_rng`` (weights ~ N(0, gain / n_in), biases 0)
+    """
+
+    def __init__(self, layer_sizes, activation: str = "tanh", seed: int = 0) -> None:
+        sizes = [int(n) for n in layer_sizes]
+        if len(sizes) < 2 or any(n < 1 for n in sizes):
+            raise ValueError("layer_sizes needs at least two positive sizes")
+        self.layer_sizes: list[int] = sizes
+        self.activation = activation
+        self._act = get_activation(activation)
+        self.slices: list[LayerSlice] = []
+        off = 0
+        for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w_stop = off + n_in * n_out
+            self.slices.append(LayerSlice(k, n_in, n_out, off, w_stop, w_stop + n_out))
+            off = w_stop + n_out
+        self.n_params = off
+        self.params = np.zeros(off)
+        self.layers: list[tuple[np.ndarray, np.ndarray]] = [
+            (
+                self.params[s.w_start : s.w_stop].reshape(s.n_out, s.n_in),
+                self.params[s.b_start : s.b_stop],
+            )
+            for s in self.slices
+        ]
+        self.init_params(seed)
+
+    # ------------------------------------------------------------------ set-up
+    def init_params(self, seed: int) -> None:
+        """Draw fresh weights from ``np.random.default_rng(seed)``; biases are zero."""
+        rng = np.random.default_rng(seed)
+        gain = 2.0 if self.activation == "relu" else 1.0
+        for W, b in self.layers:
+            W[...] = rng.normal(0.0, np.sqrt(gain / W.shape[1]), size=W.shape)
+            b[...] = 0.0
+
+    def set_activation(self, activation: str) -> None:
+        """Change the hidden activation; the weights stay as they are."""
+        self._act = get_activation(activation)
+        self.activation = activation
+
+    def param_names(self) -> list[str]:
+        """Short labels of the parameter groups in flat order: W1, b1, W2, b2, ..."""
+        return [f"{p}{s.index + 1}" for s in self.slices for p in ("W", "b")]
+
+    @property
+    def n_in(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.layer_sizes[-1]
+
+    # ----------------------------------------------------------------- forward
+    def _forward(self, X: np.ndarray, params: np.ndarray | None = None):
+        """Return (inputs per layer, pre-activations per hidden layer, outputs Y)."""
+        layers = self.layers if params is None else self.views(params)
+        A = np.ascontiguousarray(X, dtype=np.float64)
+        inputs, Zs = [], []
+        last = len(layers) - 1
+        for k, (W, b) in enumerate(layers):
+            inputs.append(A)
+            Z = A @ W.T
+            Z += b
+            if k == last:
+                return inputs, Zs, Z
+            Zs.append(Z)
+            A = self._act.forward(Z, np.empty_like(Z))
+        raise AssertionError("unreachable")
+
+    def views(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(W, b) views into another flat vector with this network's layout."""
+        return [
+            (
+                params[s.w_start : s.w_stop].reshape(s.n_out, s.n_in),
+                params[s.b_start : s.b_stop],
+            )
+            for s in self.slices
+        ]
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Outputs Y (B, n_out) for inputs X (B, n_in)."""
+        self._check_X(X)
+        return self._forward(X)[2]
+
+    def loss_matrix(self, X, T, loss: str = "mse", huber_delta: float = 1.0) -> np.ndarray:
+        """M (B, n_out): elementwise losses; for mse ``(Y - T)**2``."""
+        check_loss(loss)
+        T = self._check_T(X, T)
+        return loss_matrix(self.forward(X), T, loss, huber_delta)
+
+    def loss(
+        self,
+        X,
+        T,
+        loss: str = "mse",
+        reduction: str = "mean",
+        output_weights=None,
+        sample_weights=None,
+        huber_delta: float = 1.0,
+    ) -> float:
+        """The one scalar that is backpropagated: M reduced by ``reduction``.
+
+        For mse + mean this is exactly ``mean((T - Y)**2)`` over all B x n_out entries.
+        """
+        M = self.loss_matrix(X, T, loss, huber_delta)
+        return reduce(M, reduction, loss, output_weights, sample_weights).value
+
+    # ---------------------------------------------------------------- backward
+    def backprop(
+        self,
+        X,
+        T,
+        loss: str = "mse",
+        reduction: str = "mean",
+        output_weights=None,
+        sample_weights=None,
+        huber_delta: float = 1.0,
+    ) -> Backprop:
+        """Forward and backward pass, kept factored (see ``Backprop``)."""
+        T = self._check_T(X, T)
+        inputs, Zs, Y = self._forward(X)
+        M = loss_matrix(Y, T, loss, huber_delta)
+        red = reduce(M, reduction, loss, output_weights, sample_weights)
+        delta = dL_dY(Y, T, red.coefficients, loss, huber_delta)
+        deltas = [delta]
+        for k in range(len(self.layers) - 1, 0, -1):
+            W = self.layers[k][0]
+            Z, A = Zs[k - 1], inputs[k]
+            dprev = delta @ W
+            dprev *= self._act.derivative(Z, A, np.empty_like(Z))
+            deltas.append(dprev)
+            delta = dprev
+        deltas.reverse()
+        return Backprop(self, inputs, deltas, red, Y, M)
+
+    def gradient(self, X, T, loss: str = "mse", reduction: str = "mean", **kw) -> np.ndarray:
+        """Gradient (P,) of the reduced scalar by one vectorised backward pass.
+
+        The output delta is scaled by each sample's weight w_i before the backward pass, so this
+        is the ordinary "backpropagate the scalar" gradient.
+        """
+        T = self._check_T(X, T)
+        inputs, Zs, Y = self._forward(X)
+        huber_delta = kw.get("huber_delta", 1.0)
+        M = loss_matrix(Y, T, loss, huber_delta)
+        red = reduce(M, reduction, loss, kw.get("output_weights"), kw.get("sample_weights"))
+        delta = dL_dY(Y, T, red.coefficients, loss, huber_delta) * red.weights[:, None]
+        g = np.empty(self.n_params)
+        for k in range(len(self.layers) - 1, -1, -1):
+            sl = self.slices[k]
+            np.matmul(
+                delta.T, inputs[k], out=g[sl.w_start : sl.w_stop].reshape(sl.n_out, sl.n_in)
+            )
+            np.sum(delta, axis=0, out=g[sl.b_start : sl.b_stop])
+            if k:
+                dprev = delta @ self.layers[k][0]
+                dprev *= self._act.derivative(Zs[k - 1], inputs[k], np.empty_like(Zs[k - 1]))
+                delta = dprev
+        return g
+
+    def per_sample_gradients(
+        self, X, T, loss: str = "mse", reduction: str = "mean", out=None, **kw
+    ) -> np.ndarray:
+        """G (B, P): row i is the gradient of sample i's own loss L_i.
+
+        L_i is sample i's row of M reduced over the outputs (the mean over outputs for mse, the
+        sum for cross-entropy, the per-output weights for ``weighted``, the largest entry for
+        ``max``). All rows come from one vectorised pass (outer products of each layer's input
+        activations and deltas), so ``w @ G`` equals ``gradient`` to round-off, and with
+        reduction "mean" ``G.mean(axis=0) == gradient(X, T)`` to ~1e-12.
+
+        out : optional preallocated (B, P) float64 array to write into.
+        """
+        bp = self.backprop(X, T, loss, reduction, **kw)
+        return bp.per_sample(out=out)
+
+    # ------------------------------------------------------------------ checks
+    def _check_X(self, X) -> None:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_in:
+            raise ValueError(f"X must be (B, {self.n_in}); got {X.shape}")
+
+    def _check_T(self, X, T) -> np.ndarray:
+        self._check_X(X)
+        T = as_one_hot(T, self.n_out)
+        if T.shape != (np.shape(X)[0], self.n_out):
+            raise ValueError(f"T must be (B, {self.n_out}); got {T.shape}")
+        return T
+
+    def __repr__(self) -> str:
+        return f"MLP({self.layer_sizes}, activation={self.activation!r}, P={self.n_params})"

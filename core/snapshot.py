@@ -1,0 +1,115 @@
+"""Snapshot: a frozen record of one training step, everything the window draws.
+
+Snapshots cross from the worker thread to the GUI thread, so every array in one is read-only
+(``flags.writeable = False``) and never written again by the session. ``run_id`` changes on a
+reset or a network rebuild so the window can drop stale snapshots.
+
+Arrays (B = batch size, O = outputs, P = parameters, K = parameters shown, N = path points):
+
+* ``M`` (B, O) the current batch's loss matrix; ``per_sample_loss`` (B,) L_i;
+  ``weights`` (B,) w_i with ``loss == weights @ per_sample_loss``;
+  ``output_weights`` (O,) how a row of M becomes L_i (None for max, which picks the largest)
+* ``grad_shown`` (K,) the gradient of the scalar loss (one backward pass) at parameters
+  ``shown_index`` (K,); ``mean_shown`` (K,) sum_i w_i g_i from the per-sample gradients;
+  ``band_lo``/``band_hi`` (K,) 10th/90th percentile of the per-sample values (None when the
+  per-sample matrix is too large to hold)
+* ``spread`` (B, 2) each g_i's components along the mean-gradient direction and the main
+  direction of disagreement; ``spread_mean`` (2,)
+* ``point`` (2,), ``path`` (N, 2): the current weights and the recent trajectory in the
+  landscape plane; ``fan`` (B, 2) and ``arrow`` (2,): the per-sample gradients and the
+  batch gradient in the plane's coordinates (as gradients: the step goes against them)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Config
+from .gradstats import GradStats
+from .landscape import Surface
+
+__all__ = ["History", "Snapshot", "freeze"]
+
+
+def freeze(a: np.ndarray | None) -> np.ndarray | None:
+    """A read-only contiguous copy of ``a`` (or None)."""
+    if a is None:
+        return None
+    out = np.array(a, dtype=np.float64 if a.dtype.kind == "f" else a.dtype, copy=True, order="C")
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-step records since the last reset (read-only views; NaN where not measured).
+
+    steps (n,), loss (n,) the backpropagated scalar of each batch, val_loss (n,) and
+    train_loss (n,) measured every ``eval_every`` steps, grad_norm (n,), noise_scale (n,),
+    batch_size (n,). ``events``: (step, text) for changes of settings.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    grad_norm: np.ndarray
+    noise_scale: np.ndarray
+    batch_size: np.ndarray
+    events: tuple[tuple[int, str], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the window needs for one step (see the module docstring for shapes)."""
+
+    run_id: int
+    step: int
+    epoch: int
+    samples_seen: int
+    config: Config
+    layer_sizes: tuple[int, ...]
+    param_names: tuple[str, ...]
+    param_bounds: tuple[int, ...]
+    batch_size: int
+    loss: float
+    M: np.ndarray
+    per_sample_loss: np.ndarray
+    weights: np.ndarray
+    output_weights: np.ndarray | None
+    grad_norm: float
+    stats: GradStats
+    history: History
+    train_loss: float
+    val_loss: float
+    seconds_per_step: float
+    steps_per_second: float
+    diverged: bool = False
+    message: str = ""
+    # --- detail (None in light snapshots) -------------------------------------------------
+    detail: bool = False
+    shown_index: np.ndarray | None = None
+    grad_shown: np.ndarray | None = None
+    mean_shown: np.ndarray | None = None
+    band_lo: np.ndarray | None = None
+    band_hi: np.ndarray | None = None
+    max_abs_diff: float = float("nan")
+    spread: np.ndarray | None = None
+    spread_mean: np.ndarray | None = None
+    plane_kind: str = ""
+    point: np.ndarray | None = None
+    off_plane: float = float("nan")
+    path: np.ndarray | None = None
+    fan: np.ndarray | None = None
+    arrow: np.ndarray | None = None
+    surface: Surface | None = None
+    surface_age_steps: int = 0
+
+    @property
+    def n_params(self) -> int:
+        return self.param_bounds[-1]
