@@ -144,7 +144,8 @@ def disagreement_direction(gs, gbar: np.ndarray) -> np.ndarray:
         return np.zeros_like(gbar)  # overflow: the run is diverging; nothing to show
     vals, vecs = np.linalg.eigh((C + C.T) / 2)
     u = vecs[:, -1]
-    if vals[-1] <= 0:
+    # Below ~1e-12 of the total squared norm the eigenvalue is centring round-off, not spread.
+    if vals[-1] <= 1e-12 * float(np.trace(K)):
         return np.zeros_like(gbar)
     # d = sum_i u_i (g_i - gbar - p_i ghat)
     d = gs.combine(u) - u.sum() * gbar - (u @ p) * ghat

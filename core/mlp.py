@@ -92,7 +92,10 @@ class Backprop:
         G = np.empty((B, net.n_params)) if out is None else out
         for sl, A, D in zip(net.slices, self.inputs, self.deltas):
             blk = G[:, sl.w_start : sl.w_stop].reshape(B, sl.n_out, sl.n_in)
-            np.multiply(D[:, :, None], A[:, None, :], out=blk)
+            # The same products as ``np.multiply(D[:, :, None], A[:, None, :], out=blk)``
+            # (bit for bit: no sums), but einsum's kernel writes the strided (B, P) blocks about
+            # twice as fast as the broadcasting ufunc (benchmarks/bench_engine.py).
+            np.einsum("bo,bi->boi", D, A, out=blk)
             G[:, sl.b_start : sl.b_stop] = D
         return G
 

@@ -52,7 +52,7 @@ from .mlp import MLP
 from .optimizers import make_optimizer
 from .snapshot import History, Snapshot, freeze
 
-__all__ = ["Session", "DivergedError"]
+__all__ = ["Session", "DivergedError", "validate_changes"]
 
 MAX_SHOWN_PARAMS = 4000  #: parameters drawn in the mean-gradient view
 TRAJECTORY_BYTES = 96 * 1024 * 1024  #: memory for the recent trajectory (PCA plane, path)
@@ -107,7 +107,7 @@ class Session:
         config.validate()
         data = make_dataset(config)
         config.validate(train_size=data.n_train, n_in=data.n_in, n_out=data.n_out)
-        _check_task(config, data, "loss")
+        _check_task(config, data.task, "loss")
         self.config = config
         self.data: Dataset = data
         self._run_ids = itertools.count(1)
@@ -188,13 +188,10 @@ class Session:
                 raise ConfigError(k, "unknown setting")
         if "hidden" in changes:
             changes["hidden"] = tuple(changes["hidden"])
-        new = self.config.replace(**changes)
-        new_data = self.data
-        if _DATA_FIELDS & changes.keys():
-            new.validate()
-            new_data = make_dataset(new)
+        new = validate_changes(self.config, changes, self.data.n_train, self.data.task)
+        new_data = make_dataset(new) if _DATA_FIELDS & changes.keys() else self.data
         new.validate(train_size=new_data.n_train, n_in=new_data.n_in, n_out=new_data.n_out)
-        _check_task(new, new_data, "dataset" if "dataset" in changes else "loss")
+        _check_task(new, new_data.task, "dataset" if "dataset" in changes else "loss")
         # --- all checks passed: apply ---
         old = self.config
         self.config = new
@@ -610,15 +607,40 @@ class Session:
             val_loss=self._last_val,
             seconds_per_step=self._sec_step,
             steps_per_second=self._sps,
+            n_train=self.data.n_train,
+            task=self.data.task,
             diverged=self.diverged,
             message=self.message,
             **kw,
         )
 
 
-def _check_task(config: Config, data: Dataset, field: str) -> None:
+def validate_changes(config: Config, changes: dict, n_train: int | None = None,
+                     task: str | None = None) -> Config:
+    """The config after ``changes``, validated; raises ConfigError naming the field.
+
+    n_train, task : the current data's training-set size and task, used when the changes keep
+    the data (a CSV's size is only known once loaded). The window calls this to check an
+    entry at the widget before the worker applies it.
+    """
+    for k in changes:
+        if not hasattr(config, k):
+            raise ConfigError(k, "unknown setting")
+    new = config.replace(**changes)
+    if _DATA_FIELDS & changes.keys() or new.dataset != "csv":
+        new.validate()
+        if new.dataset != "csv":
+            task = "classification" if new.dataset == "blobs" else "regression"
+    else:
+        new.validate(train_size=n_train)
+    if task is not None:
+        _check_task(new, task, "dataset" if "dataset" in changes else "loss")
+    return new
+
+
+def _check_task(config: Config, task: str, field: str) -> None:
     """Cross-entropy needs class targets (one-hot rows)."""
-    if config.loss == "cross_entropy" and data.task != "classification":
+    if config.loss == "cross_entropy" and task != "classification":
         raise ConfigError(
             field, "cross-entropy needs class targets: use the blobs data set (or a CSV with "
             "one-hot target columns), or a regression loss"

@@ -89,6 +89,8 @@ class Snapshot:
     val_loss: float
     seconds_per_step: float
     steps_per_second: float
+    n_train: int = 0
+    task: str = "regression"
     diverged: bool = False
     message: str = ""
     # --- detail (None in light snapshots) -------------------------------------------------

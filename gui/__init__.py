@@ -1,0 +1,1 @@
+"""Batchscope's window: the only package that imports Qt and pyqtgraph."""

@@ -1,0 +1,44 @@
+"""QApplication set-up and the interactive entry point."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from core import Config, Session
+
+from .plots import style
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once), with names for QSettings and the plot style."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName("Batchscope")
+    app.setApplicationName("Batchscope")
+    app.setApplicationDisplayName("Batchscope")
+    icon = style_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+    style.configure()
+    return app
+
+
+def style_icon() -> QIcon | None:
+    from .main_window import RESOURCES
+
+    path = RESOURCES / "icon.svg"
+    return QIcon(str(path)) if path.exists() else None
+
+
+def run(config: Config | None = None, session: Session | None = None) -> int:
+    """Open the window and train until it is closed; returns the exit status."""
+    app = make_app()
+    from .main_window import MainWindow
+
+    window = MainWindow(config, session=session, run=True)
+    window.show()
+    return app.exec()

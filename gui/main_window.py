@@ -1,0 +1,439 @@
+"""The main window: composes the controls, the views and the status bar, and wires signals.
+
+Data flows one way: controls -> changes dict -> core command -> worker thread ->
+session.step() -> frozen Snapshot -> signal -> the newest is kept -> a 30 Hz timer draws it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QScrollArea,
+    QTabWidget,
+    QTextBrowser,
+    QWidget,
+)
+
+from core import Config, ConfigError, Session
+from core.commands import RecomputeSurface, Reset, Update
+from core.session import validate_changes
+from core.snapshot import Snapshot
+
+from .controls import ControlPanel
+from .export import ExportError, export_views, save_pixmap
+from .plots import VIEWS
+from .plots.base import fmt
+from .worker import WorkerThread
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+REDRAW_MS = 33  # at most ~30 redraws a second
+
+
+def settings() -> QSettings:
+    """The app's preferences; BATCHSCOPE_SETTINGS names an ini file instead (tests)."""
+    path = os.environ.get("BATCHSCOPE_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("Batchscope", "Batchscope")
+
+
+class MainWindow(QMainWindow):
+    """The Batchscope window.
+
+    Parameters
+    ----------
+    config : Config for a new session (default settings if None)
+    session : an existing core Session to show (e.g. trained headless first); overrides config
+    run : start training at once
+    remember : restore and save the window geometry and settings (QSettings); headless
+        rendering passes False so pictures do not depend on the last session
+    """
+
+    snapshotDrawn = Signal(object)
+
+    def __init__(self, config: Config | None = None, *, session: Session | None = None,
+                 run: bool = True, remember: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Batchscope — what a minibatch gradient is made of")
+        self.session = session if session is not None else Session(config)
+        self.last_snapshot: Snapshot | None = None
+        self._pending: Snapshot | None = None
+        self._drawn: Snapshot | None = None
+        self._run_id = None
+        self.redraw_ms: deque[float] = deque(maxlen=600)
+        self.redraw_count = 0
+        self._closing = False
+        self._remember = remember
+
+        # ---- views
+        self.views = {name: cls() for name, cls in VIEWS}
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("viewTabs")
+        live = QWidget()
+        grid = QGridLayout(live)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(4)
+        v = self.views
+        grid.addWidget(v["loss_surface"], 0, 0, 2, 1)
+        grid.addWidget(v["loss_matrix"], 2, 0)
+        grid.addWidget(v["gradient_spread"], 0, 1)
+        grid.addWidget(v["mean_gradient"], 1, 1)
+        grid.addWidget(v["loss_curves"], 2, 1)
+        grid.setColumnStretch(0, 5)
+        grid.setColumnStretch(1, 6)
+        for r, s in enumerate((4, 4, 3)):
+            grid.setRowStretch(r, s)
+        self.tabs.addTab(live, "&Live training")
+        self.setCentralWidget(self.tabs)
+
+        # ---- controls
+        self.controls = ControlPanel(self.session.config, validator=self._validate)
+        scroll = QScrollArea()
+        scroll.setWidget(self.controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        dock = QDockWidget("Controls", self)
+        dock.setObjectName("controlsDock")
+        dock.setWidget(scroll)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        scroll.setMinimumWidth(270)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.controls_dock = dock
+
+        # ---- explanation
+        help_view = QTextBrowser()
+        help_view.setObjectName("explanationText")
+        help_view.setOpenExternalLinks(True)
+        help_path = RESOURCES / "help.md"
+        help_view.setMarkdown(help_path.read_text(encoding="utf-8") if help_path.exists()
+                              else "Help text not found.")
+        edock = QDockWidget("What am I looking at?", self)
+        edock.setObjectName("explanationDock")
+        edock.setWidget(help_view)
+        help_view.setMinimumWidth(220)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, edock)
+        self.explanation_dock = edock
+
+        # ---- status bar
+        sb = self.statusBar()
+        self.state_label = QLabel("paused")
+        self.state_label.setObjectName("stateLabel")
+        self.step_label = QLabel("step 0")
+        self.step_label.setObjectName("stepLabel")
+        self.speed_label = QLabel("")
+        self.speed_label.setObjectName("speedLabel")
+        self.loss_label = QLabel("")
+        self.loss_label.setObjectName("lossLabel")
+        for w in (self.step_label, self.loss_label, self.speed_label, self.state_label):
+            w.setMinimumWidth(90)
+            sb.addPermanentWidget(w)
+
+        self._make_actions()
+
+        # ---- worker
+        self.worker_thread = WorkerThread(self.session)
+        self.worker = self.worker_thread.worker
+        w = self.worker
+        w.snapshotReady.connect(self._on_snapshot, Qt.ConnectionType.QueuedConnection)
+        w.messages.connect(self._on_messages, Qt.ConnectionType.QueuedConnection)
+        w.commandFailed.connect(self._on_command_failed, Qt.ConnectionType.QueuedConnection)
+        w.stateChanged.connect(self._on_state, Qt.ConnectionType.QueuedConnection)
+        w.errorOccurred.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
+        w.surfaceBusy.connect(self._on_surface_busy, Qt.ConnectionType.QueuedConnection)
+
+        c = self.controls
+        c.changesRequested.connect(self._on_changes)
+        c.runToggled.connect(self.set_running)
+        c.stepRequested.connect(self.step_once)
+        c.resetRequested.connect(self.reset)
+        c.exportRequested.connect(self.export_dialog)
+        c.recomputeRequested.connect(lambda: self.worker.post(RecomputeSurface()))
+        c.logYToggled.connect(self.views["loss_curves"].set_log_y)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self._redraw)
+        self.timer.start()
+
+        self.resize(1600, 1000)
+        self.resizeDocks([self.controls_dock, self.explanation_dock], [285, 250],
+                         Qt.Orientation.Horizontal)
+        if remember:
+            self._restore_window_state()
+        self.worker_thread.start()
+        if run:
+            self.set_running(True)
+
+    # ---------------------------------------------------------------- actions
+    def _make_actions(self) -> None:
+        def act(text, slot, shortcut=None, tip="", checkable=False, name=""):
+            a = QAction(text, self)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+            a.setCheckable(checkable)
+            a.setObjectName(name)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        mb = self.menuBar()
+        fm = mb.addMenu("&File")
+        fm.addAction(act("&Open configuration…", self.open_config_dialog, "Ctrl+O",
+                         "Load settings from a JSON file", name="openConfigAction"))
+        fm.addAction(act("&Save configuration…", self.save_config_dialog, "Ctrl+S",
+                         "Save the current settings as JSON", name="saveConfigAction"))
+        fm.addSeparator()
+        fm.addAction(act("&Export pictures and data…", self.export_dialog, "Ctrl+E",
+                         "PNG, SVG and CSV of every view", name="exportAction"))
+        fm.addAction(act("Save &screenshot…", self.screenshot_dialog, "Ctrl+Shift+S",
+                         "The whole window as PNG", name="screenshotAction"))
+        fm.addSeparator()
+        fm.addAction(act("&Quit", self.close, "Ctrl+Q", "Quit Batchscope", name="quitAction"))
+        rm = mb.addMenu("&Run")
+        self.run_action = act("&Run / pause", self._toggle_run, "Space",
+                              "Train continuously or pause", name="runAction")
+        rm.addAction(self.run_action)
+        rm.addAction(act("&Step", self.step_once, "S", "Train on one minibatch",
+                         name="stepAction"))
+        rm.addAction(act("R&eset", self.reset, "R", "Fresh weights, history cleared",
+                         name="resetAction"))
+        rm.addAction(act("Recompute &surface", lambda: self.worker.post(RecomputeSurface()),
+                         "Ctrl+R", "Recentre the plane and recompute the loss surface",
+                         name="recomputeAction"))
+        vm = mb.addMenu("&View")
+        vm.addAction(self.controls_dock.toggleViewAction())
+        vm.addAction(self.explanation_dock.toggleViewAction())
+        hm = mb.addMenu("&Help")
+        hm.addAction(act("&About Batchscope", self._about, name="aboutAction"))
+
+    # ------------------------------------------------------------ run control
+    def set_running(self, running: bool) -> None:
+        self.worker.set_running(running)
+        self.controls.set_running(running)
+
+    def _toggle_run(self) -> None:
+        self.set_running(not self.worker.is_running())
+
+    def step_once(self) -> None:
+        self.set_running(False)
+        self.worker.request_step()
+
+    def reset(self) -> None:
+        self.worker.post(Reset())
+
+    # -------------------------------------------------------------- settings
+    def _validate(self, changes: dict) -> None:
+        snap = self._drawn or self._pending
+        n_train = snap.n_train if snap is not None else None
+        task = snap.task if snap is not None else None
+        validate_changes(self.controls.config, changes, n_train, task)
+
+    def _on_changes(self, changes: dict) -> None:
+        self.worker.post(Update(changes))
+
+    def apply_config(self, config: Config) -> None:
+        """Apply a whole configuration (from a file or a preset)."""
+        changes = {k: v for k, v in config.to_dict().items()
+                   if getattr(self.controls.config, k) != getattr(config, k)}
+        if not changes:
+            return
+        changes = {k: getattr(config, k) for k in changes}
+        self.controls.set_config(config)
+        self.worker.post(Update(changes))
+
+    # ------------------------------------------------------ worker callbacks
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        self._pending = snap
+        if snap.step > 0 or self.last_snapshot is not None:
+            self.last_snapshot = snap
+
+    def _on_messages(self, msgs: list) -> None:
+        self.statusBar().showMessage(" · ".join(msgs), 6000)
+
+    def _on_command_failed(self, field: str, message: str) -> None:
+        self.controls.show_error(field, message)
+        self.controls.set_config(self.session_config())
+
+    def session_config(self) -> Config:
+        snap = self._pending or self._drawn
+        return snap.config if snap is not None else self.controls.config
+
+    def _on_state(self, state: str) -> None:
+        self.state_label.setText(state)
+        colour = {"running": "#1e8449", "paused": "#7f8c8d", "diverged": "#c0392b"}[state]
+        self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        self.controls.set_running(state == "running")
+
+    def _on_error(self, summary: str, details: str) -> None:
+        self.controls.set_running(False)
+        box = QMessageBox(self)
+        box.setObjectName("errorBox")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Batchscope: an error in the training worker")
+        box.setText(f"The run is paused and its state is kept.\n\n{summary}")
+        box.setDetailedText(details)
+        box.setModal(False)
+        box.show()
+        self.error_box = box
+
+    def _on_surface_busy(self, busy: bool) -> None:
+        if busy:
+            self.statusBar().showMessage("computing the loss surface…", 2000)
+
+    # ------------------------------------------------------------------ draw
+    def _redraw(self) -> None:
+        snap = self._pending
+        if snap is None or snap is self._drawn:
+            return
+        t0 = time.perf_counter()
+        for view in self.views.values():
+            view.show_snapshot(snap)
+        self._drawn = snap
+        self._run_id = snap.run_id
+        self._update_status(snap)
+        self.redraw_ms.append((time.perf_counter() - t0) * 1000)
+        self.redraw_count += 1
+        self.snapshotDrawn.emit(snap)
+
+    def _update_status(self, snap: Snapshot) -> None:
+        self.step_label.setText(f"step {snap.step} · epoch {snap.epoch}")
+        self.loss_label.setText(f"loss {fmt(snap.loss)}")
+        self.speed_label.setText(f"{snap.steps_per_second:.0f} steps/s"
+                                 if snap.steps_per_second else "")
+        if snap.diverged:
+            self.state_label.setText("diverged")
+            self.statusBar().showMessage(snap.message)
+
+    # ---------------------------------------------------------------- export
+    def export_all(self, folder: str | os.PathLike, progress=None) -> list[Path]:
+        """Write window.png and every view's PNG, SVG and CSV into ``folder``."""
+        self._redraw()
+        files = export_views(self.views, folder, progress=progress)
+        target = Path(folder) / "window.png"
+        save_pixmap(self.grab(), target)
+        return [target, *files]
+
+    def export_dialog(self) -> None:
+        s = settings()
+        start = s.value("export/folder", os.path.expanduser("~"))
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", str(start))
+        if not folder:
+            return
+        s.setValue("export/folder", folder)
+        dlg = QProgressDialog("Exporting…", "", 0, len(self.views), self)
+        dlg.setCancelButton(None)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(500)
+
+        def progress(done, total, text):
+            dlg.setValue(done)
+            dlg.setLabelText(f"Exporting {text}…")
+            QApplication.processEvents()
+
+        try:
+            files = self.export_all(folder, progress)
+        except (ExportError, OSError) as e:
+            dlg.close()
+            QMessageBox.warning(self, "Export failed", f"Nothing partial was left.\n\n{e}")
+            return
+        dlg.close()
+        self.statusBar().showMessage(f"exported {len(files)} files to {folder}", 8000)
+
+    def screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "batchscope.png",
+                                              "PNG image (*.png)")
+        if not path:
+            return
+        try:
+            save_pixmap(self.grab(), path)
+        except (ExportError, OSError) as e:
+            QMessageBox.warning(self, "Screenshot failed", str(e))
+            return
+        self.statusBar().showMessage(f"saved {path}", 6000)
+
+    # ----------------------------------------------------------- config files
+    def open_config_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open configuration", "",
+                                              "JSON configuration (*.json);;All files (*)")
+        if path:
+            self.load_config_file(path)
+
+    def load_config_file(self, path: str) -> bool:
+        try:
+            cfg = Config.load(path)
+            validate_changes(cfg, {}, None, None)
+        except ConfigError as e:
+            QMessageBox.warning(self, "Configuration not loaded",
+                                f"{e.field}: {e.message}\n\nThe current run is unchanged.")
+            return False
+        self.apply_config(cfg)
+        self.statusBar().showMessage(f"loaded {path}", 6000)
+        return True
+
+    def save_config_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save configuration", "batchscope.json",
+                                              "JSON configuration (*.json)")
+        if not path:
+            return
+        try:
+            self.controls.config.save(path)
+        except OSError as e:
+            QMessageBox.warning(self, "Configuration not saved", f"{path}: {e}")
+            return
+        self.statusBar().showMessage(f"saved {path}", 6000)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self, "About Batchscope",
+            "<b>Batchscope</b><br>See what a minibatch gradient is made of: why libraries "
+            "backpropagate one scalar, mean(M), and not the loss matrix M.")
+
+    # -------------------------------------------------------- window state
+    def _restore_window_state(self) -> None:
+        s = settings()
+        geo = s.value("window/geometry")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    def save_window_state(self) -> None:
+        s = settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("config/last", self.controls.config.to_dict())
+        s.sync()
+
+    def shutdown(self) -> None:
+        """Stop the timer and the worker thread (cancelling a surface in progress)."""
+        if self._closing:
+            return
+        self._closing = True
+        self.timer.stop()
+        self.worker_thread.shutdown()
+
+    def closeEvent(self, event) -> None:
+        if self._remember:
+            self.save_window_state()
+        self.shutdown()
+        super().closeEvent(event)

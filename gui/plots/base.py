@@ -1,0 +1,97 @@
+"""The common shape of a view: a pyqtgraph layout widget that draws Snapshots and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
+
+from core.config import write_text_atomic
+from core.snapshot import Snapshot
+
+
+class ViewWidget(pg.GraphicsLayoutWidget):
+    """Base of every view. Subclasses build their items once in ``__init__`` and update them
+    in ``show_snapshot`` with setData/setImage; ``table()`` returns the view's data for CSV.
+
+    (Named ``show_snapshot``, not ``update``: QWidget.update() means "repaint" and pyqtgraph
+    calls it.)
+    """
+
+    object_name = ""
+    title = ""
+    help_text = ""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName(self.object_name)
+        self.setToolTip(self.help_text)
+        self.setMinimumSize(260, 180)
+        self.snapshot: Snapshot | None = None
+        self.ci.setContentsMargins(4, 4, 4, 4)
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        self.draw(snap)
+
+    def draw(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def table(self) -> tuple[list[str], list[list]]:  # pragma: no cover - abstract
+        """(header, rows) of what the view shows, for CSV."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ export
+    def export_png(self, path: str, width: int | None = None) -> None:
+        ex = pg.exporters.ImageExporter(self.ci)
+        if width:
+            ex.parameters()["width"] = int(width)
+        tmp = _tmp_name(path)
+        try:
+            ex.export(tmp)
+            if not os.path.exists(tmp):
+                raise OSError(f"could not write {path}")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def export_svg(self, path: str) -> None:
+        ex = pg.exporters.SVGExporter(self.ci)
+        tmp = _tmp_name(path)
+        try:
+            ex.export(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def export_csv(self, path: str) -> None:
+        header, rows = self.table()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+        write_text_atomic(path, buf.getvalue())
+
+
+def _tmp_name(path: str) -> str:
+    d, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    return os.path.join(d, f".{stem}.partial{ext}")
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A short number for readouts: 0.0331, 1.7e-17, 38.2."""
+    if x != x:
+        return "—"
+    if x == float("inf"):
+        return "∞"
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e4:
+        return f"{x:.{digits}g}"
+    return f"{x:.{max(1, digits - 1)}e}"

@@ -1,0 +1,38 @@
+"""Pens, brushes, colours and colour maps shared by the views: made once, used everywhere."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+# Okabe-Ito palette: distinguishable with colour blindness, prints well.
+BLUE = (0, 114, 178)
+ORANGE = (230, 159, 0)
+GREEN = (0, 158, 115)
+RED = (213, 94, 0)
+PURPLE = (204, 121, 167)
+SKY = (86, 180, 233)
+GREY = (120, 120, 120)
+BLACK = (20, 20, 20)
+
+MEAN_PEN = pg.mkPen(RED, width=3)
+SCALAR_PEN = pg.mkPen(BLACK, width=1.5, style=Qt.PenStyle.DashLine)
+SAMPLE_PEN = pg.mkPen((*SKY, 220), width=1.3)
+PATH_PEN = pg.mkPen((255, 255, 255, 230), width=2)
+PATH_SHADOW_PEN = pg.mkPen((0, 0, 0, 160), width=4)
+CONTOUR_PEN = pg.mkPen((255, 255, 255, 110), width=1)
+GRID_PEN = pg.mkPen(GREY, width=1, style=Qt.PenStyle.DotLine)
+BAND_BRUSH = pg.mkBrush((*SKY, 90))
+BAR_BRUSH = pg.mkBrush((*BLUE, 200))
+BAR_AGAINST_BRUSH = pg.mkBrush((*ORANGE, 220))
+POINT_BRUSH = pg.mkBrush(RED)
+SAMPLE_BRUSH = pg.mkBrush((*BLUE, 160))
+NO_PEN = pg.mkPen(None)
+
+SURFACE_CMAP = pg.colormap.get("viridis")
+MATRIX_CMAP = pg.colormap.get("magma")
+
+
+def configure() -> None:
+    """Global pyqtgraph options: light background for slides and papers, antialiasing."""
+    pg.setConfigOptions(background="w", foreground="k", antialias=True, imageAxisOrder="col-major")

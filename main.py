@@ -1,0 +1,271 @@
+"""Batchscope: see what a minibatch gradient is made of.
+
+Usage::
+
+    batchscope                                  # open the window and train
+    batchscope --hidden 64,64 --batch-size 8    # with settings
+    batchscope --steps 300 --screenshot shot.png          # render headless and exit
+    batchscope --steps 300 --export-dir figures/          # every view as PNG + CSV
+
+A bad value exits with status 2 and one line naming the option and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from core.activations import ACTIVATIONS
+from core.config import DATASETS, PLANES, Config, ConfigError, parse_hidden
+from core.losses import LOSSES, REDUCTIONS
+from core.optimizers import OPTIMIZERS
+
+#: Config field -> command-line option
+OPTION_OF = {
+    "hidden": "--hidden",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "loss": "--loss",
+    "reduction": "--reduction",
+    "optimizer": "--optimizer",
+    "activation": "--activation",
+    "dataset": "--dataset",
+    "seed": "--seed",
+    "plane": "--plane",
+}
+VIEW_NAMES = ("loss_surface", "gradient_spread", "mean_gradient", "loss_matrix", "loss_curves")
+
+
+class UsageError(Exception):
+    """A bad command line: ``option`` and ``reason`` make the one line printed."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"{option}: {reason}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, status 2, no usage dump
+        raise UsageError("batchscope", message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="batchscope",
+        description="See what a minibatch gradient is made of: a live NumPy MLP with its "
+        "loss matrix, per-sample gradients, their mean and the loss surface.",
+    )
+    a = p.add_argument
+    a("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 32,32 (default 32,32)")
+    a("--batch-size", metavar="B", help="minibatch size (default 32)")
+    a("--lr", metavar="RATE", help="learning rate (default 0.05)")
+    a("--loss", metavar="NAME", help=f"one of {', '.join(LOSSES)}")
+    a("--reduction", metavar="NAME", help=f"one of {', '.join(REDUCTIONS)}")
+    a("--optimizer", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)}")
+    a("--activation", metavar="NAME", help=f"one of {', '.join(ACTIVATIONS)}")
+    a("--dataset", metavar="NAME", help=f"one of {', '.join(DATASETS)}")
+    a("--seed", metavar="N", help="random seed (default 0)")
+    a("--plane", metavar="NAME", help=f"loss-surface plane: one of {', '.join(PLANES)}")
+    a("--config", metavar="FILE.json", help="settings from a JSON file (options override it)")
+    a("--steps", metavar="N", default="0", help="train N steps before showing or rendering")
+    a("--screenshot", metavar="PATH.png", help="save the whole window after the steps; exit")
+    a("--export-dir", metavar="DIR",
+      help="write every view as <view>.png and <view>.csv (and .svg) into DIR; exit")
+    a("--size", metavar="WxH", default="1600x1000", help="window size for rendering")
+    return p
+
+
+def _int(option: str, text: str, lo: int, hi: int) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise UsageError(option, f"{text!r} is not a whole number") from None
+    if not lo <= v <= hi:
+        raise UsageError(option, f"must be between {lo} and {hi} (got {v})")
+    return v
+
+
+def _float(option: str, text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise UsageError(option, f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise UsageError(option, f"must be a finite number (got {text})")
+    return v
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config the command line asks for; UsageError naming the option if it is bad."""
+    if args.config:
+        try:
+            base = Config.load(args.config)
+        except ConfigError as e:
+            raise UsageError("--config", f"{e.field}: {e.message}") from None
+    else:
+        base = Config()
+    changes: dict = {}
+    if args.hidden is not None:
+        try:
+            changes["hidden"] = parse_hidden(args.hidden)
+        except ConfigError as e:
+            raise UsageError("--hidden", e.message) from None
+    if args.batch_size is not None:
+        changes["batch_size"] = _int("--batch-size", args.batch_size, 1, 10**9)
+    if args.lr is not None:
+        changes["lr"] = _float("--lr", args.lr)
+    if args.seed is not None:
+        changes["seed"] = _int("--seed", args.seed, 0, 2**32 - 1)
+    for name in ("loss", "reduction", "optimizer", "activation", "dataset", "plane"):
+        v = getattr(args, name)
+        if v is not None:
+            changes[name] = v
+    cfg = base.replace(**changes)
+    from core.session import validate_changes
+
+    try:
+        validate_changes(cfg, {}, None, None)
+        cfg.validate()
+    except ConfigError as e:
+        option = OPTION_OF.get(e.field, "--config" if args.config else f"--{e.field}")
+        raise UsageError(option, e.message) from None
+    return cfg
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise UsageError("--size", f"{text!r} is not WIDTHxHEIGHT, e.g. 1600x1000") from None
+    if not (400 <= w <= 8000 and 300 <= h <= 8000):
+        raise UsageError("--size", f"{w}x{h} is outside 400x300 .. 8000x8000")
+    return w, h
+
+
+def _check_output_file(option: str, path: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(option, f"{path} is a folder; give a file name such as shot.png")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(option, f"the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(option, f"cannot write into {parent}: permission denied")
+
+
+def _check_output_dir(option: str, path: str) -> None:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(option, f"{path} is a file, not a folder")
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise UsageError(option, f"cannot write into {probe}: permission denied")
+
+
+def _ensure_display(headless: bool) -> None:
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if headless or os.environ.get("QT_QPA_PLATFORM"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        return
+    raise UsageError("batchscope", "no display found (DISPLAY/WAYLAND_DISPLAY unset); to "
+                     "render without one use --screenshot PATH.png or --export-dir DIR")
+
+
+def train(session, steps: int) -> None:
+    """Train ``steps`` steps, printing progress and whether the run diverged."""
+    if steps <= 0:
+        return
+    report = max(1, steps // 4)
+    for k in range(steps):
+        snap = session.step(detail=False)
+        if snap.diverged:
+            print(f"batchscope: diverged at step {session.step_count + 1}: {snap.message}",
+                  file=sys.stderr)
+            return
+        if (k + 1) % report == 0 or k + 1 == steps:
+            print(f"step {snap.step}: loss {snap.loss:.6g}", file=sys.stderr)
+
+
+def render(session, screenshot: str | None, export_dir: str | None,
+           size: tuple[int, int]) -> int:
+    """Show the trained session in a window offscreen (or on the display), save, exit."""
+    from PySide6.QtCore import QElapsedTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import make_app
+    from gui.export import ExportError, save_pixmap
+    from gui.main_window import MainWindow
+
+    app = make_app()
+    if not session.diverged and session.needs_surface():
+        session.compute_surface()
+    window = MainWindow(session=session, run=False, remember=False)
+    window.resize(*size)
+    window.show()
+    clock = QElapsedTimer()
+    clock.start()
+    # Wait for the worker's first snapshot to be drawn, surface included (at most 20 s).
+    while clock.elapsed() < 20000:
+        app.processEvents()
+        d = window._drawn
+        if d is not None and (d.surface is not None or session.diverged):
+            break
+        QApplication.processEvents()
+        window.thread().msleep(10)
+    for _ in range(5):
+        app.processEvents()
+    status = 0
+    try:
+        if export_dir:
+            files = window.export_all(export_dir)
+            print(f"batchscope: wrote {len(files)} files to {export_dir}", file=sys.stderr)
+        if screenshot:
+            save_pixmap(window.grab(), screenshot)
+            print(f"batchscope: saved {screenshot}", file=sys.stderr)
+    except (ExportError, OSError) as e:
+        print(f"batchscope: {e}", file=sys.stderr)
+        status = 1
+    finally:
+        window.shutdown()
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        cfg = config_from_args(args)
+        steps = _int("--steps", args.steps, 0, 10**7)
+        size = _parse_size(args.size)
+        if args.screenshot:
+            _check_output_file("--screenshot", args.screenshot)
+        if args.export_dir:
+            _check_output_dir("--export-dir", args.export_dir)
+        headless = bool(args.screenshot or args.export_dir)
+        _ensure_display(headless)
+        from core import Session
+
+        try:
+            session = Session(cfg)
+        except ConfigError as e:
+            raise UsageError(OPTION_OF.get(e.field, f"--{e.field}"), e.message) from None
+    except UsageError as e:
+        print(f"batchscope: error: {e}", file=sys.stderr)
+        return 2
+    train(session, steps)
+    if headless:
+        return render(session, args.screenshot, args.export_dir, size)
+    from gui.app import run
+
+    return run(session=session)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
