@@ -7,8 +7,8 @@ so the backward pass never recomputes a transcendental function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -122,8 +122,9 @@ class Config:
     eval_every: int = 10
 
     # ---------------------------------------------------------------- validate
-    def validate(self, train_size: int | None = None, n_in: int | None = None,
-                 n_out: int | None = None) -> "Config":
+    def validate(
+        self, train_size: int | None = None, n_in: int | None = None, n_out: int | None = None
+    ) -> Config:
         """Raise ConfigError(field, reason) for the first bad setting; return self if all good.
 
         train_size, n_in, n_out : known once the data are loaded (CSV); for the built-in data
@@ -151,7 +152,12 @@ class Config:
         if self.dataset == "csv" and not self.csv_path:
             raise ConfigError("csv_path", "the csv dataset needs a file (csv_path)")
         for w in self.output_weights:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            if (
+                isinstance(w, bool)
+                or not isinstance(w, (int, float))
+                or not math.isfinite(w)
+                or w < 0
+            ):
                 raise ConfigError("output_weights", f"weights must be finite and >= 0 (got {w!r})")
         if self.output_weights and sum(self.output_weights) <= 0:
             raise ConfigError("output_weights", "at least one weight must be positive")
@@ -167,12 +173,14 @@ class Config:
         if n_in is not None and n_out is not None:
             if self.output_weights and len(self.output_weights) != n_out:
                 raise ConfigError(
-                    "output_weights", f"needs {n_out} weights, one per output (got {len(self.output_weights)})"
+                    "output_weights",
+                    f"needs {n_out} weights, one per output (got {len(self.output_weights)})",
                 )
             P = count_params([n_in, *self.hidden, n_out])
             if P > MAX_PARAMS:
                 raise ConfigError(
-                    "hidden", f"{P:,} parameters is over the cap of {MAX_PARAMS:,}; use smaller layers"
+                    "hidden",
+                    f"{P:,} parameters is over the cap of {MAX_PARAMS:,}; use smaller layers",
                 )
         return self
 
@@ -193,7 +201,7 @@ class Config:
             n_in, n_out = self.io_sizes()
         return [n_in, *self.hidden, n_out]
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (not validated: call ``validate``)."""
         return dataclasses.replace(self, **changes)
 
@@ -206,13 +214,15 @@ class Config:
         return d
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "config") -> "Config":
+    def from_dict(cls, data: Any, source: str = "config") -> Config:
         """Build a Config from a dict (e.g. parsed JSON), checking names and types.
 
         Errors name the source and the field: ``ConfigError("settings.json: lr", "...")``.
         """
         if not isinstance(data, dict):
-            raise ConfigError(source, f"must be a JSON object of settings, not {type(data).__name__}")
+            raise ConfigError(
+                source, f"must be a JSON object of settings, not {type(data).__name__}"
+            )
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
@@ -230,7 +240,7 @@ class Config:
         return cfg
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Config":
+    def load(cls, path: str | os.PathLike) -> Config:
         """Read a JSON config file; every problem is a ConfigError naming the file (and field)."""
         name = os.fspath(path)
         try:
@@ -246,7 +256,9 @@ class Config:
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as e:
-            raise ConfigError(name, f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+            raise ConfigError(
+                name, f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+            ) from None
         except ValueError as e:
             raise ConfigError(name, str(e)) from None
         except RecursionError:
@@ -329,8 +341,13 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 def _jtype(value: Any) -> str:
     return {
-        bool: "true/false", int: "a number", float: "a number", str: "text",
-        list: "a list", dict: "an object", type(None): "null",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
     }.get(type(value), type(value).__name__)
 
 
@@ -354,4 +371,3 @@ def _float_range(name: str, value: Any, lo: float, hi: float, low_open: bool = T
     if (value <= lo if low_open else value < lo) or value > hi:
         lo_txt = f"> {lo}" if low_open else f">= {lo}"
         raise ConfigError(name, f"must be {lo_txt} and <= {hi:g} (got {value})")
-

@@ -145,8 +145,9 @@ def load_csv(path: str, inputs: tuple[str, ...], targets: tuple[str, ...]):
         for name in names:
             if name not in header:
                 raise ConfigError(
-                    field, f"column {name!r} is not in {os.path.basename(path)} "
-                    f"(columns: {', '.join(header)})"
+                    field,
+                    f"column {name!r} is not in {os.path.basename(path)} "
+                    f"(columns: {', '.join(header)})",
                 )
             cols[name] = header.index(name)
     body = [r for r in rows[1:] if any(c.strip() for c in r)]
@@ -203,5 +204,4 @@ def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Data
     arrays = [np.ascontiguousarray(a) for a in (Xt, Tt, Xv, Tv, weights)]
     for a in arrays:
         a.flags.writeable = False
-    return Dataset(config.dataset, *arrays, task=task, input_names=in_names,
-                   target_names=out_names)
+    return Dataset(config.dataset, *arrays, task=task, input_names=in_names, target_names=out_names)

@@ -84,8 +84,13 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-def gradient_plane(origin: np.ndarray, gbar: np.ndarray, disagree: np.ndarray,
-                   rng: np.random.Generator, plane_id: int = 0) -> Plane:
+def gradient_plane(
+    origin: np.ndarray,
+    gbar: np.ndarray,
+    disagree: np.ndarray,
+    rng: np.random.Generator,
+    plane_id: int = 0,
+) -> Plane:
     """d1 = gbar / |gbar|; d2 = the disagreement direction (orthogonalised). Falls back to a
     random orthogonal direction where either is zero."""
     d1 = _unit(gbar)
@@ -98,22 +103,25 @@ def gradient_plane(origin: np.ndarray, gbar: np.ndarray, disagree: np.ndarray,
     return Plane(origin.copy(), d1, _unit(d2), "gradient", plane_id)
 
 
-def random_plane(net: MLP, origin: np.ndarray, rng: np.random.Generator,
-                 plane_id: int = 0) -> Plane:
+def random_plane(
+    net: MLP, origin: np.ndarray, rng: np.random.Generator, plane_id: int = 0
+) -> Plane:
     """Filter-normalised random directions (Li et al. 2018) around ``origin``."""
     dirs = []
     for _ in range(2):
         d = rng.normal(size=origin.shape)
         for (W, _b), (Dw, Db) in zip(net.views(origin), net.views(d)):
-            Dw *= (np.linalg.norm(W, axis=1, keepdims=True)
-                   / np.maximum(np.linalg.norm(Dw, axis=1, keepdims=True), 1e-30))
+            Dw *= np.linalg.norm(W, axis=1, keepdims=True) / np.maximum(
+                np.linalg.norm(Dw, axis=1, keepdims=True), 1e-30
+            )
             Db[...] = 0.0
         dirs.append(d)
     return Plane(origin.copy(), dirs[0], dirs[1], "random", plane_id)
 
 
-def pca_plane(trajectory: np.ndarray, origin: np.ndarray, rng: np.random.Generator,
-              plane_id: int = 0) -> Plane | None:
+def pca_plane(
+    trajectory: np.ndarray, origin: np.ndarray, rng: np.random.Generator, plane_id: int = 0
+) -> Plane | None:
     """Top two principal directions (unit) of trajectory (N, P); None if it has < 3 distinct
     points."""
     if trajectory.shape[0] < 3:
@@ -137,8 +145,8 @@ def project(plane: Plane, points: np.ndarray):
     R = np.atleast_2d(points) - plane.origin
     G = D @ D.T
     coords = np.linalg.solve(G, D @ R.T).T
-    resid2 = np.einsum("np,np->n", R, R) - np.einsum("nk,kl,nl->n", coords, G, coords)
-    return coords, np.sqrt(np.maximum(resid2, 0.0))
+    resid = R - coords @ D  # explicit residual: exact for points in the plane
+    return coords, np.sqrt(np.einsum("np,np->n", resid, resid))
 
 
 def project_vectors(plane: Plane, V: np.ndarray) -> np.ndarray:
@@ -212,9 +220,7 @@ def loss_grid(
                 [np.ones(stop - start), a_all[start:stop], b_all[start:stop]], axis=1
             ).astype(dtype)
             M = loss_matrix(_chunk_outputs(net, coef, base, Ws, bufs), Tc, loss, huber_delta)
-            Z[start:stop] = reduce_many(
-                M, reduction, loss, output_weights, sample_weights
-            )
+            Z[start:stop] = reduce_many(M, reduction, loss, output_weights, sample_weights)
         return True
 
     if threads > 1 and len(starts) > 1:
@@ -258,8 +264,18 @@ def _chunk_outputs(net: MLP, coef, base, Ws, bufs) -> np.ndarray:
     return H
 
 
-def loss_grid_loop(net: MLP, X, T, plane: Plane, centre=(0.0, 0.0), span: float = 1.0,
-                   res: int = 41, loss: str = "mse", reduction: str = "mean", **kw):
+def loss_grid_loop(
+    net: MLP,
+    X,
+    T,
+    plane: Plane,
+    centre=(0.0, 0.0),
+    span: float = 1.0,
+    res: int = 41,
+    loss: str = "mse",
+    reduction: str = "mean",
+    **kw,
+):
     """Reference: the same grid as ``loss_grid`` by one forward pass per grid point (slow)."""
     alphas = centre[0] + np.linspace(-span, span, res)
     betas = centre[1] + np.linspace(-span, span, res)

@@ -60,9 +60,7 @@ def check_loss(loss: str) -> None:
 
 def check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
-        raise ValueError(
-            f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}"
-        )
+        raise ValueError(f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
 
 
 def as_one_hot(T: np.ndarray, n_out: int) -> np.ndarray:

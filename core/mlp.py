@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import get_activation
-from .losses import as_one_hot, check_loss, dL_dY, loss_matrix, reduce, Reduced
+from .losses import Reduced, as_one_hot, check_loss, dL_dY, loss_matrix, reduce
 
 __all__ = ["MLP", "Backprop", "LayerSlice"]
 
@@ -60,7 +60,7 @@ class Backprop:
     ``sum_i u_i g_i`` is therefore one matrix product per layer (see ``combine``).
     """
 
-    net: "MLP"
+    net: MLP
     inputs: list[np.ndarray]
     deltas: list[np.ndarray]
     reduced: Reduced
@@ -237,7 +237,8 @@ class MLP:
     ) -> float:
         """The one scalar that is backpropagated: M reduced by ``reduction``.
 
-        For mse + mean this is exactly ``mean((T - Y)**2)`` over all B x n_out entries.
+        For mse + mean this is ``mean((T - Y)**2)`` over all B x n_out entries (to the last
+        bit or so: it sums over outputs first, then over samples).
         """
         M = self.loss_matrix(X, T, loss, huber_delta)
         return reduce(M, reduction, loss, output_weights, sample_weights).value
@@ -285,9 +286,7 @@ class MLP:
         g = np.empty(self.n_params)
         for k in range(len(self.layers) - 1, -1, -1):
             sl = self.slices[k]
-            np.matmul(
-                delta.T, inputs[k], out=g[sl.w_start : sl.w_stop].reshape(sl.n_out, sl.n_in)
-            )
+            np.matmul(delta.T, inputs[k], out=g[sl.w_start : sl.w_stop].reshape(sl.n_out, sl.n_in))
             np.sum(delta, axis=0, out=g[sl.b_start : sl.b_stop])
             if k:
                 dprev = delta @ self.layers[k][0]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -60,10 +60,26 @@ TRAJECTORY_MAX = 2000
 EVAL_SAMPLES = 512  #: samples for the train/validation loss curves
 DIVERGENCE_FACTOR = 1e8  #: a loss this many times its starting value counts as diverged
 
-_DATA_FIELDS = {"dataset", "n_samples", "val_fraction", "noise", "csv_path", "csv_inputs",
-                "csv_targets", "sample_weighting"}
-_SURFACE_FIELDS = {"loss", "reduction", "output_weights", "huber_delta", "surface_resolution",
-                   "surface_samples", "activation", "sample_weighting"}
+_DATA_FIELDS = {
+    "dataset",
+    "n_samples",
+    "val_fraction",
+    "noise",
+    "csv_path",
+    "csv_inputs",
+    "csv_targets",
+    "sample_weighting",
+}
+_SURFACE_FIELDS = {
+    "loss",
+    "reduction",
+    "output_weights",
+    "huber_delta",
+    "surface_resolution",
+    "surface_samples",
+    "activation",
+    "sample_weighting",
+}
 
 
 class DivergedError(RuntimeError):
@@ -120,9 +136,18 @@ class Session:
     # ----------------------------------------------------------------- set-up
     def _reset_history(self) -> None:
         self.step_count = 0
-        self._cols = {k: _Growable() for k in
-                      ("steps", "loss", "train_loss", "val_loss", "grad_norm", "noise_scale",
-                       "batch_size")}
+        self._cols = {
+            k: _Growable()
+            for k in (
+                "steps",
+                "loss",
+                "train_loss",
+                "val_loss",
+                "grad_norm",
+                "noise_scale",
+                "batch_size",
+            )
+        }
         self._events: list[tuple[int, str]] = []
         self._last_train = float("nan")
         self._last_val = float("nan")
@@ -131,8 +156,9 @@ class Session:
         """A new network from ``config.seed``, a fresh optimiser, sampler and plane."""
         cfg = self.config
         self.run_id = next(self._run_ids)
-        self.net = MLP(cfg.layer_sizes(self.data.n_in, self.data.n_out), cfg.activation,
-                       seed=cfg.seed)
+        self.net = MLP(
+            cfg.layer_sizes(self.data.n_in, self.data.n_out), cfg.activation, seed=cfg.seed
+        )
         self.optimizer = make_optimizer(cfg.optimizer, self.net.n_params, cfg.lr, cfg.momentum)
         self.sampler = MinibatchSampler(self.data.n_train, np.random.default_rng([cfg.seed, 1]))
         self._plane_rng = np.random.default_rng([cfg.seed, 2])
@@ -160,7 +186,8 @@ class Session:
         self._eval_train = (self.data.X_train[idx], self.data.T_train[idx])
         n_s = min(self.config.surface_samples, self.data.n_train)
         self._surf_idx = np.random.default_rng([cfg.seed, 3]).choice(
-            self.data.n_train, n_s, replace=False)
+            self.data.n_train, n_s, replace=False
+        )
         self._record_position()
 
     # ----------------------------------------------------------------- commands
@@ -204,30 +231,36 @@ class Session:
         if new_data is not self.data:
             self.data = new_data
             if not rebuild:
-                self.sampler = MinibatchSampler(new_data.n_train,
-                                                np.random.default_rng([new.seed, 1]))
+                self.sampler = MinibatchSampler(
+                    new_data.n_train, np.random.default_rng([new.seed, 1])
+                )
                 idx = np.arange(min(EVAL_SAMPLES, new_data.n_train))
                 self._eval_train = (new_data.X_train[idx], new_data.T_train[idx])
                 n_s = min(new.surface_samples, new_data.n_train)
                 self._surf_idx = np.random.default_rng([new.seed, 3]).choice(
-                    new_data.n_train, n_s, replace=False)
+                    new_data.n_train, n_s, replace=False
+                )
                 self._last_idx = self.sampler.next(min(new.batch_size, new_data.n_train))
             msgs.append(f"data: {new.dataset} ({new_data.n_train} training samples)")
         if rebuild:
             self._build_network()
-            msgs.append(f"network rebuilt: {'-'.join(map(str, self.net.layer_sizes))} "
-                        f"({self.net.n_params:,} parameters)")
+            msgs.append(
+                f"network rebuilt: {'-'.join(map(str, self.net.layer_sizes))} "
+                f"({self.net.n_params:,} parameters)"
+            )
         else:
             if "activation" in changes:
                 self.net.set_activation(new.activation)
             if {"optimizer", "momentum"} & changes.keys():
-                self.optimizer = make_optimizer(new.optimizer, self.net.n_params, new.lr,
-                                                new.momentum)
+                self.optimizer = make_optimizer(
+                    new.optimizer, self.net.n_params, new.lr, new.momentum
+                )
             self.optimizer.lr = new.lr
             if "surface_samples" in changes:
                 n_s = min(new.surface_samples, self.data.n_train)
                 self._surf_idx = np.random.default_rng([new.seed, 3]).choice(
-                    self.data.n_train, n_s, replace=False)
+                    self.data.n_train, n_s, replace=False
+                )
         if _SURFACE_FIELDS & changes.keys():
             self._surface_stale = True
         if "plane" in changes:
@@ -276,18 +309,22 @@ class Session:
         if self._loss_ref is None and np.isfinite(loss):
             self._loss_ref = max(abs(loss), 1e-12)
         if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
-            return self._diverge(f"the loss became {loss} at step {self.step_count + 1}",
-                                 snap_parts, t0)
+            return self._diverge(
+                f"the loss became {loss} at step {self.step_count + 1}", snap_parts, t0
+            )
         if loss > DIVERGENCE_FACTOR * self._loss_ref:
             return self._diverge(
                 f"the loss grew to {loss:.3g}, over {DIVERGENCE_FACTOR:.0e} times its value "
                 f"when these settings began ({self._loss_ref:.3g}), at step {self.step_count + 1}",
-                snap_parts, t0)
+                snap_parts,
+                t0,
+            )
         np.copyto(self._good_params, self.net.params)
         self.optimizer.step(self.net.params, grad)
         if not np.all(np.isfinite(self.net.params)):
             return self._diverge(
-                f"the weights became infinite at step {self.step_count + 1}", snap_parts, t0)
+                f"the weights became infinite at step {self.step_count + 1}", snap_parts, t0
+            )
         self.step_count += 1
         c = self._cols
         c["steps"].append(self.step_count)
@@ -297,8 +334,11 @@ class Session:
         c["batch_size"].append(len(idx))
         if self.step_count % cfg.eval_every == 0 or self.step_count == 1:
             self._last_train = self._eval_loss(*self._eval_train)
-            self._last_val = (self._eval_loss(self.data.X_val, self.data.T_val)
-                              if len(self.data.X_val) else float("nan"))
+            self._last_val = (
+                self._eval_loss(self.data.X_val, self.data.T_val)
+                if len(self.data.X_val)
+                else float("nan")
+            )
             c["train_loss"].append(self._last_train)
             c["val_loss"].append(self._last_val)
         else:
@@ -334,8 +374,10 @@ class Session:
         np.copyto(self.net.params, self._good_params)
         self.optimizer.reset()
         self.diverged = True
-        self.message = (f"Diverged: {why}. The last finite weights are kept; lower the "
-                        "learning rate or reset to continue.")
+        self.message = (
+            f"Diverged: {why}. The last finite weights are kept; lower the "
+            "learning rate or reset to continue."
+        )
         self._events.append((self.step_count, "diverged"))
         self._t_last = None
         return self._snapshot(self._evaluate(self._last_idx, parts["wanted_detail"]))
@@ -350,8 +392,10 @@ class Session:
         cfg = self.config
         if cfg.reduction != "weighted":
             return {}
-        return {"output_weights": self.output_weights(),
-                "sample_weights": self.data.weights_train[idx]}
+        return {
+            "output_weights": self.output_weights(),
+            "sample_weights": self.data.weights_train[idx],
+        }
 
     def output_weights(self) -> np.ndarray:
         """Per-output weights of the weighted reduction (default: output 1 counts twice)."""
@@ -379,8 +423,14 @@ class Session:
         else:
             gs = bp
         gbar = grad.copy() if cfg.reduction == "mean" else gs.combine(np.full(B, 1.0 / B))
-        parts = {"detail": detail, "loss": red.value, "grad": grad, "bp": bp, "idx": idx,
-                 "wanted_detail": detail}
+        parts = {
+            "detail": detail,
+            "loss": red.value,
+            "grad": grad,
+            "bp": bp,
+            "idx": idx,
+            "wanted_detail": detail,
+        }
         if not (np.isfinite(red.value) and np.all(np.isfinite(grad))):
             detail = parts["detail"] = False  # nothing to draw; the step will diverge
         if not detail:
@@ -393,17 +443,20 @@ class Session:
         dirs = np.stack([ghat, disagree, plane.d1, plane.d2])
         stats = gradient_stats(gs, gbar, dirs)
         proj = np.asarray(stats.projections)
-        DD = np.array([[plane.d1 @ plane.d1, plane.d1 @ plane.d2],
-                       [plane.d1 @ plane.d2, plane.d2 @ plane.d2]])
+        DD = np.array(
+            [[plane.d1 @ plane.d1, plane.d1 @ plane.d2], [plane.d1 @ plane.d2, plane.d2 @ plane.d2]]
+        )
         parts["stats"] = stats
         parts["spread"] = proj[:, :2]
         parts["spread_mean"] = np.array([ghat @ gbar, disagree @ gbar])
         parts["fan"] = np.linalg.solve(DD, proj[:, 2:4].T).T
         parts["arrow"] = project_vectors(plane, grad)[0]
-        shown = (np.arange(P) if P <= MAX_SHOWN_PARAMS
-                 else np.unique(np.linspace(0, P - 1, MAX_SHOWN_PARAMS).astype(np.int64)))
-        scalar_grad = net.gradient(X, T, cfg.loss, cfg.reduction,
-                                   huber_delta=cfg.huber_delta, **kw)
+        shown = (
+            np.arange(P)
+            if P <= MAX_SHOWN_PARAMS
+            else np.unique(np.linspace(0, P - 1, MAX_SHOWN_PARAMS).astype(np.int64))
+        )
+        scalar_grad = net.gradient(X, T, cfg.loss, cfg.reduction, huber_delta=cfg.huber_delta, **kw)
         mean_of_samples = gs.combine(red.weights)
         parts["max_abs_diff"] = float(np.max(np.abs(scalar_grad - mean_of_samples)))
         parts["shown_index"] = shown
@@ -445,8 +498,9 @@ class Session:
             self._new_plane(gbar, disagree)
         return self.plane
 
-    def _new_plane(self, gbar: np.ndarray | None = None,
-                   disagree: np.ndarray | None = None) -> None:
+    def _new_plane(
+        self, gbar: np.ndarray | None = None, disagree: np.ndarray | None = None
+    ) -> None:
         """A plane through the current weights, of the kind ``config.plane`` names. A random
         plane keeps its directions when it is recentred, so the picture stays comparable."""
         kind = self.config.plane
@@ -455,8 +509,9 @@ class Session:
             with np.errstate(all="ignore"):
                 bp = self._evaluate(self._last_idx, detail=False)["bp"]
                 gbar = bp.combine(np.full(bp.batch_size, 1.0 / bp.batch_size))
-                disagree = (disagreement_direction(bp, gbar) if kind == "gradient"
-                            else np.zeros_like(gbar))
+                disagree = (
+                    disagreement_direction(bp, gbar) if kind == "gradient" else np.zeros_like(gbar)
+                )
         pid = next(self._plane_ids)
         plane = None
         if kind == "pca":
@@ -509,14 +564,27 @@ class Session:
         idx = self._surf_idx
         kw = {}
         if cfg.reduction == "weighted":
-            kw = {"output_weights": self.output_weights(),
-                  "sample_weights": self.data.weights_train[idx]}
+            kw = {
+                "output_weights": self.output_weights(),
+                "sample_weights": self.data.weights_train[idx],
+            }
         t0 = time.perf_counter()
         with np.errstate(all="ignore"):
-            out = loss_grid(self.net, self.data.X_train[idx], self.data.T_train[idx],
-                            self.plane, (0.0, 0.0), self._span(), cfg.surface_resolution,
-                            cfg.loss, cfg.reduction, huber_delta=cfg.huber_delta,
-                            dtype=np.float32, cancel=cancel, **kw)
+            out = loss_grid(
+                self.net,
+                self.data.X_train[idx],
+                self.data.T_train[idx],
+                self.plane,
+                (0.0, 0.0),
+                self._span(),
+                cfg.surface_resolution,
+                cfg.loss,
+                cfg.reduction,
+                huber_delta=cfg.huber_delta,
+                dtype=np.float32,
+                cancel=cancel,
+                **kw,
+            )
         if out is None:
             if old_plane is not None:
                 self.plane, self._surface_stale = old_plane, old_stale
@@ -526,8 +594,16 @@ class Session:
         Z = np.where(np.isfinite(Z), Z, np.nan)
         secs = time.perf_counter() - t0
         self.surface_compute_seconds = secs
-        self.surface = Surface(self.plane, freeze(alphas), freeze(betas), freeze(Z),
-                               self.step_count, secs, len(idx), next(self._surface_ids))
+        self.surface = Surface(
+            self.plane,
+            freeze(alphas),
+            freeze(betas),
+            freeze(Z),
+            self.step_count,
+            secs,
+            len(idx),
+            next(self._surface_ids),
+        )
         self._surface_stale = False
         return self.surface
 
@@ -545,9 +621,16 @@ class Session:
     @property
     def history(self) -> History:
         c = self._cols
-        return History(c["steps"].view(), c["loss"].view(), c["train_loss"].view(),
-                       c["val_loss"].view(), c["grad_norm"].view(), c["noise_scale"].view(),
-                       c["batch_size"].view(), tuple(self._events))
+        return History(
+            c["steps"].view(),
+            c["loss"].view(),
+            c["train_loss"].view(),
+            c["val_loss"].view(),
+            c["grad_norm"].view(),
+            c["noise_scale"].view(),
+            c["batch_size"].view(),
+            tuple(self._events),
+        )
 
     def _snapshot(self, parts: dict) -> Snapshot:
         cfg = self.config
@@ -615,8 +698,9 @@ class Session:
         )
 
 
-def validate_changes(config: Config, changes: dict, n_train: int | None = None,
-                     task: str | None = None) -> Config:
+def validate_changes(
+    config: Config, changes: dict, n_train: int | None = None, task: str | None = None
+) -> Config:
     """The config after ``changes``, validated; raises ConfigError naming the field.
 
     n_train, task : the current data's training-set size and task, used when the changes keep
@@ -642,8 +726,9 @@ def _check_task(config: Config, task: str, field: str) -> None:
     """Cross-entropy needs class targets (one-hot rows)."""
     if config.loss == "cross_entropy" and task != "classification":
         raise ConfigError(
-            field, "cross-entropy needs class targets: use the blobs data set (or a CSV with "
-            "one-hot target columns), or a regression loss"
+            field,
+            "cross-entropy needs class targets: use the blobs data set (or a CSV with "
+            "one-hot target columns), or a regression loss",
         )
 
 
