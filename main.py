@@ -71,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--config", metavar="FILE.json", help="settings from a JSON file (options override it)")
     a("--steps", metavar="N", default="0", help="train N steps before showing or rendering")
     a("--screenshot", metavar="PATH.png", help="save the whole window after the steps; exit")
-    a("--export-dir", metavar="DIR",
-      help="write every view as <view>.png and <view>.csv (and .svg) into DIR; exit")
+    a(
+        "--export-dir",
+        metavar="DIR",
+        help="write every view as <view>.png and <view>.csv (and .svg) into DIR; exit",
+    )
     a("--size", metavar="WxH", default="1600x1000", help="window size for rendering")
     return p
 
@@ -172,8 +175,11 @@ def _ensure_display(headless: bool) -> None:
     if headless or os.environ.get("QT_QPA_PLATFORM"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         return
-    raise UsageError("batchscope", "no display found (DISPLAY/WAYLAND_DISPLAY unset); to "
-                     "render without one use --screenshot PATH.png or --export-dir DIR")
+    raise UsageError(
+        "batchscope",
+        "no display found (DISPLAY/WAYLAND_DISPLAY unset); to "
+        "render without one use --screenshot PATH.png or --export-dir DIR",
+    )
 
 
 def train(session, steps: int) -> None:
@@ -184,15 +190,16 @@ def train(session, steps: int) -> None:
     for k in range(steps):
         snap = session.step(detail=False)
         if snap.diverged:
-            print(f"batchscope: diverged at step {session.step_count + 1}: {snap.message}",
-                  file=sys.stderr)
+            print(
+                f"batchscope: diverged at step {session.step_count + 1}: {snap.message}",
+                file=sys.stderr,
+            )
             return
         if (k + 1) % report == 0 or k + 1 == steps:
             print(f"step {snap.step}: loss {snap.loss:.6g}", file=sys.stderr)
 
 
-def render(session, screenshot: str | None, export_dir: str | None,
-           size: tuple[int, int]) -> int:
+def render(session, screenshot: str | None, export_dir: str | None, size: tuple[int, int]) -> int:
     """Show the trained session in a window offscreen (or on the display), save, exit."""
     from PySide6.QtCore import QElapsedTimer
     from PySide6.QtWidgets import QApplication
@@ -222,6 +229,7 @@ def render(session, screenshot: str | None, export_dir: str | None,
     status = 0
     try:
         if export_dir:
+            window.run_experiments_blocking(quick=True)
             files = window.export_all(export_dir)
             print(f"batchscope: wrote {len(files)} files to {export_dir}", file=sys.stderr)
         if screenshot:

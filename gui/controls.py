@@ -8,7 +8,7 @@ nothing. The label stays until a valid entry is made in that control.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
 
 from core.activations import ACTIVATIONS
 from core.config import DATASETS, PLANES, Config, ConfigError, parse_hidden
-from core.losses import LOSSES, REDUCTION_LABELS, REDUCTIONS
-from core.optimizers import OPTIMIZERS
+from core.losses import REDUCTION_LABELS, REDUCTIONS
 
 #: Config field -> (control objectName, error label objectName)
 FIELD_CONTROLS = {
@@ -58,17 +57,24 @@ LOSS_LABELS = {
     "huber": "Huber",
     "cross_entropy": "softmax cross-entropy",
 }
-OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov momentum",
-                    "adam": "Adam"}
-PLANE_LABELS = {"gradient": "mean gradient × disagreement", "random": "random (filter-normalised)",
-                "pca": "PCA of the trajectory"}
+OPTIMIZER_LABELS = {
+    "sgd": "SGD",
+    "momentum": "momentum",
+    "nesterov": "Nesterov momentum",
+    "adam": "Adam",
+}
+PLANE_LABELS = {
+    "gradient": "mean gradient × disagreement",
+    "random": "random (filter-normalised)",
+    "pca": "PCA of the trajectory",
+}
 
 
 class LogSpinBox(QDoubleSpinBox):
     """A QDoubleSpinBox for positive values on a log scale: each step multiplies by 10^(1/4)
     (0.01 → 0.018 → 0.032 → 0.056 → 0.1), the arrow keys and the wheel included."""
 
-    FACTOR = 10 ** 0.25
+    FACTOR = 10**0.25
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -142,8 +148,9 @@ class ControlPanel(QWidget):
     recomputeRequested = Signal()
     logYToggled = Signal(bool)
 
-    def __init__(self, config: Config, validator: Callable[[dict], None] | None = None,
-                 parent=None) -> None:
+    def __init__(
+        self, config: Config, validator: Callable[[dict], None] | None = None, parent=None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("controlPanel")
         self._validator = validator or (lambda changes: None)
@@ -160,12 +167,15 @@ class ControlPanel(QWidget):
         self.hidden_edit.setPlaceholderText("e.g. 32, 32")
         self.hidden_edit.setToolTip(
             "Hidden layer sizes, comma separated (e.g. '32, 32'; empty = no hidden layer). "
-            "Press Enter to apply: a new shape builds a new network (the history is kept).")
+            "Press Enter to apply: a new shape builds a new network (the history is kept)."
+        )
         self.hidden_edit.returnPressed.connect(self._hidden_entered)
         self._row(f, "&Hidden layers", self.hidden_edit, "hidden")
-        self.activation_combo = _combo("activationCombo", {a: a for a in ACTIVATIONS},
-                                       "Activation of the hidden layers (the output layer is "
-                                       "linear). Keeps the weights.")
+        self.activation_combo = _combo(
+            "activationCombo",
+            {a: a for a in ACTIVATIONS},
+            "Activation of the hidden layers (the output layer is linear). Keeps the weights.",
+        )
         self._row(f, "&Activation", self.activation_combo, "activation")
         lay.addWidget(net)
 
@@ -173,9 +183,10 @@ class ControlPanel(QWidget):
         data = QGroupBox("Data")
         f = self._form(data)
         self.dataset_combo = _combo(
-            "datasetCombo", {k: DATASET_LABELS[k] for k in DATASETS if k != "csv"},
-            "The task. teacher: the question's 5 inputs → 3 outputs; blobs is for "
-            "cross-entropy.")
+            "datasetCombo",
+            {k: DATASET_LABELS[k] for k in DATASETS if k != "csv"},
+            "The task. teacher: the question's 5 inputs → 3 outputs; blobs is for cross-entropy.",
+        )
         self._row(f, "Data&set", self.dataset_combo, "dataset")
         self.batch_spin = QSpinBox()
         self.batch_spin.setObjectName("batchSizeSpin")
@@ -183,14 +194,17 @@ class ControlPanel(QWidget):
         self.batch_spin.setKeyboardTracking(False)
         self.batch_spin.setToolTip(
             "Minibatch size B: the number of per-sample gradients averaged into one step. "
-            "Applies from the next step; the spread of the mean shrinks like 1/√B.")
+            "Applies from the next step; the spread of the mean shrinks like 1/√B."
+        )
         self._row(f, "&Batch size B", self.batch_spin, "batch_size")
         self.seed_spin = QSpinBox()
         self.seed_spin.setObjectName("seedSpin")
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setKeyboardTracking(False)
-        self.seed_spin.setToolTip("Random seed for the data, the initial weights and the "
-                                  "batch order. A new seed starts new weights.")
+        self.seed_spin.setToolTip(
+            "Random seed for the data, the initial weights and the "
+            "batch order. A new seed starts new weights."
+        )
         self._row(f, "S&eed", self.seed_spin, "seed")
         lay.addWidget(data)
 
@@ -199,27 +213,35 @@ class ControlPanel(QWidget):
         f = self._form(opt)
         self.lr_spin = LogSpinBox()
         self.lr_spin.setObjectName("learningRateSpin")
-        self.lr_spin.setToolTip("Learning rate (> 0). The arrows step on a log scale "
-                                "(×1.78); type any value. Keeps the weights.")
+        self.lr_spin.setToolTip(
+            "Learning rate (> 0). The arrows step on a log scale "
+            "(×1.78); type any value. Keeps the weights."
+        )
         self._row(f, "&Learning rate", self.lr_spin, "lr")
-        self.loss_combo = _combo("lossCombo", LOSS_LABELS,
-                                 "Elementwise loss: fills the matrix M (outputs × batch).")
+        self.loss_combo = _combo(
+            "lossCombo", LOSS_LABELS, "Elementwise loss: fills the matrix M (outputs × batch)."
+        )
         self._row(f, "L&oss", self.loss_combo, "loss")
         self.reduction_combo = _combo(
-            "reductionCombo", {k: f"{k}: {REDUCTION_LABELS[k]}" for k in REDUCTIONS},
-            "How M becomes the one scalar that is minimised. Changing it changes the surface.")
+            "reductionCombo",
+            {k: f"{k}: {REDUCTION_LABELS[k]}" for k in REDUCTIONS},
+            "How M becomes the one scalar that is minimised. Changing it changes the surface.",
+        )
         self._row(f, "&Reduction", self.reduction_combo, "reduction")
-        self.optimizer_combo = _combo("optimizerCombo", OPTIMIZER_LABELS,
-                                      "Update rule on the flat parameter vector.")
+        self.optimizer_combo = _combo(
+            "optimizerCombo", OPTIMIZER_LABELS, "Update rule on the flat parameter vector."
+        )
         self._row(f, "O&ptimiser", self.optimizer_combo, "optimizer")
         lay.addWidget(opt)
 
         # ---- view
         view = QGroupBox("View")
         f = self._form(view)
-        self.plane_combo = _combo("planeCombo", {k: PLANE_LABELS[k] for k in PLANES},
-                                  "The plane through the weights on which the loss surface is "
-                                  "drawn.")
+        self.plane_combo = _combo(
+            "planeCombo",
+            {k: PLANE_LABELS[k] for k in PLANES},
+            "The plane through the weights on which the loss surface is drawn.",
+        )
         self._row(f, "Pla&ne", self.plane_combo, "plane")
         self.log_check = QCheckBox("Log scale for loss curves")
         self.log_check.setObjectName("logYCheck")
@@ -228,8 +250,9 @@ class ControlPanel(QWidget):
         f.addRow(self.log_check)
         self.recompute_button = QPushButton("Recompute surface")
         self.recompute_button.setObjectName("recomputeButton")
-        self.recompute_button.setToolTip("Recentre the plane on the current weights and "
-                                         "compute the loss surface again.")
+        self.recompute_button.setToolTip(
+            "Recentre the plane on the current weights and compute the loss surface again."
+        )
         self.recompute_button.clicked.connect(self.recomputeRequested)
         f.addRow(self.recompute_button)
         lay.addWidget(view)
@@ -255,17 +278,22 @@ class ControlPanel(QWidget):
         lay.addWidget(run)
         self.export_button = QPushButton("Export pictures and data…")
         self.export_button.setObjectName("exportButton")
-        self.export_button.setToolTip("Save the window and every view as PNG, SVG and CSV "
-                                      "into a folder (Ctrl+E).")
+        self.export_button.setToolTip(
+            "Save the window and every view as PNG, SVG and CSV into a folder (Ctrl+E)."
+        )
         self.export_button.clicked.connect(self.exportRequested)
         lay.addWidget(self.export_button)
         lay.addStretch(1)
 
         self.set_config(config)
-        for combo, field in ((self.activation_combo, "activation"),
-                             (self.dataset_combo, "dataset"), (self.loss_combo, "loss"),
-                             (self.reduction_combo, "reduction"),
-                             (self.optimizer_combo, "optimizer"), (self.plane_combo, "plane")):
+        for combo, field in (
+            (self.activation_combo, "activation"),
+            (self.dataset_combo, "dataset"),
+            (self.loss_combo, "loss"),
+            (self.reduction_combo, "reduction"),
+            (self.optimizer_combo, "optimizer"),
+            (self.plane_combo, "plane"),
+        ):
             combo.activated.connect(lambda _i, c=combo, k=field: self._combo_chosen(c, k))
         self.batch_spin.valueChanged.connect(lambda v: self._request({"batch_size": int(v)}))
         self.seed_spin.valueChanged.connect(lambda v: self._request({"seed": int(v)}))
@@ -295,21 +323,32 @@ class ControlPanel(QWidget):
     def set_config(self, config: Config) -> None:
         """Show ``config`` in every widget without emitting requests."""
         self._config = config
-        widgets = [self.hidden_edit, self.batch_spin, self.seed_spin, self.lr_spin,
-                   self.activation_combo, self.dataset_combo, self.loss_combo,
-                   self.reduction_combo, self.optimizer_combo, self.plane_combo]
+        widgets = [
+            self.hidden_edit,
+            self.batch_spin,
+            self.seed_spin,
+            self.lr_spin,
+            self.activation_combo,
+            self.dataset_combo,
+            self.loss_combo,
+            self.reduction_combo,
+            self.optimizer_combo,
+            self.plane_combo,
+        ]
         for w in widgets:
             w.blockSignals(True)
         self.hidden_edit.setText(", ".join(map(str, config.hidden)))
         self.batch_spin.setValue(config.batch_size)
         self.seed_spin.setValue(config.seed)
         self.lr_spin.setValue(config.lr)
-        for combo, value in ((self.activation_combo, config.activation),
-                             (self.dataset_combo, config.dataset),
-                             (self.loss_combo, config.loss),
-                             (self.reduction_combo, config.reduction),
-                             (self.optimizer_combo, config.optimizer),
-                             (self.plane_combo, config.plane)):
+        for combo, value in (
+            (self.activation_combo, config.activation),
+            (self.dataset_combo, config.dataset),
+            (self.loss_combo, config.loss),
+            (self.reduction_combo, config.reduction),
+            (self.optimizer_combo, config.optimizer),
+            (self.plane_combo, config.plane),
+        ):
             i = combo.findData(value)
             if i < 0:
                 combo.addItem(value, value)
@@ -385,4 +424,3 @@ class ControlPanel(QWidget):
 def _nearest_field(field: str) -> str:
     """ConfigError fields from a loader look like 'file.json: lr'; map to the setting."""
     return field.rsplit(":", 1)[-1].strip()
-

@@ -47,8 +47,9 @@ def save_pixmap(pixmap: QPixmap, path: str | os.PathLike) -> None:
         raise ExportError(f"cannot write {path}: {f.errorString()}")
 
 
-def export_views(views: dict, folder: str | os.PathLike, svg: bool = True,
-                 progress=None) -> list[Path]:
+def export_views(
+    views: dict, folder: str | os.PathLike, svg: bool = True, progress=None
+) -> list[Path]:
     """Write ``<name>.png``, ``<name>.csv`` (and ``<name>.svg``) for each view.
 
     views : {file stem: view widget with export_png/export_csv/export_svg}
@@ -62,8 +63,11 @@ def export_views(views: dict, folder: str | os.PathLike, svg: bool = True,
     for k, (name, view) in enumerate(views.items()):
         if progress is not None:
             progress(k, total, name)
-        for ext, fn in (("png", view.export_png), ("csv", view.export_csv),
-                        ("svg", view.export_svg if svg else None)):
+        for ext, fn in (
+            ("png", view.export_png),
+            ("csv", view.export_csv),
+            ("svg", view.export_svg if svg else None),
+        ):
             if fn is None:
                 continue
             target = out / f"{name}.{ext}"

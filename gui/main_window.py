@@ -34,6 +34,8 @@ from core.session import validate_changes
 from core.snapshot import Snapshot
 
 from .controls import ControlPanel
+from .experiments import EXPERIMENTS
+from .experiments.base import Context
 from .export import ExportError, export_views, save_pixmap
 from .plots import VIEWS
 from .plots.base import fmt
@@ -65,8 +67,14 @@ class MainWindow(QMainWindow):
 
     snapshotDrawn = Signal(object)
 
-    def __init__(self, config: Config | None = None, *, session: Session | None = None,
-                 run: bool = True, remember: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        session: Session | None = None,
+        run: bool = True,
+        remember: bool = True,
+    ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("Batchscope — what a minibatch gradient is made of")
@@ -99,6 +107,13 @@ class MainWindow(QMainWindow):
         for r, s in enumerate((4, 4, 3)):
             grid.setRowStretch(r, s)
         self.tabs.addTab(live, "&Live training")
+        self.experiments = {}
+        for k, cls in enumerate(EXPERIMENTS):
+            view = cls(self.experiment_context)
+            view.finished.connect(self._on_experiment_finished)
+            self.experiments[cls.file_stem] = view
+            self.tabs.addTab(view, f"&{k + 2} {cls.title}")
+            self.tabs.setTabToolTip(k + 1, cls.help_text)
         self.setCentralWidget(self.tabs)
 
         # ---- controls
@@ -110,8 +125,10 @@ class MainWindow(QMainWindow):
         dock = QDockWidget("Controls", self)
         dock.setObjectName("controlsDock")
         dock.setWidget(scroll)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         scroll.setMinimumWidth(270)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.controls_dock = dock
@@ -121,8 +138,9 @@ class MainWindow(QMainWindow):
         help_view.setObjectName("explanationText")
         help_view.setOpenExternalLinks(True)
         help_path = RESOURCES / "help.md"
-        help_view.setMarkdown(help_path.read_text(encoding="utf-8") if help_path.exists()
-                              else "Help text not found.")
+        help_view.setMarkdown(
+            help_path.read_text(encoding="utf-8") if help_path.exists() else "Help text not found."
+        )
         edock = QDockWidget("What am I looking at?", self)
         edock.setObjectName("explanationDock")
         edock.setWidget(help_view)
@@ -172,8 +190,9 @@ class MainWindow(QMainWindow):
         self.timer.start()
 
         self.resize(1600, 1000)
-        self.resizeDocks([self.controls_dock, self.explanation_dock], [285, 250],
-                         Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.controls_dock, self.explanation_dock], [285, 250], Qt.Orientation.Horizontal
+        )
         if remember:
             self._restore_window_state()
         self.worker_thread.start()
@@ -197,28 +216,67 @@ class MainWindow(QMainWindow):
 
         mb = self.menuBar()
         fm = mb.addMenu("&File")
-        fm.addAction(act("&Open configuration…", self.open_config_dialog, "Ctrl+O",
-                         "Load settings from a JSON file", name="openConfigAction"))
-        fm.addAction(act("&Save configuration…", self.save_config_dialog, "Ctrl+S",
-                         "Save the current settings as JSON", name="saveConfigAction"))
+        fm.addAction(
+            act(
+                "&Open configuration…",
+                self.open_config_dialog,
+                "Ctrl+O",
+                "Load settings from a JSON file",
+                name="openConfigAction",
+            )
+        )
+        fm.addAction(
+            act(
+                "&Save configuration…",
+                self.save_config_dialog,
+                "Ctrl+S",
+                "Save the current settings as JSON",
+                name="saveConfigAction",
+            )
+        )
         fm.addSeparator()
-        fm.addAction(act("&Export pictures and data…", self.export_dialog, "Ctrl+E",
-                         "PNG, SVG and CSV of every view", name="exportAction"))
-        fm.addAction(act("Save &screenshot…", self.screenshot_dialog, "Ctrl+Shift+S",
-                         "The whole window as PNG", name="screenshotAction"))
+        fm.addAction(
+            act(
+                "&Export pictures and data…",
+                self.export_dialog,
+                "Ctrl+E",
+                "PNG, SVG and CSV of every view",
+                name="exportAction",
+            )
+        )
+        fm.addAction(
+            act(
+                "Save &screenshot…",
+                self.screenshot_dialog,
+                "Ctrl+Shift+S",
+                "The whole window as PNG",
+                name="screenshotAction",
+            )
+        )
         fm.addSeparator()
         fm.addAction(act("&Quit", self.close, "Ctrl+Q", "Quit Batchscope", name="quitAction"))
         rm = mb.addMenu("&Run")
-        self.run_action = act("&Run / pause", self._toggle_run, "Space",
-                              "Train continuously or pause", name="runAction")
+        self.run_action = act(
+            "&Run / pause",
+            self._toggle_run,
+            "Space",
+            "Train continuously or pause",
+            name="runAction",
+        )
         rm.addAction(self.run_action)
-        rm.addAction(act("&Step", self.step_once, "S", "Train on one minibatch",
-                         name="stepAction"))
-        rm.addAction(act("R&eset", self.reset, "R", "Fresh weights, history cleared",
-                         name="resetAction"))
-        rm.addAction(act("Recompute &surface", lambda: self.worker.post(RecomputeSurface()),
-                         "Ctrl+R", "Recentre the plane and recompute the loss surface",
-                         name="recomputeAction"))
+        rm.addAction(act("&Step", self.step_once, "S", "Train on one minibatch", name="stepAction"))
+        rm.addAction(
+            act("R&eset", self.reset, "R", "Fresh weights, history cleared", name="resetAction")
+        )
+        rm.addAction(
+            act(
+                "Recompute &surface",
+                lambda: self.worker.post(RecomputeSurface()),
+                "Ctrl+R",
+                "Recentre the plane and recompute the loss surface",
+                name="recomputeAction",
+            )
+        )
         vm = mb.addMenu("&View")
         vm.addAction(self.controls_dock.toggleViewAction())
         vm.addAction(self.explanation_dock.toggleViewAction())
@@ -252,8 +310,11 @@ class MainWindow(QMainWindow):
 
     def apply_config(self, config: Config) -> None:
         """Apply a whole configuration (from a file or a preset)."""
-        changes = {k: v for k, v in config.to_dict().items()
-                   if getattr(self.controls.config, k) != getattr(config, k)}
+        changes = {
+            k: v
+            for k, v in config.to_dict().items()
+            if getattr(self.controls.config, k) != getattr(config, k)
+        }
         if not changes:
             return
         changes = {k: getattr(config, k) for k in changes}
@@ -317,17 +378,47 @@ class MainWindow(QMainWindow):
     def _update_status(self, snap: Snapshot) -> None:
         self.step_label.setText(f"step {snap.step} · epoch {snap.epoch}")
         self.loss_label.setText(f"loss {fmt(snap.loss)}")
-        self.speed_label.setText(f"{snap.steps_per_second:.0f} steps/s"
-                                 if snap.steps_per_second else "")
+        self.speed_label.setText(
+            f"{snap.steps_per_second:.0f} steps/s" if snap.steps_per_second else ""
+        )
         if snap.diverged:
             self.state_label.setText("diverged")
             self.statusBar().showMessage(snap.message)
 
+    # ----------------------------------------------------------- experiments
+    def experiment_context(self) -> Context:
+        """The settings and (when the worker answers in time) a copy of the live weights."""
+        got = (
+            self.worker.params_copy(timeout=0.5)
+            if self.worker_thread.thread.isRunning()
+            else (tuple(self.session.net.layer_sizes), self.session.net.params.copy())
+        )
+        cfg = self.controls.config
+        if got is None:
+            sizes, params = tuple(self.session.net.layer_sizes), None
+        else:
+            sizes, params = got
+        if list(sizes[1:-1]) != list(cfg.hidden):
+            params = None  # a rebuild is pending: start from fresh weights of the new shape
+        return Context(cfg, params, sizes[0], sizes[-1])
+
+    def run_experiments_blocking(self, quick: bool = True) -> None:
+        """Run every experiment now, in this thread (headless export)."""
+        for view in self.experiments.values():
+            view.run_blocking(quick=quick)
+
+    def _on_experiment_finished(self, result) -> None:
+        if result is not None:
+            self.statusBar().showMessage("experiment finished", 4000)
+
     # ---------------------------------------------------------------- export
     def export_all(self, folder: str | os.PathLike, progress=None) -> list[Path]:
-        """Write window.png and every view's PNG, SVG and CSV into ``folder``."""
+        """Write window.png and every view's PNG, SVG and CSV into ``folder`` (experiments
+        that have a result included)."""
         self._redraw()
-        files = export_views(self.views, folder, progress=progress)
+        views = dict(self.views)
+        views.update({k: v for k, v in self.experiments.items() if v.result is not None})
+        files = export_views(views, folder, progress=progress)
         target = Path(folder) / "window.png"
         save_pixmap(self.grab(), target)
         return [target, *files]
@@ -339,7 +430,8 @@ class MainWindow(QMainWindow):
         if not folder:
             return
         s.setValue("export/folder", folder)
-        dlg = QProgressDialog("Exporting…", "", 0, len(self.views), self)
+        n_views = len(self.views) + sum(v.result is not None for v in self.experiments.values())
+        dlg = QProgressDialog("Exporting…", "", 0, n_views, self)
         dlg.setCancelButton(None)
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
         dlg.setMinimumDuration(500)
@@ -359,8 +451,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"exported {len(files)} files to {folder}", 8000)
 
     def screenshot_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "batchscope.png",
-                                              "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save screenshot", "batchscope.png", "PNG image (*.png)"
+        )
         if not path:
             return
         try:
@@ -372,8 +465,9 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- config files
     def open_config_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open configuration", "",
-                                              "JSON configuration (*.json);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open configuration", "", "JSON configuration (*.json);;All files (*)"
+        )
         if path:
             self.load_config_file(path)
 
@@ -382,16 +476,20 @@ class MainWindow(QMainWindow):
             cfg = Config.load(path)
             validate_changes(cfg, {}, None, None)
         except ConfigError as e:
-            QMessageBox.warning(self, "Configuration not loaded",
-                                f"{e.field}: {e.message}\n\nThe current run is unchanged.")
+            QMessageBox.warning(
+                self,
+                "Configuration not loaded",
+                f"{e.field}: {e.message}\n\nThe current run is unchanged.",
+            )
             return False
         self.apply_config(cfg)
         self.statusBar().showMessage(f"loaded {path}", 6000)
         return True
 
     def save_config_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save configuration", "batchscope.json",
-                                              "JSON configuration (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save configuration", "batchscope.json", "JSON configuration (*.json)"
+        )
         if not path:
             return
         try:
@@ -403,9 +501,11 @@ class MainWindow(QMainWindow):
 
     def _about(self) -> None:
         QMessageBox.about(
-            self, "About Batchscope",
+            self,
+            "About Batchscope",
             "<b>Batchscope</b><br>See what a minibatch gradient is made of: why libraries "
-            "backpropagate one scalar, mean(M), and not the loss matrix M.")
+            "backpropagate one scalar, mean(M), and not the loss matrix M.",
+        )
 
     # -------------------------------------------------------- window state
     def _restore_window_state(self) -> None:
@@ -430,7 +530,11 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.timer.stop()
+        for view in self.experiments.values():
+            view.cancel()
         self.worker_thread.shutdown()
+        for view in self.experiments.values():
+            view.shutdown()
 
     def closeEvent(self, event) -> None:
         if self._remember:

@@ -43,8 +43,9 @@ class TrainingWorker(QObject):
     surfaceBusy = Signal(bool)
     finished = Signal()
 
-    def __init__(self, session: Session, detail_hz: float = 40.0,
-                 surface_interval: float = 0.5) -> None:
+    def __init__(
+        self, session: Session, detail_hz: float = 40.0, surface_interval: float = 0.5
+    ) -> None:
         super().__init__()
         self.session = session
         self._commands: queue.Queue = queue.Queue()
@@ -53,6 +54,7 @@ class TrainingWorker(QObject):
         self._wake = threading.Event()
         self._steps_requested = 0
         self._lock = threading.Lock()
+        self._params_request: tuple[threading.Event, list] | None = None
         self._min_detail_dt = 1.0 / detail_hz
         self._surface_interval = surface_interval
         self.steps_done = 0
@@ -77,6 +79,27 @@ class TrainingWorker(QObject):
         with self._lock:
             self._steps_requested += n
         self._wake.set()
+
+    def params_copy(self, timeout: float = 1.0):
+        """(layer_sizes, a copy of the weights) taken between two steps, or None on timeout.
+
+        For experiments that start from the live network without racing the training loop.
+        """
+        event, box = threading.Event(), []
+        with self._lock:
+            self._params_request = (event, box)
+        self._wake.set()
+        if not event.wait(timeout):
+            return None
+        return box[0] if box else None
+
+    def _serve_params_request(self) -> None:
+        with self._lock:
+            req, self._params_request = self._params_request, None
+        if req is not None:
+            net = self.session.net
+            req[1].append((tuple(net.layer_sizes), net.params.copy()))
+            req[0].set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -110,6 +133,7 @@ class TrainingWorker(QObject):
         if first:
             self._emit(s.snapshot())
         while not self._stop.is_set():
+            self._serve_params_request()
             changed = self._drain_commands()
             with self._lock:
                 single = self._steps_requested > 0

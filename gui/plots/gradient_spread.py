@@ -29,8 +29,9 @@ class GradientSpreadPlot(ViewWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.info = self.addLabel("", row=0, col=0, colspan=2, justify="left", size="9pt")
-        sc = self.scatter_plot = self.addPlot(row=1, col=0, rowspan=2,
-                                              title="per-sample gradients g_i")
+        sc = self.scatter_plot = self.addPlot(
+            row=1, col=0, rowspan=2, title="per-sample gradients g_i"
+        )
         sc.setLabel("bottom", "along mean gradient")
         sc.setLabel("left", "along main disagreement")
         sc.showGrid(x=True, y=True, alpha=0.25)
@@ -39,26 +40,32 @@ class GradientSpreadPlot(ViewWidget):
         self.ellipse = sc.plot([], [], pen=pg.mkPen(style.PURPLE, width=1.5))
         self.samples = pg.ScatterPlotItem(size=7, brush=style.SAMPLE_BRUSH, pen=style.NO_PEN)
         sc.addItem(self.samples)
-        self.mean = pg.ScatterPlotItem(size=14, symbol="star", brush=style.POINT_BRUSH,
-                                       pen=pg.mkPen("k", width=1))
+        self.mean = pg.ScatterPlotItem(
+            size=14, symbol="star", brush=style.POINT_BRUSH, pen=pg.mkPen("k", width=1)
+        )
         sc.addItem(self.mean)
         h = self.hist_plot = self.addPlot(row=1, col=1, title="cos(g_i, mean)")
         h.setLabel("left", "samples")
         h.setXRange(-1, 1, padding=0.02)
-        self.hist_for = h.plot([], [], stepMode="center", fillLevel=0, brush=style.BAR_BRUSH,
-                               pen=style.NO_PEN)
-        self.hist_against = h.plot([], [], stepMode="center", fillLevel=0,
-                                   brush=style.BAR_AGAINST_BRUSH, pen=style.NO_PEN)
+        self.hist_for = h.plot(
+            [], [], stepMode="center", fillLevel=0, brush=style.BAR_BRUSH, pen=style.NO_PEN
+        )
+        self.hist_against = h.plot(
+            [], [], stepMode="center", fillLevel=0, brush=style.BAR_AGAINST_BRUSH, pen=style.NO_PEN
+        )
         h.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(style.BLACK, width=1)))
         n = self.norm_plot = self.addPlot(row=2, col=1, title="|g_i| per sample")
         n.setLabel("bottom", "sample i")
         n.setLabel("left", "norm")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=style.BAR_BRUSH)
         n.addItem(self.bars)
-        self.mean_norm = pg.InfiniteLine(0, angle=0, pen=pg.mkPen(style.RED, width=2,
-                                                                     style=Qt.PenStyle.DashLine),
-                                         label="|mean|", labelOpts={"position": 0.9,
-                                                                    "color": style.RED})
+        self.mean_norm = pg.InfiniteLine(
+            0,
+            angle=0,
+            pen=pg.mkPen(style.RED, width=2, style=Qt.PenStyle.DashLine),
+            label="|mean|",
+            labelOpts={"position": 0.9, "color": style.RED},
+        )
         n.addItem(self.mean_norm)
         self.ci.layout.setColumnStretchFactor(0, 3)
         self.ci.layout.setColumnStretchFactor(1, 2)
@@ -82,9 +89,12 @@ class GradientSpreadPlot(ViewWidget):
         self.hist_for.setData(self._edges, counts - against)
         self.hist_against.setData(self._edges, against)
         norms = np.asarray(st.per_sample_norms)
-        self.bars.setOpts(x=np.arange(len(norms)), height=norms, width=0.8,
-                          brushes=[style.BAR_AGAINST_BRUSH if c < 0 else style.BAR_BRUSH
-                                   for c in cos])
+        self.bars.setOpts(
+            x=np.arange(len(norms)),
+            height=norms,
+            width=0.8,
+            brushes=[style.BAR_AGAINST_BRUSH if c < 0 else style.BAR_BRUSH for c in cos],
+        )
         self.mean_norm.setValue(st.mean_norm)
         self.hist_plot.setTitle(f"cos(g_i, mean): {st.frac_against:.0%} against")
         self.info.setText(
@@ -96,13 +106,28 @@ class GradientSpreadPlot(ViewWidget):
 
     def table(self):
         snap = self.snapshot
-        header = ["sample", "along_mean", "along_disagreement", "cosine_to_mean", "norm",
-                  "per_sample_loss", "weight"]
+        header = [
+            "sample",
+            "along_mean",
+            "along_disagreement",
+            "cosine_to_mean",
+            "norm",
+            "per_sample_loss",
+            "weight",
+        ]
         rows = []
         if snap is not None and snap.spread is not None:
             st = snap.stats
             for i in range(snap.batch_size):
-                rows.append([i, f"{snap.spread[i, 0]:.10g}", f"{snap.spread[i, 1]:.10g}",
-                             f"{st.cosines[i]:.10g}", f"{st.per_sample_norms[i]:.10g}",
-                             f"{snap.per_sample_loss[i]:.10g}", f"{snap.weights[i]:.10g}"])
+                rows.append(
+                    [
+                        i,
+                        f"{snap.spread[i, 0]:.10g}",
+                        f"{snap.spread[i, 1]:.10g}",
+                        f"{st.cosines[i]:.10g}",
+                        f"{st.per_sample_norms[i]:.10g}",
+                        f"{snap.per_sample_loss[i]:.10g}",
+                        f"{snap.weights[i]:.10g}",
+                    ]
+                )
         return header, rows

@@ -39,8 +39,9 @@ class LossCurvePlot(ViewWidget):
         top.setDownsampling(auto=True, mode="peak")
         top.setClipToView(True)
         self.legend = top.addLegend(offset=(-5, 5), labelTextSize="8pt")
-        self.batch = top.plot([], [], pen=pg.mkPen((*style.GREY, 120), width=1),
-                              name="batch scalar")
+        self.batch = top.plot(
+            [], [], pen=pg.mkPen((*style.GREY, 120), width=1), name="batch scalar"
+        )
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=2), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=2), name="validation (mean)")
         bot = self.bottom = self.addPlot(row=1, col=0, title="Gradient")
@@ -53,15 +54,24 @@ class LossCurvePlot(ViewWidget):
         bot.setClipToView(True)
         leg2 = bot.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1.5), name="|∇ scalar|")
-        self.noise = bot.plot([], [], pen=pg.mkPen(style.PURPLE, width=1.5),
-                              name="noise scale B_simple")
+        self.noise = bot.plot(
+            [], [], pen=pg.mkPen(style.PURPLE, width=1.5), name="noise scale B_simple"
+        )
         del leg2
         self.event_lines = []
         for _ in range(N_EVENT_LINES):
-            ln = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(style.GREY, style=Qt.PenStyle.DotLine),
-                                 label="", labelOpts={"position": 0.85, "color": style.GREY,
-                                                      "rotateAxis": (1, 0), "anchors":
-                                                      [(0, 0), (0, 0)]})
+            ln = pg.InfiniteLine(
+                0,
+                angle=90,
+                pen=pg.mkPen(style.GREY, style=Qt.PenStyle.DotLine),
+                label="",
+                labelOpts={
+                    "position": 0.85,
+                    "color": style.GREY,
+                    "rotateAxis": (1, 0),
+                    "anchors": [(0, 0), (0, 0)],
+                },
+            )
             ln.setVisible(False)
             top.addItem(ln)
             self.event_lines.append(ln)
@@ -94,13 +104,21 @@ class LossCurvePlot(ViewWidget):
                 ln.setVisible(True)
         self.top.setTitle(
             f"step {snap.step}: batch {fmt(snap.loss)} · train {fmt(snap.train_loss)} · "
-            f"val {fmt(snap.val_loss)}", size="10pt"
+            f"val {fmt(snap.val_loss)}",
+            size="10pt",
         )
 
     def table(self):
         snap = self.snapshot
-        header = ["step", "batch_loss", "train_loss", "val_loss", "grad_norm", "noise_scale",
-                  "batch_size"]
+        header = [
+            "step",
+            "batch_loss",
+            "train_loss",
+            "val_loss",
+            "grad_norm",
+            "noise_scale",
+            "batch_size",
+        ]
         rows = []
         if snap is not None:
             h = snap.history
@@ -109,7 +127,15 @@ class LossCurvePlot(ViewWidget):
                 return "" if not np.isfinite(v) else f"{v:.10g}"
 
             for k in range(len(h)):
-                rows.append([int(h.steps[k]), f(h.loss[k]), f(h.train_loss[k]),
-                             f(h.val_loss[k]), f(h.grad_norm[k]), f(h.noise_scale[k]),
-                             int(h.batch_size[k])])
+                rows.append(
+                    [
+                        int(h.steps[k]),
+                        f(h.loss[k]),
+                        f(h.train_loss[k]),
+                        f(h.val_loss[k]),
+                        f(h.grad_norm[k]),
+                        f(h.noise_scale[k]),
+                        int(h.batch_size[k]),
+                    ]
+                )
         return header, rows

@@ -42,12 +42,14 @@ class LossMatrixPlot(ViewWidget):
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setColorMap(style.MATRIX_CMAP)
         p.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=style.MATRIX_CMAP, label="M",
-                                        interactive=False, width=12)
+        self.colorbar = pg.ColorBarItem(
+            values=(0, 1), colorMap=style.MATRIX_CMAP, label="M", interactive=False, width=12
+        )
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar, row=1, col=1)
-        self.max_marker = pg.ScatterPlotItem(size=13, symbol="star", brush=pg.mkBrush("w"),
-                                             pen=pg.mkPen("k", width=1))
+        self.max_marker = pg.ScatterPlotItem(
+            size=13, symbol="star", brush=pg.mkBrush("w"), pen=pg.mkPen("k", width=1)
+        )
         p.addItem(self.max_marker)
         b = self.bar_plot = self.addPlot(row=2, col=0)
         b.setLabel("bottom", "sample i in batch (bars: L<sub>i</sub>, ◆: weight w<sub>i</sub>)")
@@ -55,8 +57,9 @@ class LossMatrixPlot(ViewWidget):
         b.setXLink(p)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=style.BAR_BRUSH)
         b.addItem(self.bars)
-        self.weight_curve = pg.ScatterPlotItem(size=6, symbol="d", brush=pg.mkBrush(style.RED),
-                                               pen=style.NO_PEN)
+        self.weight_curve = pg.ScatterPlotItem(
+            size=6, symbol="d", brush=pg.mkBrush(style.RED), pen=style.NO_PEN
+        )
         b.addItem(self.weight_curve)
         self.ci.layout.setRowStretchFactor(1, 3)
         self.ci.layout.setRowStretchFactor(2, 2)
@@ -95,8 +98,11 @@ class LossMatrixPlot(ViewWidget):
         else:
             row = "L<sub>i</sub> = max<sub>o</sub> M<sub>io</sub>"
         ws = np.unique(np.round(w, 12))
-        wtxt = (f"w<sub>i</sub> = {fmt(ws[0])} for all i" if len(ws) == 1
-                else f"w<sub>i</sub> from {fmt(w.min())} to {fmt(w.max())} (◆)")
+        wtxt = (
+            f"w<sub>i</sub> = {fmt(ws[0])} for all i"
+            if len(ws) == 1
+            else f"w<sub>i</sub> from {fmt(w.min())} to {fmt(w.max())} (◆)"
+        )
         self.info.setText(
             f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b> "
             f"({REDUCTION_LABELS[cfg.reduction]})<br>{row}<br>{FORMULA[cfg.reduction]}; "
@@ -110,6 +116,13 @@ class LossMatrixPlot(ViewWidget):
             return ["sample"], []
         B, O = snap.M.shape
         header = ["sample", *[f"M_output{o + 1}" for o in range(O)], "L_i", "w_i"]
-        rows = [[i, *[f"{snap.M[i, o]:.10g}" for o in range(O)],
-                 f"{snap.per_sample_loss[i]:.10g}", f"{snap.weights[i]:.10g}"] for i in range(B)]
+        rows = [
+            [
+                i,
+                *[f"{snap.M[i, o]:.10g}" for o in range(O)],
+                f"{snap.per_sample_loss[i]:.10g}",
+                f"{snap.weights[i]:.10g}",
+            ]
+            for i in range(B)
+        ]
         return header, rows

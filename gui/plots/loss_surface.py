@@ -48,8 +48,13 @@ class LossSurfacePlot(ViewWidget):
             iso = pg.IsocurveItem(level=0.0, pen=style.CONTOUR_PEN)
             iso.setParentItem(self.image)
             self.contours.append(iso)
-        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=style.SURFACE_CMAP,
-                                        label="log10 loss", interactive=False, width=14)
+        self.colorbar = pg.ColorBarItem(
+            values=(0, 1),
+            colorMap=style.SURFACE_CMAP,
+            label="log10 loss",
+            interactive=False,
+            width=14,
+        )
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar, row=1, col=1)
         self.path_shadow = p.plot([], [], pen=style.PATH_SHADOW_PEN)
@@ -58,12 +63,14 @@ class LossSurfacePlot(ViewWidget):
         self.arrow_line = p.plot([], [], pen=style.MEAN_PEN, name="mean −g")
         self.fan.setZValue(10)
         self.arrow_line.setZValue(11)
-        self.arrow_head = pg.ArrowItem(angle=0, headLen=14, tipAngle=30, pen=style.NO_PEN,
-                                       brush=style.POINT_BRUSH)
+        self.arrow_head = pg.ArrowItem(
+            angle=0, headLen=14, tipAngle=30, pen=style.NO_PEN, brush=style.POINT_BRUSH
+        )
         p.addItem(self.arrow_head)
         self.arrow_head.setZValue(12)
-        self.point = pg.ScatterPlotItem(size=11, brush=style.POINT_BRUSH,
-                                        pen=pg.mkPen("w", width=1.5))
+        self.point = pg.ScatterPlotItem(
+            size=11, brush=style.POINT_BRUSH, pen=pg.mkPen("w", width=1.5)
+        )
         p.addItem(self.point)
         self.point.setZValue(13)
         self.legend = p.addLegend(offset=(5, 5), labelTextSize="8pt")
@@ -102,8 +109,12 @@ class LossSurfacePlot(ViewWidget):
         self.arrow_head.setStyle(angle=180 - np.degrees(np.arctan2(arrow[1], arrow[0])))
         age = snap.surface_age_steps
         kind = snap.plane_kind
-        res = f"{s.resolution}×{s.resolution} grid on {s.n_samples} samples, " \
-              f"{s.seconds * 1000:.0f} ms, {age} steps old" if s is not None else "computing…"
+        res = (
+            f"{s.resolution}×{s.resolution} grid on {s.n_samples} samples, "
+            f"{s.seconds * 1000:.0f} ms, {age} steps old"
+            if s is not None
+            else "computing…"
+        )
         self.info.setText(
             f"<b>Plane</b>: {PLANE_TEXT.get(kind, kind)}<br>"
             f"{res}<br>off-plane distance {fmt(snap.off_plane)} · arrows ×{fmt(self._scale)}"

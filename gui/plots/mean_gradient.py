@@ -61,10 +61,13 @@ class MeanGradientPlot(ViewWidget):
             if k % 2:  # a bias group: a line without a label (too narrow to name)
                 ln = pg.InfiniteLine(b[k] - 0.5, angle=90, pen=style.GRID_PEN)
             else:
-                ln = pg.InfiniteLine(b[k] - 0.5, angle=90, pen=style.GRID_PEN,
-                                     label=f"{name}, b{name[1:]}",
-                                     labelOpts={"position": 0.96, "color": style.GREY,
-                                                "anchors": [(0, 0), (0, 0)]})
+                ln = pg.InfiniteLine(
+                    b[k] - 0.5,
+                    angle=90,
+                    pen=style.GRID_PEN,
+                    label=f"{name}, b{name[1:]}",
+                    labelOpts={"position": 0.96, "color": style.GREY, "anchors": [(0, 0), (0, 0)]},
+                )
             self.plot.addItem(ln)
             self._lines.append(ln)
         self._bounds = b
@@ -101,6 +104,14 @@ class MeanGradientPlot(ViewWidget):
                 g = int(np.searchsorted(bounds, i, side="right")) - 1
                 lo = "" if snap.band_lo is None else f"{snap.band_lo[k]:.10g}"
                 hi = "" if snap.band_hi is None else f"{snap.band_hi[k]:.10g}"
-                rows.append([int(i), names[g], f"{snap.grad_shown[k]:.17g}",
-                             f"{snap.mean_shown[k]:.17g}", lo, hi])
+                rows.append(
+                    [
+                        int(i),
+                        names[g],
+                        f"{snap.grad_shown[k]:.17g}",
+                        f"{snap.mean_shown[k]:.17g}",
+                        lo,
+                        hi,
+                    ]
+                )
         return header, rows
