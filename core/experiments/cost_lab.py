@@ -14,8 +14,8 @@ the per-sample strategies (1,000,000 parameters and B = 32: 32,000,000 instead o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -84,6 +84,29 @@ def _best_time(fn: Callable[[], object], repeats: int, min_time: float) -> float
     return best
 
 
+def _strategies(net: MLP, X: np.ndarray, T: np.ndarray):
+    """The three ways to the averaged gradient on batch (X, T), as zero-argument callables
+    writing into preallocated buffers."""
+    B, P = X.shape[0], net.n_params
+    G = np.empty((B, P))
+    acc = np.empty(P)
+
+    def scalar():
+        return net.gradient(X, T)
+
+    def vectorised():
+        net.per_sample_gradients(X, T, out=G)
+        return G.mean(axis=0, out=acc)
+
+    def loop():
+        acc.fill(0.0)
+        for i in range(B):
+            np.add(acc, net.gradient(X[i : i + 1], T[i : i + 1], reduction="sum"), out=acc)
+        return np.divide(acc, B, out=acc)
+
+    return scalar, vectorised, loop
+
+
 def run_cost_lab(
     layer_sizes,
     activation: str = "tanh",
@@ -112,22 +135,7 @@ def run_cost_lab(
     for B in batch_sizes:
         X = rng.normal(size=(B, net.n_in))
         T = rng.normal(size=(B, net.n_out))
-        G = np.empty((B, P))
-        acc = np.empty(P)
-
-        def scalar():
-            return net.gradient(X, T)
-
-        def vectorised():
-            net.per_sample_gradients(X, T, out=G)
-            return G.mean(axis=0, out=acc)
-
-        def loop():
-            acc.fill(0.0)
-            for i in range(B):
-                np.add(acc, net.gradient(X[i : i + 1], T[i : i + 1], reduction="sum"), out=acc)
-            return np.divide(acc, B, out=acc)
-
+        scalar, vectorised, loop = _strategies(net, X, T)
         g = scalar()
         worst = max(
             worst, float(np.max(np.abs(vectorised() - g))), float(np.max(np.abs(loop() - g)))
