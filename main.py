@@ -100,15 +100,46 @@ def _float(option: str, text: str) -> float:
     return v
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config the command line asks for; UsageError naming the option if it is bad."""
+def last_config() -> Config | None:
+    """The settings of the last window session (QSettings), if they are still valid."""
+    from gui.main_window import settings
+
+    data = settings().value("config/last")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Config.from_dict(_unqt(data), source="last settings")
+    except ConfigError:
+        return None
+
+
+def _unqt(value):
+    """QSettings (ini) returns numbers in lists as text; turn them back into numbers."""
+    if isinstance(value, dict):
+        return {k: _unqt(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unqt(v) for v in value]
+    if isinstance(value, str):
+        for conv in (int, float):
+            try:
+                return conv(value)
+            except ValueError:
+                pass
+    return value
+
+
+def config_from_args(args: argparse.Namespace, remembered: bool = False) -> Config:
+    """The Config the command line asks for; UsageError naming the option if it is bad.
+
+    remembered : start from the last window session's settings when no --config is given.
+    """
     if args.config:
         try:
             base = Config.load(args.config)
         except ConfigError as e:
             raise UsageError("--config", f"{e.field}: {e.message}") from None
     else:
-        base = Config()
+        base = (last_config() if remembered else None) or Config()
     changes: dict = {}
     if args.hidden is not None:
         try:
@@ -249,14 +280,14 @@ def render(session, screenshot: str | None, export_dir: str | None, size: tuple[
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        cfg = config_from_args(args)
+        headless = bool(args.screenshot or args.export_dir)
+        cfg = config_from_args(args, remembered=not headless)
         steps = _int("--steps", args.steps, 0, 10**7)
         size = _parse_size(args.size)
         if args.screenshot:
             _check_output_file("--screenshot", args.screenshot)
         if args.export_dir:
             _check_output_dir("--export-dir", args.export_dir)
-        headless = bool(args.screenshot or args.export_dir)
         _ensure_display(headless)
         from core import Session
 

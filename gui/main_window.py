@@ -39,10 +39,19 @@ from .experiments.base import Context
 from .export import ExportError, export_views, save_pixmap
 from .plots import VIEWS
 from .plots.base import fmt
+from .tour import HIGHLIGHT, TourPanel, load_tour
 from .worker import WorkerThread
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 REDRAW_MS = 33  # at most ~30 redraws a second
+MAX_RECENT = 8
+PRESET_LABELS = {
+    "the_question": "The question: 5-32-32-3, B = 32, MSE, mean",
+    "plain_sgd": "Plain SGD: B = 1",
+    "full_batch": "Full batch: B = the whole training set",
+    "max_reduction": "Max reduction: the largest entry of M",
+    "classification": "Classification: blobs, cross-entropy",
+}
 
 
 def settings() -> QSettings:
@@ -148,6 +157,23 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, edock)
         self.explanation_dock = edock
 
+        # ---- guided tour (hidden until asked for)
+        try:
+            steps = load_tour(RESOURCES / "tour.md")
+        except (OSError, ValueError):
+            steps = []
+        self.tour = TourPanel(steps)
+        self.tour.stepEntered.connect(self._on_tour_step)
+        self.tour.left.connect(self.leave_tour)
+        tdock = QDockWidget("Guided tour", self)
+        tdock.setObjectName("tourDock")
+        tdock.setWidget(self.tour)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, tdock)
+        self.tabifyDockWidget(edock, tdock)
+        tdock.hide()
+        self.tour_dock = tdock
+        self._highlighted: QWidget | None = None
+
         # ---- status bar
         sb = self.statusBar()
         self.state_label = QLabel("paused")
@@ -234,6 +260,18 @@ class MainWindow(QMainWindow):
                 name="saveConfigAction",
             )
         )
+        self.presets_menu = fm.addMenu("&Presets")
+        self.presets_menu.setObjectName("presetsMenu")
+        for path in sorted((RESOURCES / "presets").glob("*.json")):
+            label = PRESET_LABELS.get(path.stem, path.stem.replace("_", " "))
+            a = QAction(label, self)
+            a.setObjectName(f"preset_{path.stem}")
+            a.setStatusTip(f"Load the preset {path.name}")
+            a.triggered.connect(lambda _=False, p=path: self.load_config_file(str(p), False))
+            self.presets_menu.addAction(a)
+        self.recent_menu = fm.addMenu("&Recent configurations")
+        self.recent_menu.setObjectName("recentMenu")
+        self._fill_recent_menu()
         fm.addSeparator()
         fm.addAction(
             act(
@@ -280,7 +318,17 @@ class MainWindow(QMainWindow):
         vm = mb.addMenu("&View")
         vm.addAction(self.controls_dock.toggleViewAction())
         vm.addAction(self.explanation_dock.toggleViewAction())
+        vm.addAction(self.tour_dock.toggleViewAction())
         hm = mb.addMenu("&Help")
+        hm.addAction(
+            act(
+                "&Guided tour",
+                self.start_tour,
+                "F1",
+                "Seven steps through the question",
+                name="tourAction",
+            )
+        )
         hm.addAction(act("&About Batchscope", self._about, name="aboutAction"))
 
     # ------------------------------------------------------------ run control
@@ -310,16 +358,58 @@ class MainWindow(QMainWindow):
 
     def apply_config(self, config: Config) -> None:
         """Apply a whole configuration (from a file or a preset)."""
+        current = self.controls.config
         changes = {
-            k: v
-            for k, v in config.to_dict().items()
-            if getattr(self.controls.config, k) != getattr(config, k)
+            k: getattr(config, k)
+            for k in config.to_dict()
+            if getattr(current, k) != getattr(config, k)
         }
+        self.apply_changes(changes)
+
+    def apply_changes(self, changes: dict) -> bool:
+        """Validate and apply some settings as if typed into the controls; False (and a
+        message in the status bar) if they are refused."""
         if not changes:
-            return
-        changes = {k: getattr(config, k) for k in changes}
-        self.controls.set_config(config)
+            return True
+        try:
+            self._validate(changes)
+        except ConfigError as e:
+            self.statusBar().showMessage(f"not applied: {e.field}: {e.message}", 8000)
+            return False
+        self.controls.set_config(self.controls.config.replace(**changes))
+        for k in changes:
+            self.controls.clear_error(k)
         self.worker.post(Update(changes))
+        return True
+
+    # ------------------------------------------------------------------ tour
+    def start_tour(self) -> None:
+        self.tour_dock.show()
+        self.tour_dock.raise_()
+        self.tour.start()
+
+    def leave_tour(self) -> None:
+        self._set_highlight(None)
+        self.tour_dock.hide()
+        self.explanation_dock.raise_()
+
+    def _on_tour_step(self, step) -> None:
+        self.apply_changes(step.settings)
+        target = self.findChild(QWidget, step.view) if step.view else None
+        for k in range(self.tabs.count()):
+            page = self.tabs.widget(k)
+            if target is not None and (page is target or page.isAncestorOf(target)):
+                self.tabs.setCurrentIndex(k)
+                break
+        self._set_highlight(target)
+        self.statusBar().showMessage(f"tour: {step.title}", 6000)
+
+    def _set_highlight(self, widget: QWidget | None) -> None:
+        if self._highlighted is not None:
+            self._highlighted.setStyleSheet("")
+        self._highlighted = widget
+        if widget is not None:
+            widget.setStyleSheet(HIGHLIGHT)
 
     # ------------------------------------------------------ worker callbacks
     def _on_snapshot(self, snap: Snapshot) -> None:
@@ -471,20 +561,60 @@ class MainWindow(QMainWindow):
         if path:
             self.load_config_file(path)
 
-    def load_config_file(self, path: str) -> bool:
+    def load_config_file(self, path: str, remember: bool = True) -> bool:
+        """Load a JSON configuration and apply it; a bad file changes nothing and says why."""
         try:
             cfg = Config.load(path)
             validate_changes(cfg, {}, None, None)
         except ConfigError as e:
-            QMessageBox.warning(
-                self,
+            self._warn(
                 "Configuration not loaded",
                 f"{e.field}: {e.message}\n\nThe current run is unchanged.",
             )
             return False
         self.apply_config(cfg)
+        if remember:
+            self._add_recent(path)
         self.statusBar().showMessage(f"loaded {path}", 6000)
         return True
+
+    def _warn(self, title: str, text: str) -> None:
+        """A non-modal warning (the run goes on behind it)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
+        )
+        box.setObjectName("warningBox")
+        box.setModal(False)
+        box.show()
+        self.warning_box = box
+
+    def _recent(self) -> list[str]:
+        value = settings().value("config/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])][:MAX_RECENT]
+
+    def _add_recent(self, path: str) -> None:
+        path = os.path.abspath(path)
+        recent = [path, *[p for p in self._recent_list() if p != path]][:MAX_RECENT]
+        if self._remember:
+            settings().setValue("config/recent", recent)
+        self._recent_paths = recent
+        self._fill_recent_menu()
+
+    def _recent_list(self) -> list[str]:
+        paths = getattr(self, "_recent_paths", None)
+        if paths is None:
+            paths = self._recent() if self._remember else []
+        return paths
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self._recent_list()
+        for p in paths:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, path=p: self.load_config_file(path))
+        self.recent_menu.setEnabled(bool(paths))
 
     def save_config_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -492,12 +622,20 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return
+        self.save_config_file(path)
+
+    def save_config_file(self, path: str) -> bool:
+        """Save the current settings as JSON (temporary file + rename: never partial)."""
         try:
             self.controls.config.save(path)
         except OSError as e:
-            QMessageBox.warning(self, "Configuration not saved", f"{path}: {e}")
-            return
+            self._warn(
+                "Configuration not saved", f"{path}: {e.strerror or e}\n\nNothing was written."
+            )
+            return False
+        self._add_recent(path)
         self.statusBar().showMessage(f"saved {path}", 6000)
+        return True
 
     def _about(self) -> None:
         QMessageBox.about(
