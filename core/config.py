@@ -31,6 +31,7 @@ __all__ = [
     "MAX_WIDTH",
     "MAX_LAYERS",
     "MAX_PARAMS",
+    "MEMORY_BUDGET",
 ]
 
 DATASETS: tuple[str, ...] = ("teacher", "waves", "blobs", "csv")
@@ -41,6 +42,7 @@ MAX_WIDTH = 4096  #: largest hidden layer
 MAX_LAYERS = 16  #: most hidden layers
 MAX_PARAMS = 20_000_000  #: most parameters (160 MB of float64 per copy)
 MAX_SAMPLES = 1_000_000
+MEMORY_BUDGET = 2 * 2**30  #: settings that would allocate more are refused up front
 MAX_BATCH = 65_536
 
 
@@ -182,7 +184,34 @@ class Config:
                     "hidden",
                     f"{P:,} parameters is over the cap of {MAX_PARAMS:,}; use smaller layers",
                 )
+            need = self.memory_estimate(n_in, n_out)
+            if need > MEMORY_BUDGET:
+                field = "batch_size" if self._batch_memory(n_in, n_out) > need / 2 else "hidden"
+                raise ConfigError(
+                    field,
+                    f"these settings would need about {need / 2**30:.1f} GiB of memory "
+                    f"(the budget is {MEMORY_BUDGET / 2**30:.0f} GiB); use a smaller "
+                    f"{'batch' if field == 'batch_size' else 'network'}",
+                )
         return self
+
+    def _batch_memory(self, n_in: int, n_out: int) -> int:
+        """Bytes of one batch's forward/backward arrays (activations, deltas, derivatives)."""
+        return 8 * self.batch_size * (n_in + 3 * (sum(self.hidden) + n_out))
+
+    def memory_estimate(self, n_in: int, n_out: int) -> int:
+        """A conservative estimate (bytes) of what a session with these settings allocates:
+        weights and their copies (optimiser state, last good weights, gradients), the
+        trajectory ring, the per-sample gradients (materialised only up to 50 MB), one batch's
+        activations, the loss-surface buffers, and the data."""
+        P = count_params([n_in, *self.hidden, n_out])
+        widest = max([*self.hidden, n_out])
+        weights = 8 * P * 8
+        trajectory = max(min(96 * 2**20, 8 * P * 2000), 8 * P * 2)  # at least 2 rows
+        per_sample = min(8 * self.batch_size * P, 50 * 2**20)
+        surface = 4 * (3 * self.surface_samples * widest + 2 * 4 * 2**20 // 4)
+        data = 8 * self.n_samples * (n_in + n_out)
+        return weights + trajectory + per_sample + self._batch_memory(n_in, n_out) + surface + data
 
     def train_size(self) -> int:
         """Number of training samples for the built-in data sets."""

