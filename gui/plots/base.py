@@ -8,6 +8,9 @@ import os
 
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
 
 from core.config import write_text_atomic
 from core.snapshot import Snapshot
@@ -60,12 +63,30 @@ class ViewWidget(pg.GraphicsLayoutWidget):
                 os.unlink(tmp)
 
     def export_svg(self, path: str) -> None:
-        ex = pg.exporters.SVGExporter(self.ci)
+        """Vector SVG of the view: the scene painted into Qt's QSvgGenerator.
+
+        (pyqtgraph's SVGExporter cannot parse the path syntax recent Qt versions write, so the
+        scene is rendered directly.)"""
         tmp = _tmp_name(path)
+        gen = QSvgGenerator()
+        gen.setFileName(tmp)
+        size = self.size()
+        gen.setSize(size)
+        gen.setViewBox(QRect(0, 0, size.width(), size.height()))
+        gen.setTitle(self.title or self.objectName())
+        gen.setDescription("Batchscope")
+        painter = QPainter()
         try:
-            ex.export(tmp)
+            if not painter.begin(gen):
+                raise OSError(f"could not write {path}")
+            self.render(painter)
+            painter.end()
+            if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
+                raise OSError(f"could not write {path}")
             os.replace(tmp, path)
         finally:
+            if painter.isActive():
+                painter.end()
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
