@@ -36,6 +36,12 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self.snapshot: Snapshot | None = None
         self.ci.setContentsMargins(4, 4, 4, 4)
 
+    def set_text(self, label: pg.LabelItem, text: str) -> None:
+        """Set a label's rich text only when it changed (re-layout of HTML is not free)."""
+        if getattr(label, "_bs_text", None) != text:
+            label._bs_text = text
+            label.setText(text)
+
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.draw(snap)

@@ -97,11 +97,12 @@ class GradientSpreadPlot(ViewWidget):
         )
         self.mean_norm.setValue(st.mean_norm)
         self.hist_plot.setTitle(f"cos(g_i, mean): {st.frac_against:.0%} against")
-        self.info.setText(
+        self.set_text(
+            self.info,
             f"<b>B = {snap.batch_size}</b> · noise scale B<sub>simple</sub> = tr(Σ)/|ḡ|² = "
             f"<b>{fmt(st.noise_scale)}</b> · SNR = {fmt(st.snr)}<br>"
             f"std. error of the mean gradient √(tr Σ / B) = <b>{fmt(st.std_error)}</b> "
-            f"vs |ḡ| = {fmt(st.mean_norm)}"
+            f"vs |ḡ| = {fmt(st.mean_norm)}",
         )
 
     def table(self):

@@ -42,8 +42,8 @@ class LossCurvePlot(ViewWidget):
         self.batch = top.plot(
             [], [], pen=pg.mkPen((*style.GREY, 120), width=1), name="batch scalar"
         )
-        self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=2), name="train (mean)")
-        self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=2), name="validation (mean)")
+        self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
+        self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
         bot = self.bottom = self.addPlot(row=1, col=0, title="Gradient")
         bot.setLabel("bottom", "step")
         bot.setLabel("left", "value (log)")
@@ -53,9 +53,9 @@ class LossCurvePlot(ViewWidget):
         bot.setDownsampling(auto=True, mode="peak")
         bot.setClipToView(True)
         leg2 = bot.addLegend(offset=(5, 5), labelTextSize="8pt")
-        self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1.5), name="|∇ scalar|")
+        self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1), name="|∇ scalar|")
         self.noise = bot.plot(
-            [], [], pen=pg.mkPen(style.PURPLE, width=1.5), name="noise scale B_simple"
+            [], [], pen=pg.mkPen(style.PURPLE, width=1), name="noise scale B_simple"
         )
         del leg2
         self.event_lines = []

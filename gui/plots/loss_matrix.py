@@ -103,11 +103,12 @@ class LossMatrixPlot(ViewWidget):
             if len(ws) == 1
             else f"w<sub>i</sub> from {fmt(w.min())} to {fmt(w.max())} (◆)"
         )
-        self.info.setText(
+        self.set_text(
+            self.info,
             f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b> "
             f"({REDUCTION_LABELS[cfg.reduction]})<br>{row}<br>{FORMULA[cfg.reduction]}; "
             f"{wtxt}<br><b>backpropagated scalar = {fmt(snap.loss, 6)}</b>: one number from "
-            f"the {O}×{B} matrix M"
+            f"the {O}×{B} matrix M",
         )
 
     def table(self):

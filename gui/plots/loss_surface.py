@@ -57,7 +57,6 @@ class LossSurfacePlot(ViewWidget):
         )
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar, row=1, col=1)
-        self.path_shadow = p.plot([], [], pen=style.PATH_SHADOW_PEN)
         self.path = p.plot([], [], pen=style.PATH_PEN, name="path")
         self.fan = p.plot([], [], pen=style.SAMPLE_PEN, connect="pairs", name="per-sample −g_i")
         self.arrow_line = p.plot([], [], pen=style.MEAN_PEN, name="mean −g")
@@ -89,7 +88,6 @@ class LossSurfacePlot(ViewWidget):
         span = s.span if s is not None else 1.0
         if snap.path is not None and len(snap.path):
             self.path.setData(snap.path[:, 0], snap.path[:, 1])
-            self.path_shadow.setData(snap.path[:, 0], snap.path[:, 1])
         px, py = snap.point
         self.point.setData([px], [py])
         fan = -np.asarray(snap.fan)
@@ -115,9 +113,10 @@ class LossSurfacePlot(ViewWidget):
             if s is not None
             else "computing…"
         )
-        self.info.setText(
+        self.set_text(
+            self.info,
             f"<b>Plane</b>: {PLANE_TEXT.get(kind, kind)}<br>"
-            f"{res}<br>off-plane distance {fmt(snap.off_plane)} · arrows ×{fmt(self._scale)}"
+            f"{res}<br>off-plane distance {fmt(snap.off_plane)} · arrows ×{fmt(self._scale)}",
         )
 
     def _set_surface(self, s) -> None:
