@@ -107,17 +107,19 @@ class Backprop:
             total += d2 * (np.einsum("bi,bi->b", A, A) + 1.0)
         return total
 
-    def dots(self, V: np.ndarray) -> np.ndarray:
-        """g_i . v_k for vectors V (K, P) or (P,) -> (B, K) or (B,), without forming G."""
-        V2 = np.atleast_2d(V)
-        out = np.zeros((self.batch_size, V2.shape[0]))
+    def dots(self, V) -> np.ndarray:
+        """g_i . v_k for vectors V (K, P), a list of K (P,) vectors, or one (P,) vector
+        -> (B, K) (or (B,) for one vector), without forming G: per layer and vector,
+        ``delta_i^T Vw a_i + delta_i . vb`` (contiguous views of each vector, no copies)."""
+        single = isinstance(V, np.ndarray) and V.ndim == 1
+        vecs = [V] if single else list(V)
+        out = np.zeros((self.batch_size, len(vecs)))
         for sl, A, D in zip(self.net.slices, self.inputs, self.deltas):
-            Vw = V2[:, sl.w_start : sl.w_stop].reshape(-1, sl.n_out, sl.n_in)
-            Vb = V2[:, sl.b_start : sl.b_stop]
-            # delta_i^T Vw_k a_i + delta_i . vb_k
-            out += np.einsum("bo,koi,bi->bk", D, Vw, A, optimize=True)
-            out += D @ Vb.T
-        return out if V.ndim == 2 else out[:, 0]
+            for k, v in enumerate(vecs):
+                Vw = v[sl.w_start : sl.w_stop].reshape(sl.n_out, sl.n_in)
+                out[:, k] += np.einsum("bi,bi->b", D @ Vw, A)
+                out[:, k] += D @ v[sl.b_start : sl.b_stop]
+        return out[:, 0] if single else out
 
     def gram(self) -> np.ndarray:
         """K (B, B) with K[i, j] = g_i . g_j = sum_l (a_i.a_j + 1)(delta_i.delta_j)."""

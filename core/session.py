@@ -58,6 +58,7 @@ MAX_SHOWN_PARAMS = 4000  #: parameters drawn in the mean-gradient view
 TRAJECTORY_BYTES = 96 * 1024 * 1024  #: memory for the recent trajectory (PCA plane, path)
 TRAJECTORY_MAX = 2000
 EVAL_SAMPLES = 512  #: samples for the train/validation loss curves
+SURFACE_FLOP_BUDGET = 2e9  #: ~0.2 s of float32 grid on these machines
 DIVERGENCE_FACTOR = 1e8  #: a loss this many times its starting value counts as diverged
 
 _DATA_FIELDS = {
@@ -130,6 +131,7 @@ class Session:
         self._plane_ids = itertools.count(1)
         self._surface_ids = itertools.count(1)
         self.surface_compute_seconds = 0.0
+        self.surface_note = ""
         self._reset_history()
         self._build_network()
 
@@ -442,7 +444,7 @@ class Session:
         disagree = disagreement_direction(gs, gbar)
         plane = self._current_plane(gbar, disagree)
         ghat = gbar / np.linalg.norm(gbar) if np.any(gbar) else gbar
-        dirs = np.stack([ghat, disagree, plane.d1, plane.d2])
+        dirs = [ghat, disagree, plane.d1, plane.d2]
         stats = gradient_stats(gs, gbar, dirs)
         proj = np.asarray(stats.projections)
         DD = np.array(
@@ -543,6 +545,8 @@ class Session:
     def needs_surface(self) -> bool:
         """True when the surface should be (re)computed: none yet, settings changed, the point
         left the central 60 % of the grid, or it drifted off the plane by over half a span."""
+        if self.surface_plan()[0] == 0:
+            return False
         if self.surface is None or self._surface_stale or self.plane is None:
             return True
         s = self.surface
@@ -552,6 +556,21 @@ class Session:
             return True
         scale = 0.5 * (np.linalg.norm(self.plane.d1) + np.linalg.norm(self.plane.d2))
         return bool(off[0] > 0.5 * s.span * scale)
+
+    def surface_plan(self) -> tuple[int, int]:
+        """(resolution, samples) for the next surface: the configured ones, reduced (samples
+        first, down to 16; then the resolution, down to 11) until the estimated cost fits
+        ``SURFACE_FLOP_BUDGET``, so a wide network does not stall training for seconds."""
+        res, n = self.config.surface_resolution, len(self._surf_idx)
+        sizes = self.net.layer_sizes
+        per_sample = 3 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 12 * sum(sizes[1:])
+        while res * res * n * per_sample > SURFACE_FLOP_BUDGET and n > 16:
+            n = max(16, n // 2)
+        while res * res * n * per_sample > SURFACE_FLOP_BUDGET and res > 11:
+            res = max(11, res - 2)
+        if res * res * n * per_sample > 5 * SURFACE_FLOP_BUDGET:
+            return 0, 0  # too large for a live surface even at the smallest plan
+        return res, n
 
     def compute_surface(self, cancel: Callable[[], bool] | None = None) -> Surface | None:
         """Start a new plane through the current weights and compute the loss on it.
@@ -563,7 +582,16 @@ class Session:
         cfg = self.config
         old_plane, old_stale = self.plane, self._surface_stale
         self._new_plane()
-        idx = self._surf_idx
+        res, n_samples = self.surface_plan()
+        if res == 0:
+            self.surface_note = (
+                f"no live surface: {self.net.n_params:,} parameters is too "
+                "many to evaluate a grid of them within the time budget"
+            )
+            self._surface_stale = False
+            return None
+        self.surface_note = ""
+        idx = self._surf_idx[:n_samples]
         kw = {}
         if cfg.reduction == "weighted":
             kw = {
@@ -579,7 +607,7 @@ class Session:
                 self.plane,
                 (0.0, 0.0),
                 self._span(),
-                cfg.surface_resolution,
+                res,
                 cfg.loss,
                 cfg.reduction,
                 huber_delta=cfg.huber_delta,
@@ -668,6 +696,7 @@ class Session:
                 "fan": freeze(parts["fan"]),
                 "arrow": freeze(parts["arrow"]),
                 "surface": s if (s is not None and s.plane is plane) else None,
+                "surface_id": s.surface_id if (s is not None and s.plane is plane) else 0,
                 "surface_age_steps": self.step_count - s.step if s is not None else 0,
             }
         return Snapshot(

@@ -59,6 +59,7 @@ class History:
     noise_scale: np.ndarray
     batch_size: np.ndarray
     events: tuple[tuple[int, str], ...] = ()
+    start: int = 0  #: index of the first record (a part of a history, see core.remote)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -110,6 +111,7 @@ class Snapshot:
     fan: np.ndarray | None = None
     arrow: np.ndarray | None = None
     surface: Surface | None = None
+    surface_id: int = 0  #: the id of ``surface`` (kept when a light copy drops the surface)
     surface_age_steps: int = 0
 
     @property

@@ -477,16 +477,13 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- experiments
     def experiment_context(self) -> Context:
-        """The settings and (when the worker answers in time) a copy of the live weights."""
-        got = (
-            self.worker.params_copy(timeout=0.5)
-            if self.worker_thread.thread.isRunning()
-            else (tuple(self.session.net.layer_sizes), self.session.net.params.copy())
-        )
+        """The settings and (when the engine answers in time) a copy of the live weights."""
+        got = self.worker.params_copy(timeout=0.5)
         cfg = self.controls.config
-        if got is None:
-            sizes, params = tuple(self.session.net.layer_sizes), None
-        else:
+        snap = self._pending or self._drawn
+        sizes = snap.layer_sizes if snap is not None else tuple(self.session.net.layer_sizes)
+        params = None
+        if got is not None:
             sizes, params = got
         if list(sizes[1:-1]) != list(cfg.hidden):
             params = None  # a rebuild is pending: start from fresh weights of the new shape

@@ -1,37 +1,36 @@
-"""The training worker: runs a core Session in its own QThread.
+"""The training worker: a bridge between the window and the engine process.
 
-The loop never touches a widget. Settings reach it as core commands through a thread-safe
-queue (the loop is busy, so it has no event loop to receive queued signals); run/pause, single
-steps and stop are thread-safe flags it reads between two steps. It emits frozen Snapshots
-(read-only arrays) through a queued signal, with detail at most ``detail_hz`` times a second,
-so training speed does not depend on drawing.
+The core Session trains in a child process (``core.remote.EngineProcess``): drawing with Qt
+holds Python's GIL, so a training *thread* in the window's process ran at a tenth of its bare
+speed (benchmarks/bench_gui.py). This module keeps the Qt worker pattern on the window's side:
+a ``TrainingWorker`` QObject lives in a QThread, reads the engine's replies and emits them as
+signals (queued to the GUI thread); settings go the other way as core commands, with run/pause,
+single steps and stop. The worker never touches a widget.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-import time
-import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core import ConfigError, DivergedError, Session
-from core.commands import RecomputeSurface, Reset, Update
+from core import Session
+from core.remote import EngineProcess
 
 __all__ = ["TrainingWorker", "WorkerThread"]
 
 
 class TrainingWorker(QObject):
-    """QObject living in a QThread; owns the Session once started.
+    """Lives in a QThread; forwards what the engine process says as signals.
 
     Signals
     -------
-    snapshotReady(object) : a core Snapshot (detailed)
+    snapshotReady(object) : a whole core Snapshot (detailed, history included)
     messages(list) : short texts for the status bar ("network rebuilt: ...")
     commandFailed(str, str) : a ConfigError's field and message (nothing was changed)
     stateChanged(str) : "running", "paused" or "diverged"
-    errorOccurred(str, str) : an unexpected exception: summary and traceback; the worker pauses
+    errorOccurred(str, str) : an unexpected exception in the engine: summary and traceback;
+        the run pauses with its state kept
     surfaceBusy(bool) : a loss surface is being computed
     """
 
@@ -44,165 +43,98 @@ class TrainingWorker(QObject):
     finished = Signal()
 
     def __init__(
-        self, session: Session, detail_hz: float = 40.0, surface_interval: float = 0.5
+        self, session: Session, detail_hz: float = 40.0, surface_interval: float = 1.0
     ) -> None:
         super().__init__()
-        self.session = session
-        self._commands: queue.Queue = queue.Queue()
+        self.session = session  #: the session as it was handed over (the engine owns it now)
+        self.engine = EngineProcess(session, detail_hz, surface_interval)
         self._running = threading.Event()
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._steps_requested = 0
-        self._lock = threading.Lock()
-        self._params_request: tuple[threading.Event, list] | None = None
-        self._min_detail_dt = 1.0 / detail_hz
-        self._surface_interval = surface_interval
+        self._params_lock = threading.Lock()
+        self._params_waiters: list[tuple[threading.Event, list]] = []
         self.steps_done = 0
+        self.last_state = "paused"
 
     # ---------------------------------------------------------- thread-safe API
     def post(self, command) -> None:
-        """Queue a core command (Update, Reset, RecomputeSurface); applied between steps."""
-        self._commands.put(command)
-        self._wake.set()
+        """Send a core command (Update, Reset, RecomputeSurface); applied between steps."""
+        self.engine.send("cmd", command)
 
     def set_running(self, running: bool) -> None:
         if running:
             self._running.set()
         else:
             self._running.clear()
-        self._wake.set()
+        self.engine.send("run", bool(running))
 
     def is_running(self) -> bool:
         return self._running.is_set()
 
     def request_step(self, n: int = 1) -> None:
-        with self._lock:
-            self._steps_requested += n
-        self._wake.set()
+        self.engine.send("step", int(n))
 
     def params_copy(self, timeout: float = 1.0):
-        """(layer_sizes, a copy of the weights) taken between two steps, or None on timeout.
-
-        For experiments that start from the live network without racing the training loop.
-        """
+        """(layer_sizes, a copy of the weights) taken between two steps, or None on timeout."""
         event, box = threading.Event(), []
-        with self._lock:
-            self._params_request = (event, box)
-        self._wake.set()
+        with self._params_lock:
+            self._params_waiters.append((event, box))
+        self.engine.send("params")
         if not event.wait(timeout):
             return None
         return box[0] if box else None
 
-    def _serve_params_request(self) -> None:
-        with self._lock:
-            req, self._params_request = self._params_request, None
-        if req is not None:
-            net = self.session.net
-            req[1].append((tuple(net.layer_sizes), net.params.copy()))
-            req[0].set()
-
     def stop(self) -> None:
         self._stop.set()
         self._running.clear()
-        self._wake.set()
 
     # -------------------------------------------------------------------- loop
     @Slot()
     def loop(self) -> None:
-        """The thread's body: step, emit, apply commands, compute surfaces; until stop().
-
-        An unexpected exception is reported (errorOccurred), the run pauses with its state
-        kept, and the loop carries on serving commands.
-        """
-        first = True
+        """The thread's body: forward the engine's messages until stop()."""
         while not self._stop.is_set():
-            try:
-                self._serve(first)
-            except Exception as e:
-                self._running.clear()
-                self.stateChanged.emit("paused")
-                self.errorOccurred.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
-            first = False
+            msg = self.engine.get(timeout=0.05)
+            if msg is None:
+                if not self.engine.process.is_alive():
+                    self.errorOccurred.emit(
+                        "the engine process ended unexpectedly",
+                        f"exit code {self.engine.process.exitcode}",
+                    )
+                    break
+                continue
+            self._dispatch(msg)
+        self.engine.stop(timeout=1.0)
         self.finished.emit()
 
-    def _serve(self, first: bool) -> None:
-        s = self.session
-        last_emit = 0.0
-        last_surface = 0.0
-        state = None
-        if first:
-            self._emit(s.snapshot())
-        while not self._stop.is_set():
-            self._serve_params_request()
-            changed = self._drain_commands()
-            with self._lock:
-                single = self._steps_requested > 0
-                if single:
-                    self._steps_requested -= 1
-            running = self._running.is_set()
-            new_state = "diverged" if s.diverged else ("running" if running else "paused")
-            if new_state != state:
-                state = new_state
-                self.stateChanged.emit(state)
-            now = time.perf_counter()
-            due = changed or s.surface is None or now - last_surface > self._surface_interval
-            if due and not s.diverged and s.needs_surface():
-                self.surfaceBusy.emit(True)
-                try:
-                    s.compute_surface(cancel=self._stop.is_set)
-                finally:
-                    self.surfaceBusy.emit(False)
-                last_surface = time.perf_counter()
-                if not (running or single):
-                    self._emit(s.snapshot())
-                    last_emit = time.perf_counter()
-            if (running or single) and not s.diverged:
-                now = time.perf_counter()
-                detail = single or now - last_emit >= self._min_detail_dt
-                try:
-                    snap = s.step(detail=detail)
-                except DivergedError:
-                    continue
-                self.steps_done += 1
-                if snap.diverged:
-                    self._running.clear()
-                    self.messages.emit([snap.message])
-                    self._emit(snap)
-                    last_emit = time.perf_counter()
-                elif detail:
-                    self._emit(snap)
-                    last_emit = now
-            elif changed:
-                self._emit(s.snapshot())
-                last_emit = time.perf_counter()
-            else:
-                self._wake.wait(0.05)
-                self._wake.clear()
-
-    def _emit(self, snap) -> None:
-        self.snapshotReady.emit(snap)
-
-    def _drain_commands(self) -> bool:
-        """Apply every queued command; True if any changed the session."""
-        changed = False
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return changed
-            try:
-                msgs = self.session.apply(cmd)
-            except ConfigError as e:
-                self.commandFailed.emit(e.field, e.message)
-                continue
-            if isinstance(cmd, (Update, Reset, RecomputeSurface)):
-                changed = True
-            if msgs:
-                self.messages.emit(msgs)
+    def _dispatch(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "snapshot":
+            self.steps_done = msg[1].step
+            self.snapshotReady.emit(msg[1])
+        elif kind == "messages":
+            self.messages.emit(list(msg[1]))
+        elif kind == "failed":
+            self.commandFailed.emit(msg[1], msg[2])
+        elif kind == "state":
+            self.last_state = msg[1]
+            if msg[1] != "running":
+                self._running.clear()
+            self.stateChanged.emit(msg[1])
+        elif kind == "error":
+            self._running.clear()
+            self.errorOccurred.emit(msg[1], msg[2])
+        elif kind == "surface":
+            self.surfaceBusy.emit(bool(msg[1]))
+        elif kind == "params":
+            with self._params_lock:
+                waiters, self._params_waiters = self._params_waiters, []
+            for event, box in waiters:
+                box.append(msg[1])
+                event.set()
 
 
 class WorkerThread:
-    """Owns a QThread and a TrainingWorker moved into it; ``shutdown()`` stops both cleanly."""
+    """Owns a QThread and a TrainingWorker moved into it; ``shutdown()`` stops both and the
+    engine process cleanly."""
 
     def __init__(self, session: Session, **kw) -> None:
         self.thread = QThread()
@@ -215,8 +147,13 @@ class WorkerThread:
     def start(self) -> None:
         self.thread.start()
 
-    def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop the loop (cancelling a surface in progress), quit the thread and wait."""
+    def shutdown(self, timeout_ms: int = 3000) -> bool:
+        """Stop the engine (cancelling a surface in progress), quit the thread and wait."""
         self.worker.stop()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        ok = self.thread.wait(timeout_ms)
+        if not ok:
+            self.thread.quit()
+            ok = self.thread.wait(1000)
+        if self.worker.engine.process.is_alive():
+            self.worker.engine.stop(timeout=0.5)
+        return ok

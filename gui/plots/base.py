@@ -45,6 +45,9 @@ class ViewWidget(pg.GraphicsLayoutWidget):
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.draw(snap)
+        # Settle ranges and layouts now, not during the paint: otherwise the paint changes
+        # them and schedules a second full paint of the view.
+        self.scene().prepareForPaint()
 
     def draw(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
