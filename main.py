@@ -12,11 +12,19 @@ A bad value exits with status 2 and one line naming the option and the reason.
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
-import sys
-from pathlib import Path
+
+# One BLAS thread (set before NumPy loads): on these small matrices a second OpenBLAS thread
+# mostly spins, and when the cores are shared each call can wait a scheduler slice for it
+# (benchmarks/bench_engine.py: the float32 grid 0.2 s with one thread, 1.3-2.7 s without,
+# under load). The engine process and the window each get one core instead.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from core.activations import ACTIVATIONS
 from core.config import DATASETS, PLANES, Config, ConfigError, parse_hidden

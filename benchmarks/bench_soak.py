@@ -54,14 +54,16 @@ def soak(steps: int, every: int, warmup: int, config=None, timeout: float = 600.
             gc.collect()
             now = clock.elapsed() / 1000
             dt = max(now - state["t"], 1e-9)
-            samples.append({
-                "step": step,
-                "seconds": now,
-                "rss_mb": proc.memory_info().rss / 2**20,
-                "redraws_per_s": (window.redraw_count - state["redraws"]) / dt,
-                "redraw_ms_p95": _p95(window.redraw_ms),
-                "steps_per_s": snap.steps_per_second,
-            })
+            samples.append(
+                {
+                    "step": step,
+                    "seconds": now,
+                    "rss_mb": proc.memory_info().rss / 2**20,
+                    "redraws_per_s": (window.redraw_count - state["redraws"]) / dt,
+                    "redraw_ms_p95": _p95(window.redraw_ms),
+                    "steps_per_s": snap.steps_per_second,
+                }
+            )
             state.update(next=state["next"] + every, redraws=window.redraw_count, t=now)
         if step >= steps or clock.elapsed() > timeout * 1000:
             loop.quit()
@@ -102,19 +104,27 @@ def main(argv: list[str] | None = None) -> int:
     out = soak(args.steps, args.every, min(args.warmup, args.steps // 2))
     wall = time.perf_counter() - t0
     print(f"Soak: {out['steps_done']:,} steps with every view live, offscreen, in {wall:.1f} s")
-    print(f"{'step':>8} {'seconds':>8} {'RSS MB':>8} {'redraws/s':>10} {'redraw p95 ms':>14} "
-          f"{'steps/s':>8}")
+    print(
+        f"{'step':>8} {'seconds':>8} {'RSS MB':>8} {'redraws/s':>10} {'redraw p95 ms':>14} "
+        f"{'steps/s':>8}"
+    )
     for s in out["samples"]:
-        print(f"{s['step']:>8} {s['seconds']:>8.1f} {s['rss_mb']:>8.1f} "
-              f"{s['redraws_per_s']:>10.1f} {s['redraw_ms_p95']:>14.1f} {s['steps_per_s']:>8.0f}")
+        print(
+            f"{s['step']:>8} {s['seconds']:>8.1f} {s['rss_mb']:>8.1f} "
+            f"{s['redraws_per_s']:>10.1f} {s['redraw_ms_p95']:>14.1f} {s['steps_per_s']:>8.0f}"
+        )
     growth = out["growth_mb"]
     steady = out["redraw_min"] >= 0.5 * out["redraw_median"]
     print()
-    print(f"RSS growth after warm-up ({min(args.warmup, args.steps // 2):,} steps): "
-          f"{growth:+.1f} MB   target < 30 MB   {'PASS' if growth < 30 else 'MISS'}")
-    print(f"redraw rate: median {out['redraw_median']:.1f}/s, slowest window "
-          f"{out['redraw_min']:.1f}/s   target: steady (slowest >= half the median)   "
-          f"{'PASS' if steady else 'MISS'}")
+    print(
+        f"RSS growth after warm-up ({min(args.warmup, args.steps // 2):,} steps): "
+        f"{growth:+.1f} MB   target < 30 MB   {'PASS' if growth < 30 else 'MISS'}"
+    )
+    print(
+        f"redraw rate: median {out['redraw_median']:.1f}/s, slowest window "
+        f"{out['redraw_min']:.1f}/s   target: steady (slowest >= half the median)   "
+        f"{'PASS' if steady else 'MISS'}"
+    )
     return 0
 
 
