@@ -56,7 +56,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, status 2, no usage dump
-        raise UsageError("batchscope", message)
+        raise UsageError("arguments", message)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -163,6 +163,18 @@ class MLP:
         ]
         self.init_params(seed)
 
+    # --------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict:
+        # ``layers`` are views into ``params``; pickled as they are they would come back as
+        # copies, and the optimiser would update weights the forward pass no longer reads.
+        state = self.__dict__.copy()
+        del state["layers"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.layers = self.views(self.params)
+
     # ------------------------------------------------------------------ set-up
     def init_params(self, seed: int) -> None:
         """Draw fresh weights from ``np.random.default_rng(seed)``; biases are zero."""

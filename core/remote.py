@@ -57,6 +57,7 @@ class _Outbox:
         self.sent_run = None
         self.sent_events = 0
         self.sent_surface = None
+        self.last_step = None
 
     def put(self, *msg) -> None:
         self.q.put(msg)
@@ -79,6 +80,7 @@ class _Outbox:
         elif surface is not None:
             self.sent_surface = surface.surface_id
         self.q.put(("snapshot", dataclasses.replace(snap, history=part, surface=surface)))
+        self.last_step = (snap.run_id, snap.step)
         self.sent_steps, self.sent_events, self.sent_run = n, len(h.events), snap.run_id
 
 
@@ -170,7 +172,8 @@ def serve(
                     # A detailed step that costs much (a large batch) is spaced out to at
                     # least 3x its cost, so detail never takes over training.
                     min_dt = max(1.0 / detail_hz, 3 * (time.perf_counter() - now))
-            elif changed:
+            elif changed or out.last_step != (session.run_id, session.step_count):
+                # settings changed, or paused on a step the window has not seen yet
                 out.snapshot(session.snapshot())
                 last_emit = time.perf_counter()
             else:
@@ -330,7 +333,16 @@ class EngineProcess:
             self.inbox.put(("stop",))
         except (OSError, ValueError):
             pass
-        self.process.join(timeout)
+        # Keep reading (and dropping) replies while waiting: a child blocked writing a large
+        # snapshot into a full pipe could not exit otherwise.
+        end = time.monotonic() + timeout
+        while self.process.is_alive() and time.monotonic() < end:
+            try:
+                while True:
+                    self.outbox.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                pass
+            self.process.join(0.02)
         clean = not self.process.is_alive()
         if not clean:
             self.process.terminate()

@@ -84,9 +84,10 @@ class LogSpinBox(QDoubleSpinBox):
         self.setAccelerated(False)
 
     def stepBy(self, steps: int) -> None:
-        v = self.value() * self.FACTOR**steps
-        # snap to 3 significant digits so values read cleanly
-        v = float(f"{v:.3g}")
+        # Move on the grid 10^(k/4) (so 0.01 -> 0.0178 -> 0.0316 -> 0.0562 -> 0.1), shown to
+        # 3 significant digits; a typed value joins the grid at its nearest point.
+        k = round(math.log10(max(self.value(), 1e-300)) * 4) + steps
+        v = float(f"{10 ** (k / 4):.3g}")
         self.setValue(min(max(v, self.minimum()), self.maximum()))
 
     def textFromValue(self, value: float) -> str:

@@ -150,6 +150,10 @@ class WorkerThread:
     def shutdown(self, timeout_ms: int = 3000) -> bool:
         """Stop the engine (cancelling a surface in progress), quit the thread and wait."""
         self.worker.stop()
+        # quit() now, from this thread: the loop's finished -> thread.quit connection is
+        # queued to this (GUI) thread, which is blocked in wait() below, so without this
+        # the thread would sit in exec() until the timeout.
+        self.thread.quit()
         ok = self.thread.wait(timeout_ms)
         if not ok:
             self.thread.quit()

@@ -102,7 +102,7 @@ def test_any_command_line_value_is_a_config_or_one_named_refusal(option, value):
         cfg = main.config_from_args(args)
     except main.UsageError as e:
         text = str(e)
-        assert "\n" not in text and text.startswith(("--", "batchscope"))
+        assert "\n" not in text and text.startswith(("--", "arguments"))
         return
     assert isinstance(cfg, Config)
     cfg.validate()

@@ -1,0 +1,184 @@
+"""Helpers for the window tests: open/close windows, find controls, type, wait for snapshots.
+
+Imported by conftest.py after it has chosen the Qt platform and the settings file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QPushButton, QWidget
+
+from core import Config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAIN = REPO_ROOT / "main.py"
+
+#: A small run: fast steps and a quick loss surface.
+SMALL = {"hidden": (16, 16), "surface_resolution": 15, "surface_samples": 64}
+
+#: Upper bounds for waits; a passing test needs a fraction of them.
+WAIT_MS = 15_000
+
+VIEW_NAMES = ("loss_surface", "gradient_spread", "mean_gradient", "loss_matrix", "loss_curves")
+VIEW_OBJECTS = {
+    "loss_surface": "lossSurfacePlot",
+    "gradient_spread": "gradientSpreadPlot",
+    "mean_gradient": "meanGradientPlot",
+    "loss_matrix": "lossMatrixPlot",
+    "loss_curves": "lossCurvePlot",
+}
+CSV_HEADERS = {
+    "loss_surface": "alpha,beta,loss",
+    "gradient_spread": (
+        "sample,along_mean,along_disagreement,cosine_to_mean,norm,per_sample_loss,weight"
+    ),
+    "mean_gradient": "param_index,layer,scalar_gradient,mean_of_per_sample,p10,p90",
+    "loss_matrix": "sample,M_output1,M_output2,M_output3,L_i,w_i",
+    "loss_curves": "step,batch_loss,train_loss,val_loss,grad_norm,noise_scale,batch_size",
+}
+
+
+def small_config(**changes) -> Config:
+    return Config(**{**SMALL, **changes})
+
+
+# ------------------------------------------------------------------------- windows
+def open_window(qtbot, config: Config | None = None, **kw):
+    """A shown MainWindow (paused unless run=True), registered with qtbot."""
+    from gui.main_window import MainWindow
+
+    kw.setdefault("run", False)
+    kw.setdefault("remember", False)
+    window = MainWindow(config=config, **kw)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def close_window(window, timeout_ms: int = 5000) -> None:
+    """Close as the user does; the worker thread (and an engine process, if the worker uses
+    one) must have finished."""
+    window.close()
+    thread = window.worker_thread.thread
+    assert thread.wait(timeout_ms), "the worker thread did not stop after the window closed"
+    assert thread.isFinished()
+    engine = getattr(window.worker, "engine", None)
+    process = getattr(engine, "process", None)
+    if process is not None:
+        process.join(timeout_ms / 1000)
+        assert not process.is_alive(), "the engine process outlived the window"
+
+
+def child(window, cls: type[QWidget], name: str):
+    """The widget of class ``cls`` named ``name``; fails clearly if there is none."""
+    w = window.findChild(cls, name)
+    assert w is not None, f"no {cls.__name__} named {name!r} in the window"
+    return w
+
+
+# ---------------------------------------------------------------------- user input
+def type_into(qtbot, widget: QWidget, text: str) -> None:
+    """Select all, type ``text`` and press Enter, as a user does (line edit or spin box)."""
+    widget.setFocus()
+    edit = widget.lineEdit() if isinstance(widget, (QAbstractSpinBox, QComboBox)) else widget
+    assert isinstance(edit, QLineEdit)
+    qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert edit.selectedText() == edit.text(), "select-all did not select the text"
+    qtbot.keyClicks(widget, text)
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+def choose(combo: QComboBox, data) -> None:
+    """Pick the item whose data is ``data`` and emit ``activated`` as a user's pick does."""
+    i = combo.findData(data)
+    assert i >= 0, f"{combo.objectName()} has no item {data!r}"
+    combo.setCurrentIndex(i)
+    combo.activated.emit(i)
+
+
+def click(qtbot, window, name: str) -> None:
+    qtbot.mouseClick(child(window, QPushButton, name), Qt.MouseButton.LeftButton)
+
+
+# -------------------------------------------------------------------------- waiting
+def wait_snapshot(qtbot, window, predicate, timeout: int = WAIT_MS):
+    """Wait until ``window.last_snapshot`` exists and satisfies ``predicate``; return it."""
+
+    def check():
+        snap = window.last_snapshot
+        assert snap is not None, "no snapshot yet"
+        assert predicate(snap), f"not yet: step {snap.step}, run {snap.run_id}"
+
+    qtbot.waitUntil(check, timeout=timeout)
+    return window.last_snapshot
+
+
+def drawn_snapshot(window):
+    """The snapshot the views show now (every view keeps the one it drew last)."""
+    return window.findChild(QWidget, "lossCurvePlot").snapshot
+
+
+def wait_drawn(qtbot, window, predicate, timeout: int = WAIT_MS):
+    """Wait until the snapshot the views last drew satisfies ``predicate``; return it."""
+
+    def check():
+        snap = drawn_snapshot(window)
+        assert snap is not None, "nothing drawn yet"
+        assert predicate(snap), f"not yet: drawn step {snap.step}"
+
+    qtbot.waitUntil(check, timeout=timeout)
+    return drawn_snapshot(window)
+
+
+def wait_settled(qtbot, window, predicate=lambda s: True, timeout: int = WAIT_MS):
+    """Wait until the views show the newest snapshot received and it satisfies
+    ``predicate`` (use when paused); return it."""
+    return wait_drawn(qtbot, window, lambda s: s is window.last_snapshot and predicate(s), timeout)
+
+
+def assert_no_training(qtbot, window, ms: int = 250) -> None:
+    """Nothing to wait *for* when nothing should happen: give the worker ``ms`` to misbehave
+    and check that no newer step arrived."""
+    step = window.last_snapshot.step
+    qtbot.wait(ms)
+    assert window.last_snapshot.step == step, "training went on"
+
+
+def wait_state(qtbot, window, state: str, timeout: int = WAIT_MS) -> None:
+    label = window.state_label
+
+    def check():
+        assert label.text() == state, f"state is {label.text()!r}, want {state!r}"
+
+    qtbot.waitUntil(check, timeout=timeout)
+
+
+def start_training(qtbot, window, min_step: int = 3):
+    """Click runButton (unchecked -> checked) and wait for ``min_step`` steps."""
+    run = child(window, QPushButton, "runButton")
+    assert not run.isChecked()
+    qtbot.mouseClick(run, Qt.MouseButton.LeftButton)
+    assert run.isChecked()
+    return wait_snapshot(qtbot, window, lambda s: s.step >= min_step)
+
+
+# ---------------------------------------------------------------------- subprocesses
+def cli_env(settings_path: str | os.PathLike, offscreen: bool = True) -> dict[str, str]:
+    """Environment for running main.py: no display, its own settings file."""
+    env = dict(os.environ)
+    for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        env.pop(k, None)
+    if offscreen:
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    env["BATCHSCOPE_SETTINGS"] = os.fspath(settings_path)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def main_cmd(*args: str) -> list[str]:
+    return [sys.executable, str(MAIN), *args]

@@ -1,0 +1,272 @@
+"""The control panel as a user meets it: fixed objectNames and tooltips, entries validated at
+the widget (a refused entry shows why and leaves the run alone), and valid entries reaching
+the engine between two steps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from gui_testing import (
+    child,
+    choose,
+    small_config,
+    start_training,
+    type_into,
+    wait_drawn,
+    wait_snapshot,
+)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+CONTROLS = {
+    "hiddenLayersEdit": QLineEdit,
+    "batchSizeSpin": QSpinBox,
+    "learningRateSpin": QDoubleSpinBox,
+    "lossCombo": QComboBox,
+    "reductionCombo": QComboBox,
+    "optimizerCombo": QComboBox,
+    "activationCombo": QComboBox,
+    "datasetCombo": QComboBox,
+    "seedSpin": QSpinBox,
+    "runButton": QPushButton,
+    "stepButton": QPushButton,
+    "resetButton": QPushButton,
+    "exportButton": QPushButton,
+}
+ERROR_LABELS = {
+    "hiddenLayersEdit": "hiddenLayersError",
+    "batchSizeSpin": "batchSizeError",
+    "learningRateSpin": "learningRateError",
+    "lossCombo": "lossError",
+    "reductionCombo": "reductionError",
+    "optimizerCombo": "optimizerError",
+    "activationCombo": "activationError",
+    "datasetCombo": "datasetError",
+    "seedSpin": "seedError",
+}
+
+
+def _more_steps(qtbot, window, n: int = 10):
+    """Let the run go on ``n`` more steps (the session had its chance to change)."""
+    k = window.last_snapshot.step
+    return wait_snapshot(qtbot, window, lambda s: s.step >= k + n)
+
+
+def _error(window, name: str) -> QLabel:
+    return child(window, QLabel, name)
+
+
+def test_controls_have_fixed_names_tooltips_and_hidden_error_labels(window):
+    for name, cls in CONTROLS.items():
+        w = child(window, cls, name)
+        assert w.toolTip().strip(), f"{name} has no tooltip"
+        assert w.isVisibleTo(window), f"{name} is not shown"
+        assert w.focusPolicy() != Qt.FocusPolicy.NoFocus, f"{name} has no keyboard path"
+    for label in ERROR_LABELS.values():
+        lab = _error(window, label)
+        assert not lab.isVisible(), f"{label} is visible before any entry ({lab.text()!r})"
+    assert child(window, QPushButton, "runButton").isCheckable()
+    assert child(window, QLineEdit, "hiddenLayersEdit").text() == "16, 16"
+
+
+def test_hidden_layers_refused_then_rebuilt_with_history_kept(window, qtbot):
+    edit = child(window, QLineEdit, "hiddenLayersEdit")
+    err = _error(window, "hiddenLayersError")
+    before = start_training(qtbot, window, min_step=20)
+
+    type_into(qtbot, edit, "abc")
+    assert err.isVisible()
+    assert "abc" in err.text() and "whole number" in err.text()
+    snap = _more_steps(qtbot, window)
+    assert snap.layer_sizes == (5, 16, 16, 3)
+    assert snap.run_id == before.run_id
+    assert window.controls.config.hidden == (16, 16)
+
+    for bad, words in (("0", "at least 1"), ("10^9", "whole number"), ("100000", "at most")):
+        type_into(qtbot, edit, bad)
+        assert err.isVisible(), f"{bad!r} was accepted"
+        assert words in err.text(), err.text()
+    snap = _more_steps(qtbot, window)
+    assert snap.layer_sizes == (5, 16, 16, 3) and snap.run_id == before.run_id
+    k = snap.step
+
+    type_into(qtbot, edit, "24, 12")
+    assert not err.isVisible()
+    assert err.text() == ""
+    rebuilt = wait_snapshot(qtbot, window, lambda s: s.layer_sizes == (5, 24, 12, 3))
+    # a new network (new run id), but the history carries on from where it was
+    assert rebuilt.run_id != before.run_id
+    assert rebuilt.step >= k
+    h = rebuilt.history
+    assert len(h) == rebuilt.step and h.steps[0] == 1
+    assert any("rebuilt" in text for _, text in h.events)
+    later = wait_snapshot(qtbot, window, lambda s: s.step > rebuilt.step + 10)
+    assert later.layer_sizes == (5, 24, 12, 3)
+    drawn = wait_drawn(qtbot, window, lambda s: s.layer_sizes == (5, 24, 12, 3))
+    assert drawn.n_params == 5 * 24 + 24 + 24 * 12 + 12 + 12 * 3 + 3
+
+
+def test_batch_size_larger_than_training_set_refused(make_window, qtbot):
+    # 80 samples, 20 % held out: a training set of 64, so full batch stays cheap
+    window = make_window(small_config(n_samples=80))
+    spin = child(window, QSpinBox, "batchSizeSpin")
+    err = _error(window, "batchSizeError")
+    before = start_training(qtbot, window, min_step=5)
+    n_train = before.n_train
+    assert n_train == 64
+    for bad in (n_train + 1, 5000):
+        type_into(qtbot, spin, str(bad))
+        assert err.isVisible(), f"batch size {bad} was accepted"
+        assert "larger than the training set" in err.text()
+        assert str(n_train) in err.text()
+    snap = _more_steps(qtbot, window)
+    assert snap.batch_size == 32 and snap.run_id == before.run_id
+    assert window.controls.config.batch_size == 32
+
+    type_into(qtbot, spin, str(n_train))  # the whole training set: full batch is allowed
+    assert not err.isVisible()
+    snap = wait_snapshot(qtbot, window, lambda s: s.batch_size == n_train)
+    assert snap.M.shape == (n_train, 3)
+    assert snap.run_id == before.run_id
+
+
+def test_loss_and_reduction_switch(make_window, qtbot):
+    # a small rate: the sum reduction multiplies the step by B (at 0.05 it diverges)
+    window = make_window(small_config(lr=0.002))
+    loss = child(window, QComboBox, "lossCombo")
+    red = child(window, QComboBox, "reductionCombo")
+    start_training(qtbot, window, min_step=5)
+    first_surface = wait_drawn(qtbot, window, lambda s: s.surface is not None).surface.surface_id
+
+    choose(loss, "mae")
+    snap = wait_snapshot(qtbot, window, lambda s: s.config.loss == "mae")
+    assert snap.loss == pytest.approx(float(np.mean(np.asarray(snap.M))), rel=1e-12)
+    choose(loss, "huber")
+    wait_snapshot(qtbot, window, lambda s: s.config.loss == "huber")
+    choose(loss, "mse")
+    wait_snapshot(qtbot, window, lambda s: s.config.loss == "mse")
+
+    for reduction in ("sum", "max", "weighted", "mean"):
+        choose(red, reduction)
+        snap = wait_snapshot(
+            qtbot, window, lambda s, r=reduction: s.config.reduction == r and s.detail
+        )
+        assert not snap.diverged
+        M = np.asarray(snap.M)
+        # the one backpropagated scalar is the reduction of M
+        assert snap.loss == pytest.approx(
+            float(np.asarray(snap.weights) @ np.asarray(snap.per_sample_loss)), rel=1e-9
+        )
+        if reduction == "sum":
+            assert snap.loss == pytest.approx(float(M.sum() / M.shape[1]), rel=1e-9)
+        if reduction == "max":
+            assert snap.loss == pytest.approx(float(M.max()), rel=1e-12)
+        if reduction == "mean":
+            assert snap.loss == pytest.approx(float(M.mean()), rel=1e-12)
+    for name in ("lossError", "reductionError"):
+        assert not _error(window, name).isVisible()
+    # a new scalar means a new surface
+    drawn = wait_drawn(
+        qtbot,
+        window,
+        lambda s: s.surface is not None and s.surface.surface_id != first_surface,
+    )
+    assert drawn.config.reduction in ("max", "weighted", "mean")
+
+
+def test_combo_by_keyboard(window, qtbot):
+    combo = child(window, QComboBox, "reductionCombo")
+    assert combo.currentData() == "mean"
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentIndex() == 1
+    want = combo.currentData()
+    assert want != "mean"
+    assert window.controls.config.reduction == want
+    click_step = child(window, QPushButton, "stepButton")
+    qtbot.mouseClick(click_step, Qt.MouseButton.LeftButton)
+    snap = wait_snapshot(qtbot, window, lambda s: s.step == 1)
+    assert snap.config.reduction == want
+
+
+def test_cross_entropy_needs_classes(window, qtbot):
+    loss = child(window, QComboBox, "lossCombo")
+    dataset = child(window, QComboBox, "datasetCombo")
+    err = _error(window, "lossError")
+    before = start_training(qtbot, window, min_step=5)
+
+    choose(loss, "cross_entropy")
+    assert err.isVisible()
+    assert "cross-entropy" in err.text() and "blobs" in err.text()
+    assert loss.currentData() == "mse"  # the combo shows what is in force
+    snap = _more_steps(qtbot, window)
+    assert snap.config.loss == "mse" and snap.run_id == before.run_id
+
+    choose(dataset, "blobs")
+    snap = wait_snapshot(qtbot, window, lambda s: s.config.dataset == "blobs")
+    assert snap.layer_sizes == (2, 16, 16, 3)
+    choose(loss, "cross_entropy")
+    assert not err.isVisible()
+    snap = wait_snapshot(qtbot, window, lambda s: s.config.loss == "cross_entropy")
+    assert snap.task == "classification"
+    assert math.isfinite(snap.loss)
+
+
+def test_learning_rate_steps_on_a_log_scale(make_window, qtbot):
+    window = make_window(small_config(lr=0.01))
+    spin = child(window, QDoubleSpinBox, "learningRateSpin")
+    assert spin.value() == pytest.approx(0.01)
+    spin.setFocus()
+    qtbot.keyClick(spin, Qt.Key.Key_Up)
+    assert spin.value() == pytest.approx(0.0178, abs=1e-12)
+    assert spin.text() == "0.0178"
+    assert window.controls.config.lr == pytest.approx(0.0178)
+    # each arrow step multiplies by 10^(1/4), shown to 3 significant digits
+    values = [spin.value()]
+    for _ in range(3):
+        qtbot.keyClick(spin, Qt.Key.Key_Up)
+        values.append(spin.value())
+    assert values[-1] == pytest.approx(0.1, abs=1e-12)  # four steps: one decade
+    ratios = np.array(values[1:]) / np.array(values[:-1])
+    assert ratios == pytest.approx(10**0.25, rel=5e-3)
+    spin.stepBy(-3)
+    assert spin.value() == pytest.approx(0.0178, rel=1e-2)
+    qtbot.keyClick(spin, Qt.Key.Key_Down)
+    assert spin.value() == pytest.approx(0.01, abs=1e-12)
+    assert window.controls.config.lr == pytest.approx(0.01, abs=1e-12)
+    qtbot.mouseClick(child(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
+    snap = wait_snapshot(qtbot, window, lambda s: s.step == 1)
+    assert snap.config.lr == pytest.approx(0.01)
+
+    # any value can be typed; the session uses it
+    type_into(qtbot, spin, "0.0025")
+    assert spin.value() == pytest.approx(0.0025)
+    qtbot.mouseClick(child(window, QPushButton, "stepButton"), Qt.MouseButton.LeftButton)
+    snap = wait_snapshot(qtbot, window, lambda s: s.step == 2)
+    assert snap.config.lr == pytest.approx(0.0025)
+    assert not _error(window, "learningRateError").isVisible()
+
+
+def test_other_settings_reach_the_engine(window, qtbot):
+    start_training(qtbot, window, min_step=5)
+    choose(child(window, QComboBox, "optimizerCombo"), "adam")
+    choose(child(window, QComboBox, "activationCombo"), "relu")
+    snap = wait_snapshot(
+        qtbot, window, lambda s: s.config.optimizer == "adam" and s.config.activation == "relu"
+    )
+    run_id = snap.run_id
+    type_into(qtbot, child(window, QSpinBox, "seedSpin"), "7")
+    snap = wait_snapshot(qtbot, window, lambda s: s.config.seed == 7)
+    assert snap.run_id != run_id  # a new seed starts new weights
+    for name in ERROR_LABELS.values():
+        assert not child(window, QWidget, name).isVisible()

@@ -1,0 +1,116 @@
+"""Closing the window (the worker stops at once, even inside a long surface computation),
+remembered preferences, and configuration files."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from gui_testing import (
+    child,
+    click,
+    close_window,
+    open_window,
+    small_config,
+    start_training,
+    type_into,
+    wait_snapshot,
+)
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QLabel, QLineEdit, QSpinBox
+
+from core import Config
+
+#: The slowest loss surface the engine will compute live (its cost budget shrinks the grid to
+#: fit, ~0.4-1 s here); wide layers make every chunk of the grid expensive.
+SLOW_SURFACE = Config(hidden=(1200, 1200), surface_resolution=201, surface_samples=1024)
+
+
+def test_close_while_training_stops_the_worker(qtbot):
+    window = open_window(qtbot, small_config(), run=True)
+    wait_snapshot(qtbot, window, lambda s: s.step >= 20)
+    t0 = time.perf_counter()
+    close_window(window, timeout_ms=1000)
+    assert time.perf_counter() - t0 < 1.0
+    assert not window.timer.isActive()
+
+
+def test_close_during_a_surface_computation_is_prompt(qtbot):
+    window = open_window(qtbot, SLOW_SURFACE)
+    busy: list[bool] = []
+    # a direct connection: appended in the worker thread the moment it is emitted
+    window.worker.surfaceBusy.connect(busy.append)
+    qtbot.waitUntil(lambda: True in busy, timeout=30_000)
+    for _ in range(5):
+        if busy[-1]:
+            break  # a surface is being computed right now
+        started = busy.count(True)
+        click(qtbot, window, "recomputeButton")  # ask for another one and catch it
+        qtbot.waitUntil(lambda n=started: busy.count(True) > n, timeout=30_000)
+    else:
+        pytest.fail("never caught a loss surface in progress")
+    t0 = time.perf_counter()
+    close_window(window, timeout_ms=1000)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 1.0, f"closing took {elapsed:.2f} s"
+
+
+def test_preferences_are_remembered(qtbot, _isolated_settings):
+    window = open_window(qtbot, small_config(), remember=True)
+    start_training(qtbot, window, min_step=3)
+    type_into(qtbot, child(window, QSpinBox, "batchSizeSpin"), "8")
+    type_into(qtbot, child(window, QLineEdit, "hiddenLayersEdit"), "12")
+    wait_snapshot(qtbot, window, lambda s: s.batch_size == 8 and s.layer_sizes == (5, 12, 3))
+    close_window(window)
+
+    assert _isolated_settings.is_file()
+    s = QSettings(str(_isolated_settings), QSettings.Format.IniFormat)
+    assert not s.value("window/geometry").isEmpty()
+    import main
+
+    last = main.last_config()  # what `python main.py` starts from next time
+    assert last is not None
+    assert last.batch_size == 8 and last.hidden == (12,)
+
+    # a new window restores geometry and dock layout from the file (offscreen screens are
+    # 800 x 800, smaller than the window's minimum, so the size itself is not compared)
+    assert not s.value("window/state").isEmpty()
+    again = open_window(qtbot, small_config(), remember=True)
+    assert again.isVisible()
+    close_window(again)
+
+
+def test_without_remember_nothing_is_written(qtbot, _isolated_settings):
+    window = open_window(qtbot, small_config(), remember=False)
+    start_training(qtbot, window, min_step=3)
+    close_window(window)
+    assert not _isolated_settings.exists()
+
+
+def test_configuration_files(window, qtbot, tmp_path):
+    start = start_training(qtbot, window, min_step=5)
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"lr": "fast"}')
+    assert window.load_config_file(str(bad)) is False
+    box = window.warning_box
+    assert box.isVisible() and "lr" in box.text()
+    box.close()
+    snap = wait_snapshot(qtbot, window, lambda s: s.step > start.step + 5)
+    assert snap.config.lr == start.config.lr and snap.run_id == start.run_id
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"batch_size": 16, "reduction": "sum", "hidden": [16, 16]}))
+    assert window.load_config_file(str(good)) is True
+    snap = wait_snapshot(
+        qtbot, window, lambda s: s.batch_size == 16 and s.config.reduction == "sum"
+    )
+    assert snap.run_id == start.run_id  # same shape: no rebuild
+    assert child(window, QSpinBox, "batchSizeSpin").value() == 16
+    assert not child(window, QLabel, "batchSizeError").isVisible()
+
+    saved = tmp_path / "saved.json"
+    assert window.save_config_file(str(saved)) is True
+    cfg = Config.load(saved)
+    assert cfg.batch_size == 16 and cfg.reduction == "sum" and cfg.hidden == (16, 16)
