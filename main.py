@@ -252,6 +252,7 @@ def render(session, screenshot: str | None, export_dir: str | None, size: tuple[
         session.compute_surface()
     window = MainWindow(session=session, run=False, remember=False)
     window.resize(*size)
+    window.fit_docks_to_width(size[0])
     window.show()
     clock = QElapsedTimer()
     clock.start()

@@ -219,8 +219,11 @@ class MainWindow(QMainWindow):
         self.resizeDocks(
             [self.controls_dock, self.explanation_dock], [285, 250], Qt.Orientation.Horizontal
         )
-        if remember:
-            self._restore_window_state()
+        if not (remember and self._restore_window_state()):
+            screen = self.screen().availableGeometry() if self.screen() else None
+            if screen is not None and screen.width() < 1600:
+                self.resize(min(1600, screen.width()), min(1000, screen.height()))
+            self.fit_docks_to_width(self.width())
         self.worker_thread.start()
         if run:
             self.set_running(True)
@@ -643,14 +646,22 @@ class MainWindow(QMainWindow):
         )
 
     # -------------------------------------------------------- window state
-    def _restore_window_state(self) -> None:
+    def _restore_window_state(self) -> bool:
+        """Geometry and dock layout of the last session; False if there was none."""
         s = settings()
         geo = s.value("window/geometry")
+        restored = False
         if isinstance(geo, QByteArray) and not geo.isEmpty():
-            self.restoreGeometry(geo)
+            restored = self.restoreGeometry(geo)
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
+            restored = self.restoreState(state) and restored
+        return restored
+
+    def fit_docks_to_width(self, width: int) -> None:
+        """Below 1500 px the explanation dock starts closed (View menu or F1 bring it back),
+        so the five views keep room to be read."""
+        self.explanation_dock.setVisible(width >= 1500)
 
     def save_window_state(self) -> None:
         s = settings()

@@ -15,9 +15,9 @@ from .base import ViewWidget, fmt
 N_CONTOURS = 9
 
 PLANE_TEXT = {
-    "gradient": "d1 = mean gradient, d2 = where per-sample gradients disagree most",
-    "random": "filter-normalised random directions (Li et al. 2018)",
-    "pca": "top two principal directions of the recent trajectory",
+    "gradient": "d1 = mean gradient, d2 = main disagreement",
+    "random": "filter-normalised random (Li et al. 2018)",
+    "pca": "top 2 principal directions of the path",
 }
 
 
