@@ -506,11 +506,21 @@ class MainWindow(QMainWindow):
         """Write window.png and every view's PNG, SVG and CSV into ``folder`` (experiments
         that have a result included)."""
         self._redraw()
-        views = dict(self.views)
-        views.update({k: v for k, v in self.experiments.items() if v.result is not None})
-        files = export_views(views, folder, progress=progress)
         target = Path(folder) / "window.png"
+        files = export_views(self.views, folder, progress=progress)
         save_pixmap(self.grab(), target)
+        # An experiment tab is laid out at the window's size only while it is shown: show each
+        # in turn for its export, then come back to the tab the user was on.
+        current = self.tabs.currentWidget()
+        try:
+            for name, view in self.experiments.items():
+                if view.result is None:
+                    continue
+                self.tabs.setCurrentWidget(view)
+                QApplication.processEvents()
+                files += export_views({name: view}, folder)
+        finally:
+            self.tabs.setCurrentWidget(current)
         return [target, *files]
 
     def export_dialog(self) -> None:

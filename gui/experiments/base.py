@@ -227,17 +227,10 @@ class ExperimentView(QWidget):
         self.cancel_button.setEnabled(False)
 
     # ---------------------------------------------------------------- export
-    def _ensure_export_size(self) -> None:
-        """A tab never shown has Qt's default size: lay it out at a size fit for a slide."""
-        if not self.canvas.isVisible() and self.canvas.width() < 1000:
-            self.canvas.resize(1400, 800)
-
     def export_png(self, path: str) -> None:
-        self._ensure_export_size()
         self.canvas.export_png(path)
 
     def export_svg(self, path: str) -> None:
-        self._ensure_export_size()
         self.canvas.export_svg(path)
 
     def export_csv(self, path: str) -> None:

@@ -1,0 +1,206 @@
+"""The dL/dY misconception: averaging the output deltas before the backward pass.
+
+A learner asked whether one may average the rows of the B x n_out matrix dL/dY into one
+n_out-vector and backpropagate that. Stated exactly, the procedure computed here is:
+
+1. delta_L = sum_i w_i dL_i/dY_i (n_out,): the reduction's weighted average of the rows
+   (for ``mean`` the plain average row of d(scalar)/dY times B, i.e. the mean delta);
+2. for each layer l from the top, with abar_{l-1} the batch mean of the layer's input
+   activations and fbar' the batch mean of the hidden derivative f'(z_{l-1, i}):
+   dW_l = outer(delta_l, abar_{l-1}),  db_l = delta_l,
+   delta_{l-1} = (W_l^T delta_l) * fbar'_{l-1}.
+
+It is not the gradient: the true backward pass multiplies *each* sample's delta by *its own*
+activations, ``dW_l = sum_i w_i outer(delta_{l,i}, a_{l-1,i})``, and the mean of products is not
+the product of means. With B = 1 the two coincide. Averaging the per-parameter per-sample
+gradients instead (``w @ G``) is exactly the gradient, to round-off.
+
+CSV (``MisconceptionResult.table``):
+``step,cosine,relative_error,norm_true,norm_averaged_delta,max_abs_diff_per_sample_mean``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Config
+from ..data import MinibatchSampler, make_dataset
+from ..landscape import Plane, loss_grid, project_vectors
+from ..losses import as_one_hot, dL_dY, loss_matrix, reduce
+from ..mlp import MLP
+from ..optimizers import make_optimizer
+
+__all__ = ["MisconceptionResult", "averaged_delta_gradient", "run_misconception"]
+
+
+def averaged_delta_gradient(
+    net: MLP, X, T, loss: str = "mse", reduction: str = "mean", huber_delta: float = 1.0, **kw
+) -> np.ndarray:
+    """The (P,) "gradient" from backpropagating the averaged dL/dY row (module docstring)."""
+    T = as_one_hot(T, net.n_out)
+    inputs, Zs, Y = net._forward(X)
+    red = reduce(
+        loss_matrix(Y, T, loss, huber_delta),
+        reduction,
+        loss,
+        kw.get("output_weights"),
+        kw.get("sample_weights"),
+    )
+    delta = red.weights @ dL_dY(Y, T, red.coefficients, loss, huber_delta)  # (n_out,)
+    g = np.empty(net.n_params)
+    for k in range(len(net.layers) - 1, -1, -1):
+        sl = net.slices[k]
+        abar = inputs[k].mean(axis=0)
+        g[sl.w_start : sl.w_stop] = np.outer(delta, abar).ravel()
+        g[sl.b_start : sl.b_stop] = delta
+        if k:
+            Z = Zs[k - 1]
+            fbar = net._act.derivative(Z, inputs[k], np.empty_like(Z)).mean(axis=0)
+            delta = (net.layers[k][0].T @ delta) * fbar
+    return g
+
+
+@dataclass(frozen=True)
+class MisconceptionResult:
+    steps: np.ndarray
+    cosine: np.ndarray
+    relative_error: np.ndarray
+    norm_true: np.ndarray
+    norm_averaged: np.ndarray
+    per_sample_diff: np.ndarray
+    alphas: np.ndarray
+    betas: np.ndarray
+    Z: np.ndarray
+    arrow_true: np.ndarray  #: (2,) -gradient in the plane
+    arrow_averaged: np.ndarray  #: (2,) -averaged-delta "gradient" in the plane
+    batch_size: int
+
+    def table(self) -> tuple[list[str], list[list]]:
+        header = [
+            "step",
+            "cosine",
+            "relative_error",
+            "norm_true",
+            "norm_averaged_delta",
+            "max_abs_diff_per_sample_mean",
+        ]
+        rows = [
+            [
+                int(self.steps[k]),
+                f"{self.cosine[k]:.10g}",
+                f"{self.relative_error[k]:.10g}",
+                f"{self.norm_true[k]:.10g}",
+                f"{self.norm_averaged[k]:.10g}",
+                f"{self.per_sample_diff[k]:.3g}",
+            ]
+            for k in range(len(self.steps))
+        ]
+        return header, rows
+
+
+def run_misconception(
+    config: Config,
+    params: np.ndarray | None = None,
+    steps: int = 400,
+    quick: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> MisconceptionResult | None:
+    """Train a copy with the true gradient and compare the averaged-delta procedure with it
+    along the way; finish with a loss surface through both directions."""
+    data = make_dataset(config)
+    net = MLP(config.layer_sizes(data.n_in, data.n_out), config.activation, seed=config.seed)
+    if params is not None and params.shape == net.params.shape:
+        net.params[...] = params
+    if quick:
+        steps = min(steps, 60)
+    opt = make_optimizer(config.optimizer, net.n_params, config.lr, config.momentum)
+    sampler = MinibatchSampler(data.n_train, np.random.default_rng([config.seed, 1]))
+    B = min(config.batch_size, data.n_train)
+    loss, red, hd = config.loss, config.reduction, config.huber_delta
+    every = max(1, steps // 100)
+    rec: dict[str, list] = {k: [] for k in ("steps", "cos", "rel", "nt", "na", "ps")}
+    last = None
+    for step in range(steps + 1):
+        if cancel is not None and step % 20 == 0 and cancel():
+            return None
+        if progress is not None and step % max(1, steps // 20) == 0:
+            progress(step, steps + 1, f"step {step}")
+        idx = sampler.next(B)
+        X, T = data.X_train[idx], data.T_train[idx]
+        kw = {}
+        if red == "weighted":
+            kw = {
+                "output_weights": np.asarray(
+                    config.output_weights or (2.0,) + (1.0,) * (data.n_out - 1)
+                ),
+                "sample_weights": data.weights_train[idx],
+            }
+        with np.errstate(all="ignore"):
+            g = net.gradient(X, T, loss, red, huber_delta=hd, **kw)
+            if not np.all(np.isfinite(g)):
+                break
+            if step % every == 0 or step == steps:
+                ga = averaged_delta_gradient(net, X, T, loss, red, huber_delta=hd, **kw)
+                bp = net.backprop(X, T, loss, red, huber_delta=hd, **kw)
+                mean_of_samples = bp.combine(bp.reduced.weights)
+                nt, na = np.linalg.norm(g), np.linalg.norm(ga)
+                rec["steps"].append(step)
+                rec["cos"].append(float(g @ ga / max(nt * na, 1e-300)))
+                rec["rel"].append(float(np.linalg.norm(ga - g) / max(nt, 1e-300)))
+                rec["nt"].append(float(nt))
+                rec["na"].append(float(na))
+                rec["ps"].append(float(np.max(np.abs(mean_of_samples - g))))
+                last = (X, T, kw, g, ga)
+            if step < steps:
+                opt.step(net.params, g)
+    if last is None:
+        return None
+    X, T, kw, g, ga = last
+    d1 = g / max(np.linalg.norm(g), 1e-300)
+    d2 = ga - (ga @ d1) * d1
+    if np.linalg.norm(d2) < 1e-12 * max(np.linalg.norm(ga), 1e-300):
+        r = np.random.default_rng(config.seed).normal(size=g.shape)
+        d2 = r - (r @ d1) * d1
+    d2 /= np.linalg.norm(d2)
+    plane = Plane(net.params.copy(), d1, d2, "gradient vs averaged delta")
+    span = max(20 * config.lr * max(np.linalg.norm(g), np.linalg.norm(ga)), 1e-3)
+    out = loss_grid(
+        net,
+        X,
+        T,
+        plane,
+        (0.0, 0.0),
+        span,
+        21 if quick else 35,
+        loss,
+        red,
+        huber_delta=hd,
+        dtype=np.float32,
+        cancel=cancel,
+        **kw,
+    )
+    if out is None:
+        return None
+    alphas, betas, Z = out
+    arrows = project_vectors(plane, np.stack([-g, -ga]))
+    if progress is not None:
+        progress(steps + 1, steps + 1, "done")
+    arr = {k: np.asarray(v, dtype=float) for k, v in rec.items()}
+    return MisconceptionResult(
+        arr["steps"],
+        arr["cos"],
+        arr["rel"],
+        arr["nt"],
+        arr["na"],
+        arr["ps"],
+        alphas,
+        betas,
+        Z,
+        arrows[0],
+        arrows[1],
+        B,
+    )

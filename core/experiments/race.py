@@ -1,0 +1,245 @@
+"""Batch-size race: the same initial weights and data trained with different batch sizes.
+
+Batch size 1 is plain SGD (one update per sample); the whole training set is full-batch
+gradient descent. Every run sees the same number of samples (``epochs`` passes over the
+training set, and at least ``min_steps`` steps), so the curves can be compared per step, per
+sample seen and per second of training. All trajectories are drawn on one loss surface: the
+plane of the top two principal directions of all of them together, through the common start.
+
+CSV (``BatchRaceResult.table``): ``batch_size,step,samples_seen,seconds,train_loss,val_loss``,
+one row per recorded step of every run (``seconds`` = training time so far, evaluation
+excluded; the losses are the mean loss over a fixed training subset and the validation set).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Config
+from ..data import MinibatchSampler, make_dataset
+from ..landscape import Plane, loss_grid, pca_plane, project, random_plane
+from ..losses import reduce
+from ..mlp import MLP
+from ..optimizers import make_optimizer
+
+__all__ = ["BatchRaceResult", "RaceRun", "run_batch_race", "parse_batch_sizes"]
+
+
+@dataclass(frozen=True)
+class RaceRun:
+    """One run. Arrays (n,) per recorded step; ``path`` (m, 2) in the plane."""
+
+    batch_size: int
+    steps: np.ndarray
+    samples_seen: np.ndarray
+    seconds: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    path: np.ndarray
+    diverged_at: int = 0  #: step at which the loss stopped being finite (0: never)
+
+
+@dataclass(frozen=True)
+class BatchRaceResult:
+    runs: tuple[RaceRun, ...]
+    alphas: np.ndarray
+    betas: np.ndarray
+    Z: np.ndarray  #: (res, res) mean loss over the surface samples
+    n_train: int
+    layer_sizes: tuple[int, ...]
+
+    def table(self) -> tuple[list[str], list[list]]:
+        header = ["batch_size", "step", "samples_seen", "seconds", "train_loss", "val_loss"]
+        rows = []
+        for r in self.runs:
+            for k in range(len(r.steps)):
+                rows.append(
+                    [
+                        r.batch_size,
+                        int(r.steps[k]),
+                        int(r.samples_seen[k]),
+                        f"{r.seconds[k]:.6g}",
+                        f"{r.train_loss[k]:.8g}",
+                        f"{r.val_loss[k]:.8g}",
+                    ]
+                )
+        return header, rows
+
+
+def parse_batch_sizes(text: str, n_train: int) -> tuple[int, ...]:
+    """Parse "1, 8, 32, all" ("all" or "full" = the training set). ValueError with a reason."""
+    sizes: list[int] = []
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part in ("all", "full"):
+            b = n_train
+        else:
+            try:
+                b = int(part)
+            except ValueError:
+                raise ValueError(f"{part!r} is not a whole number (or 'all')") from None
+        if not 1 <= b <= n_train:
+            raise ValueError(f"batch size {b} must be between 1 and the training set ({n_train})")
+        if b in sizes:
+            raise ValueError(f"batch size {b} appears twice")
+        sizes.append(b)
+    if not sizes:
+        raise ValueError("give at least one batch size, e.g. '1, 8, 32, all'")
+    if len(sizes) > 8:
+        raise ValueError("at most 8 runs")
+    return tuple(sizes)
+
+
+def run_batch_race(
+    config: Config,
+    batch_sizes=(1, 8, 32, None),
+    params: np.ndarray | None = None,
+    epochs: float = 3.0,
+    min_steps: int = 60,
+    quick: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> BatchRaceResult | None:
+    """Train one run per batch size (None = the whole training set) from the same start."""
+    data = make_dataset(config)
+    n = data.n_train
+    sizes = [n if b is None else int(b) for b in batch_sizes]
+    layer_sizes = config.layer_sizes(data.n_in, data.n_out)
+    start = MLP(layer_sizes, config.activation, seed=config.seed)
+    if params is not None and params.shape == start.params.shape:
+        start.params[...] = params
+    if quick:
+        epochs, min_steps = min(epochs, 1.0), min(min_steps, 20)
+    eval_idx = np.arange(min(256, n))
+    Xe, Te = data.X_train[eval_idx], data.T_train[eval_idx]
+    red_kw = {}
+    if config.reduction == "weighted":
+        v = np.asarray(config.output_weights or (2.0,) + (1.0,) * (data.n_out - 1))
+        red_kw["output_weights"] = v
+    total = len(sizes) + 1
+    runs, trajectories = [], []
+    for k, B in enumerate(sizes):
+        if progress is not None:
+            progress(k, total, f"B = {B}")
+        out = _one_run(config, data, start, B, epochs, min_steps, Xe, Te, red_kw, cancel)
+        if out is None:
+            return None
+        runs.append(out[0])
+        trajectories.append(out[1])
+    if progress is not None:
+        progress(len(sizes), total, "loss surface")
+    # the plane from the finite, not-exploded part of every path (a diverging run's last
+    # points would otherwise decide the principal directions alone)
+    scale = 1e3 * (1.0 + float(np.linalg.norm(start.params)))
+    with np.errstate(all="ignore"):
+        trajectories = [
+            t[np.all(np.isfinite(t), axis=1) & (np.linalg.norm(t - start.params, axis=1) < scale)]
+            for t in trajectories
+        ]
+    stacked = np.vstack(trajectories)
+    rng = np.random.default_rng([config.seed, 7])
+    with np.errstate(all="ignore"):
+        plane: Plane | None = pca_plane(stacked, start.params, rng)
+    if plane is None:
+        plane = random_plane(start, start.params, rng)
+    paths = [project(plane, t)[0] for t in trajectories]
+    allc = np.vstack(paths)
+    lo, hi = allc.min(axis=0), allc.max(axis=0)
+    centre = (lo + hi) / 2
+    span = max(float(np.max(hi - lo)) * 0.6, 1e-6)
+    res = 25 if quick else 41
+    S = min(n, 128 if quick else 256)
+    with np.errstate(all="ignore"):
+        grid = loss_grid(
+            start,
+            data.X_train[:S],
+            data.T_train[:S],
+            plane,
+            tuple(centre),
+            span,
+            res,
+            config.loss,
+            "mean",
+            huber_delta=config.huber_delta,
+            dtype=np.float32,
+            cancel=cancel,
+        )
+    if grid is None:
+        return None
+    alphas, betas, Z = grid
+    runs = [RaceRun(**{**r.__dict__, "path": p}) for r, p in zip(runs, paths)]
+    if progress is not None:
+        progress(total, total, "done")
+    return BatchRaceResult(
+        tuple(runs), alphas, betas, np.where(np.isfinite(Z), Z, np.nan), n, tuple(layer_sizes)
+    )
+
+
+def _one_run(config, data, start: MLP, B: int, epochs, min_steps, Xe, Te, red_kw, cancel):
+    net = MLP(start.layer_sizes, config.activation, seed=config.seed)
+    net.params[...] = start.params
+    opt = make_optimizer(config.optimizer, net.n_params, config.lr, config.momentum)
+    sampler = MinibatchSampler(data.n_train, np.random.default_rng([config.seed, 1]))
+    n_steps = max(min_steps, math.ceil(epochs * data.n_train / B))
+    every = max(1, n_steps // 150)
+    rec = {k: [] for k in ("steps", "samples_seen", "seconds", "train_loss", "val_loss")}
+    traj = [net.params.copy()]
+    trained = 0.0
+    diverged = 0
+
+    def record(step: int) -> None:
+        with np.errstate(all="ignore"):
+            tr = reduce(
+                net.loss_matrix(Xe, Te, config.loss, config.huber_delta), "mean", config.loss
+            ).value
+            va = (
+                reduce(
+                    net.loss_matrix(data.X_val, data.T_val, config.loss, config.huber_delta),
+                    "mean",
+                    config.loss,
+                ).value
+                if len(data.X_val)
+                else float("nan")
+            )
+        for key, v in zip(rec, (step, sampler.samples_seen, trained, tr, va)):
+            rec[key].append(v)
+
+    record(0)
+    for step in range(1, n_steps + 1):
+        if cancel is not None and step % 50 == 0 and cancel():
+            return None
+        t0 = time.perf_counter()
+        idx = sampler.next(B)
+        kw = dict(red_kw)
+        if config.reduction == "weighted":
+            kw["sample_weights"] = data.weights_train[idx]
+        with np.errstate(all="ignore"):
+            g = net.gradient(
+                data.X_train[idx],
+                data.T_train[idx],
+                config.loss,
+                config.reduction,
+                huber_delta=config.huber_delta,
+                **kw,
+            )
+            if not np.all(np.isfinite(g)):
+                diverged = step
+                break
+            opt.step(net.params, g)
+        trained += time.perf_counter() - t0
+        if not np.all(np.isfinite(net.params)):
+            diverged = step
+            break
+        if step % every == 0 or step == n_steps:
+            record(step)
+            traj.append(net.params.copy())
+    arrays = {k: np.asarray(v, dtype=float) for k, v in rec.items()}
+    run = RaceRun(B, path=np.zeros((0, 2)), diverged_at=diverged, **arrays)
+    return run, np.array(traj)

@@ -1,0 +1,183 @@
+"""Batch-size race tab: B = 1 (plain SGD), 8, 32 and the whole set, from the same start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QLabel, QLineEdit
+
+from core.experiments.race import parse_batch_sizes, run_batch_race
+
+from ..plots import style
+from ..plots.base import fmt
+from .base import ExperimentView
+
+RUN_COLOURS = (
+    style.RED,
+    style.ORANGE,
+    style.BLUE,
+    style.GREEN,
+    style.PURPLE,
+    style.SKY,
+    style.BLACK,
+    style.GREY,
+)
+
+
+def _label(B: int, n: int) -> str:
+    if B == 1:
+        return "B = 1 (plain SGD)"
+    if B == n:
+        return f"B = {n} (full batch)"
+    return f"B = {B}"
+
+
+class BatchRaceView(ExperimentView):
+    object_name = "batchRacePlot"
+    file_stem = "batch_race"
+    title = "Batch-size race"
+    help_text = (
+        "The same initial weights and data trained with several batch sizes, each seeing the "
+        "same number of samples. Per-sample updates (B = 1) zig-zag because single samples pull "
+        "in different directions; the minibatch mean takes smoother steps; small batches can "
+        "still get close in fewer samples."
+    )
+
+    def build(self, canvas) -> None:
+        self.sizes_edit = QLineEdit("1, 8, 32, all")
+        self.sizes_edit.setObjectName("batchRaceSizesEdit")
+        self.sizes_edit.setToolTip(
+            "Batch sizes to race, comma separated; 'all' = the whole "
+            "training set. Press Enter or Run."
+        )
+        self.sizes_edit.returnPressed.connect(self.start)
+        self.sizes_error = QLabel()
+        self.sizes_error.setObjectName("batchRaceSizesError")
+        self.sizes_error.setStyleSheet("color: #c0392b;")
+        self.sizes_error.setVisible(False)
+        lab = QLabel("&Batch sizes:")
+        lab.setBuddy(self.sizes_edit)
+        self.options.addWidget(lab)
+        self.options.addWidget(self.sizes_edit, 1)
+        self.options.addWidget(self.sizes_error, 2)
+        self.info = canvas.addLabel(
+            "Press Run to race.", row=0, col=0, colspan=3, justify="left", size="10pt"
+        )
+        s = self.surface_plot = canvas.addPlot(
+            row=1, col=0, rowspan=3, title="Paths on one loss surface (PCA plane)"
+        )
+        s.setLabel("bottom", "principal direction 1")
+        s.setLabel("left", "principal direction 2")
+        self.image = pg.ImageItem(axisOrder="col-major")
+        self.image.setColorMap(style.SURFACE_CMAP)
+        s.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(
+            values=(0, 1),
+            colorMap=style.SURFACE_CMAP,
+            label="log10 loss",
+            interactive=False,
+            width=12,
+        )
+        self.colorbar.setImageItem(self.image)
+        canvas.addItem(self.colorbar, row=1, col=1, rowspan=3)
+        s.addLegend(offset=(5, 5), labelTextSize="9pt")
+        self.start_marker = pg.ScatterPlotItem(
+            size=12, symbol="s", brush=pg.mkBrush("w"), pen=pg.mkPen("k")
+        )
+        s.addItem(self.start_marker)
+        titles = (
+            ("step", "loss vs steps"),
+            ("samples seen", "loss vs samples seen"),
+            ("training seconds", "loss vs wall time"),
+        )
+        self.curve_plots = []
+        for r, (xlabel, title) in enumerate(titles):
+            p = canvas.addPlot(row=1 + r, col=2, title=title)
+            p.setLabel("bottom", xlabel)
+            p.setLabel("left", "val loss")
+            p.setLogMode(x=True, y=True)
+            p.showGrid(x=True, y=True, alpha=0.2)
+            self.curve_plots.append(p)
+        canvas.ci.layout.setColumnStretchFactor(0, 3)
+        canvas.ci.layout.setColumnStretchFactor(2, 2)
+        self.paths, self.curves = [], []
+        for c in RUN_COLOURS:
+            self.paths.append(s.plot([], [], pen=pg.mkPen(c, width=1.5)))
+            self.curves.append(
+                [p.plot([], [], pen=pg.mkPen(c, width=1.5)) for p in self.curve_plots]
+            )
+
+    def batch_sizes(self) -> tuple[int, ...] | None:
+        n = self._context().config.train_size() if self._context else 0
+        try:
+            sizes = parse_batch_sizes(self.sizes_edit.text(), n)
+        except ValueError as e:
+            self.sizes_error.setText(str(e))
+            self.sizes_error.setVisible(True)
+            return None
+        self.sizes_error.setVisible(False)
+        return sizes
+
+    def start(self, quick: bool = False) -> None:
+        if self.batch_sizes() is None:
+            self.status.setText("not started: fix the batch sizes")
+            return
+        super().start(quick)
+
+    def compute(self, context, progress, cancel, quick: bool = False):
+        sizes = parse_batch_sizes(self.sizes_edit.text(), context.config.train_size())
+        return run_batch_race(
+            context.config,
+            sizes,
+            params=context.params,
+            quick=quick,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def draw(self, result) -> None:
+        Z = np.asarray(result.Z)
+        L = np.log10(np.where(Z > 0, Z, np.nan))
+        lo, hi = np.nanpercentile(L, [1, 99]) if np.isfinite(L).any() else (0.0, 1.0)
+        hi = hi if hi > lo else lo + 1e-6
+        self.image.setImage(np.where(np.isnan(L), hi, L), autoLevels=False, levels=(lo, hi))
+        self.colorbar.setLevels((lo, hi))
+        a, b = result.alphas, result.betas
+        da, db = (a[-1] - a[0]) / (len(a) - 1), (b[-1] - b[0]) / (len(b) - 1)
+        self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
+        legend = self.surface_plot.legend
+        legend.clear()
+        for k in range(len(RUN_COLOURS)):
+            self.paths[k].setData([], [])
+            for c in self.curves[k]:
+                c.setData([], [])
+        parts = []
+        for k, run in enumerate(result.runs[: len(RUN_COLOURS)]):
+            label = _label(run.batch_size, result.n_train)
+            self.paths[k].setData(run.path[:, 0], run.path[:, 1])
+            legend.addItem(self.paths[k], label)
+            ok = np.isfinite(run.val_loss) & (run.val_loss > 0)
+            xs = (
+                np.maximum(run.steps, 1),
+                np.maximum(run.samples_seen, 1),
+                np.maximum(run.seconds, 1e-5),
+            )
+            for curve, x in zip(self.curves[k], xs):
+                curve.setData(x[ok], run.val_loss[ok])
+            end = f"{fmt(run.val_loss[-1])}" + (
+                f" (diverged at {run.diverged_at})" if run.diverged_at else ""
+            )
+            parts.append(f"B={run.batch_size}: {int(run.steps[-1])} steps → val {end}")
+        if result.runs:
+            p0 = result.runs[0].path[0]
+            self.start_marker.setData([p0[0]], [p0[1]])
+        self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
+        best = min(
+            result.runs, key=lambda r: r.val_loss[-1] if np.isfinite(r.val_loss[-1]) else np.inf
+        )
+        self.info.setText(
+            f"<b>{'-'.join(map(str, result.layer_sizes))}</b>, each run sees "
+            f"{int(result.runs[0].samples_seen[-1]):,} samples · lowest validation loss: "
+            f"<b>{_label(best.batch_size, result.n_train)}</b><br>" + " · ".join(parts)
+        )

@@ -1,0 +1,122 @@
+"""Reductions lab tab: one M, five scalars, five surfaces; sum vs mean; the Pareto cloud."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+
+from core.experiments.reductions_lab import CASES, run_reductions_lab
+
+from ..plots import style
+from ..plots.base import fmt
+from .base import ExperimentView
+
+BEST_SYMBOLS = {
+    "mean": ("o", style.RED),
+    "weighted outputs": ("t", style.ORANGE),
+    "max": ("s", style.PURPLE),
+}
+
+
+class ReductionsView(ExperimentView):
+    object_name = "reductionsPlot"
+    file_stem = "reductions"
+    title = "Reductions lab"
+    help_text = (
+        "The same loss matrix M turned into a scalar five ways. Each scalar has its own "
+        "surface (same plane, same weights) and its own gradient. Right: nearby weights by "
+        "their per-output losses; most pairs cannot be ordered without choosing a reduction, "
+        "and each reduction ranks a different point best."
+    )
+
+    def build(self, canvas) -> None:
+        self.info = canvas.addLabel(
+            "Press Run to compare the reductions.",
+            row=0,
+            col=0,
+            colspan=4,
+            justify="left",
+            size="10pt",
+        )
+        self.images, self.arrows, self.plots = [], [], []
+        for k, name in enumerate(CASES):
+            p = canvas.addPlot(row=1 + k // 3, col=k % 3, title=name)
+            p.setAspectLocked(True)
+            p.setLabel("bottom", "α")
+            p.setLabel("left", "β")
+            img = pg.ImageItem(axisOrder="col-major")
+            img.setColorMap(style.SURFACE_CMAP)
+            p.addItem(img)
+            arrow = p.plot([], [], pen=style.MEAN_PEN)
+            point = pg.ScatterPlotItem([0], [0], size=9, brush=style.POINT_BRUSH, pen=pg.mkPen("w"))
+            p.addItem(point)
+            self.images.append(img)
+            self.arrows.append(arrow)
+            self.plots.append(p)
+        q = self.pareto_plot = canvas.addPlot(row=2, col=2, title="Why a scalar: nearby weights")
+        q.setLabel("bottom", "loss of output 1")
+        q.setLabel("left", "loss of output 2")
+        q.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.cloud = pg.ScatterPlotItem(
+            size=5, brush=pg.mkBrush((*style.GREY, 120)), pen=style.NO_PEN, name="nearby weights"
+        )
+        self.front = pg.ScatterPlotItem(
+            size=7, brush=pg.mkBrush(style.BLUE), pen=style.NO_PEN, name="not dominated (Pareto)"
+        )
+        q.addItem(self.cloud)
+        q.addItem(self.front)
+        self.best_items = {}
+        for name, (sym, colour) in BEST_SYMBOLS.items():
+            item = pg.ScatterPlotItem(
+                size=14,
+                symbol=sym,
+                brush=pg.mkBrush(colour),
+                pen=pg.mkPen("k"),
+                name=f"best by {name}",
+            )
+            q.addItem(item)
+            self.best_items[name] = item
+
+    def compute(self, context, progress, cancel, quick: bool = False):
+        return run_reductions_lab(
+            context.config, context.params, quick=quick, progress=progress, cancel=cancel
+        )
+
+    def draw(self, result) -> None:
+        a, b = result.alphas, result.betas
+        da, db = (a[-1] - a[0]) / (len(a) - 1), (b[-1] - b[0]) / (len(b) - 1)
+        rect = QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b))
+        span = (a[-1] - a[0]) / 2
+        for k, name in enumerate(result.names):
+            Z = result.surfaces[k]
+            L = np.log10(np.where(Z > 0, Z, np.nan))
+            lo, hi = np.nanpercentile(L, [1, 99]) if np.isfinite(L).any() else (0.0, 1.0)
+            hi = hi if hi > lo else lo + 1e-6
+            self.images[k].setImage(np.where(np.isnan(L), hi, L), autoLevels=False, levels=(lo, hi))
+            self.images[k].setRect(rect)
+            # direction only (the norms differ by orders: sum = B x mean); |∇| is in the title
+            tip = -result.arrows[k] / max(float(np.hypot(*result.arrows[k])), 1e-300) * 0.6 * span
+            self.arrows[k].setData([0, tip[0]], [0, tip[1]])
+            self.plots[k].setTitle(
+                f"{name}: scalar {fmt(result.scalars[k])}, |∇| {fmt(result.grad_norms[k])}, "
+                f"cos {result.cosines[k]:.2f}",
+                size="9pt",
+            )
+        F = result.cloud
+        self.cloud.setData(F[:, 0], F[:, 1])
+        self.front.setData(F[result.pareto, 0], F[result.pareto, 1])
+        for name, item in self.best_items.items():
+            i = result.best[name]
+            item.setData([F[i, 0]], [F[i, 1]])
+        i, j = result.incomparable
+        self.info.setText(
+            f"Same batch (B = {result.batch_size}), same weights, five scalars; each panel: "
+            f"log10 of its scalar on one plane, red: the direction of its −gradient<br>"
+            f"<b>sum vs mean</b>: |∇sum| / |∇mean| = {result.grad_ratio:.6g} = B; max |∇sum − "
+            f"B ∇mean| = {fmt(result.max_abs_grad_diff)}; one SGD step with lr on the sum vs "
+            f"B·lr on the mean: max |Δθ| = {fmt(result.max_abs_step_diff)}<br>"
+            f"<b>why a scalar</b>: points {i} and {j} cannot be ordered "
+            f"({', '.join(fmt(x) for x in F[i])}) vs ({', '.join(fmt(x) for x in F[j])}); "
+            f"{int(result.pareto.sum())} of {len(F)} nearby weights are not dominated"
+        )
