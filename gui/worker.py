@@ -43,7 +43,7 @@ class TrainingWorker(QObject):
     finished = Signal()
 
     def __init__(
-        self, session: Session, detail_hz: float = 40.0, surface_interval: float = 1.0
+        self, session: Session, detail_hz: float = 40.0, surface_interval: float = 2.0
     ) -> None:
         super().__init__()
         self.session = session  #: the session as it was handed over (the engine owns it now)

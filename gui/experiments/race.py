@@ -177,7 +177,8 @@ class BatchRaceView(ExperimentView):
             result.runs, key=lambda r: r.val_loss[-1] if np.isfinite(r.val_loss[-1]) else np.inf
         )
         self.info.setText(
-            f"<b>{'-'.join(map(str, result.layer_sizes))}</b>, each run sees "
-            f"{int(result.runs[0].samples_seen[-1]):,} samples · lowest validation loss: "
+            f"<b>{'-'.join(map(str, result.layer_sizes))}</b>: every run sees at least "
+            f"{int(min(r.samples_seen[-1] for r in result.runs)):,} samples (the full batch "
+            f"takes a minimum number of steps) · lowest validation loss: "
             f"<b>{_label(best.batch_size, result.n_train)}</b><br>" + " · ".join(parts)
         )
