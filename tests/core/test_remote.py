@@ -115,3 +115,13 @@ def test_power_iteration_direction_matches_eigh(B):
     C = R @ R.T
     lam, u = _top_eigenpair(C)
     assert lam == pytest.approx(np.linalg.eigvalsh(C)[-1], rel=1e-8)
+
+
+@pytest.mark.parametrize("B", [1, 2, 5, 32])
+def test_fast_percentiles_match_numpy(B):
+    from core.session import _percentiles
+
+    A = np.random.default_rng(B).normal(size=(B, 40))
+    lo, hi = _percentiles(A, (10.0, 90.0))
+    np.testing.assert_allclose(lo, np.percentile(A, 10, axis=0), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(hi, np.percentile(A, 90, axis=0), rtol=0, atol=1e-15)
