@@ -27,6 +27,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
     object_name = ""
     title = ""
     help_text = ""
+    max_hz = 30.0  #: the window redraws this view at most this often while training
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -41,6 +42,12 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         if getattr(label, "_bs_text", None) != text:
             label._bs_text = text
             label.setText(text)
+
+    def set_title(self, plot: pg.PlotItem, text: str, **kw) -> None:
+        """Set a plot's title only when it changed."""
+        if getattr(plot, "_bs_title", None) != text:
+            plot._bs_title = text
+            plot.setTitle(text, **kw)
 
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap

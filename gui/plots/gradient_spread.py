@@ -57,8 +57,16 @@ class GradientSpreadPlot(ViewWidget):
         n = self.norm_plot = self.addPlot(row=2, col=1, title="|g_i| per sample")
         n.setLabel("bottom", "sample i")
         n.setLabel("left", "norm")
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=style.BAR_BRUSH)
+        # two bar items (with the mean / against it) updated with arrays only: one brush
+        # each, made once, instead of a list of per-bar brushes every frame
+        self.bars = pg.BarGraphItem(
+            x=[], height=[], width=0.8, brush=style.BAR_BRUSH, pen=style.NO_PEN
+        )
+        self.bars_against = pg.BarGraphItem(
+            x=[], height=[], width=0.8, brush=style.BAR_AGAINST_BRUSH, pen=style.NO_PEN
+        )
         n.addItem(self.bars)
+        n.addItem(self.bars_against)
         self.mean_norm = pg.InfiniteLine(
             0,
             angle=0,
@@ -89,14 +97,12 @@ class GradientSpreadPlot(ViewWidget):
         self.hist_for.setData(self._edges, counts - against)
         self.hist_against.setData(self._edges, against)
         norms = np.asarray(st.per_sample_norms)
-        self.bars.setOpts(
-            x=np.arange(len(norms)),
-            height=norms,
-            width=0.8,
-            brushes=[style.BAR_AGAINST_BRUSH if c < 0 else style.BAR_BRUSH for c in cos],
-        )
+        x = np.arange(len(norms))
+        against_mask = cos < 0
+        self.bars.setOpts(x=x[~against_mask], height=norms[~against_mask], width=0.8)
+        self.bars_against.setOpts(x=x[against_mask], height=norms[against_mask], width=0.8)
         self.mean_norm.setValue(st.mean_norm)
-        self.hist_plot.setTitle(f"cos(g_i, mean): {st.frac_against:.0%} against")
+        self.set_title(self.hist_plot, f"cos(g_i, mean): {st.frac_against:.0%} against")
         self.set_text(
             self.info,
             f"<b>B = {snap.batch_size}</b> · noise scale B<sub>simple</sub> = tr(Σ)/|ḡ|² = "

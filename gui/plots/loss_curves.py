@@ -24,6 +24,7 @@ def _finite(x: np.ndarray, y: np.ndarray, positive: bool = False):
 
 class LossCurvePlot(ViewWidget):
     object_name = "lossCurvePlot"
+    max_hz = 10.0  # whole-history curves: 10 redraws a second are plenty
     title = "Loss curves"
     help_text = (
         "Top: the scalar backpropagated at each step (grey, noisy: one minibatch), and the "
@@ -102,7 +103,8 @@ class LossCurvePlot(ViewWidget):
                 ln.setValue(ev[0] + 0.5)
                 ln.label.setFormat(ev[1].split(":")[0])
                 ln.setVisible(True)
-        self.top.setTitle(
+        self.set_title(
+            self.top,
             f"step {snap.step}: batch {fmt(snap.loss)} · train {fmt(snap.train_loss)} · "
             f"val {fmt(snap.val_loss)}",
             size="10pt",
