@@ -125,3 +125,25 @@ def test_fast_percentiles_match_numpy(B):
     lo, hi = _percentiles(A, (10.0, 90.0))
     np.testing.assert_allclose(lo, np.percentile(A, 10, axis=0), rtol=0, atol=1e-15)
     np.testing.assert_allclose(hi, np.percentile(A, 90, axis=0), rtol=0, atol=1e-15)
+
+
+def test_memory_budget_refuses_before_allocating():
+    from core import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        Config(hidden=(4096, 4096), surface_samples=100_000).validate()
+    assert "GiB" in e.value.message and e.value.field in ("hidden", "batch_size")
+    with pytest.raises(ConfigError) as e:
+        Config(hidden=(4096,) * 3).validate()
+    assert e.value.field == "hidden" and "parameters" in e.value.message
+
+
+def test_large_batch_times_params_uses_the_factored_path(monkeypatch):
+    import core.session as session_mod
+
+    monkeypatch.setattr(session_mod, "MATERIALISE_LIMIT_BYTES", 1000)
+    s = Session(Config(hidden=(8,), surface_resolution=9))
+    snap = s.step(detail=True)
+    assert snap.band_lo is None  # G was not formed
+    assert snap.max_abs_diff < 1e-12  # and the law still holds, from the factors
+    assert np.all(np.isfinite(snap.stats.cosines)) and snap.spread.shape == (32, 2)

@@ -85,13 +85,17 @@ def test_batch_race_refuses_a_bad_list_without_starting(make_window, qtbot):
     assert [r.batch_size for r in view.result.runs] == [1, 16]
 
 
-def test_closing_during_an_experiment_is_quick(make_window, qtbot):
+@pytest.mark.parametrize("stem", ["cost_lab", "batch_race"])
+def test_closing_during_an_experiment_takes_under_a_second(make_window, qtbot, stem):
     import time
 
-    window = make_window(Config(hidden=(64, 64)))
-    view = window.experiments["cost_lab"]
+    window = make_window(Config(hidden=(128, 128), n_samples=4000))
+    view = window.experiments[stem]
+    window.tabs.setCurrentWidget(view)
     qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(view.is_running, timeout=5000)
+    qtbot.wait(200)
+    assert view.is_running()  # still computing when the window closes
     t0 = time.monotonic()
     window.close()
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 1.0
