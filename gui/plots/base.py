@@ -6,6 +6,7 @@ import csv
 import io
 import os
 
+import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
 from PySide6.QtCore import QRect
@@ -113,6 +114,27 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         w.writerow(header)
         w.writerows(rows)
         write_text_atomic(path, buf.getvalue())
+
+
+def sticky_range(plot: pg.PlotItem, axis: str, lo: float, hi: float) -> None:
+    """Keep an axis range while the data fill at least 40 % of it and stay inside it; else
+    set it to the data plus 10 %. (Autoranging every frame makes the axes regenerate their
+    ticks every frame, most of a small plot's paint time.)"""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return
+    if hi <= lo:
+        hi = lo + (abs(lo) or 1.0) * 1e-3
+    vb = plot.getViewBox()
+    vb.enableAutoRange(axis=axis, enable=False)
+    cur_lo, cur_hi = vb.viewRange()[0 if axis == "x" else 1]
+    width = cur_hi - cur_lo
+    if cur_lo <= lo and hi <= cur_hi and (hi - lo) >= 0.4 * width:
+        return
+    pad = 0.1 * (hi - lo)
+    if axis == "x":
+        vb.setXRange(lo - pad, hi + pad, padding=0)
+    else:
+        vb.setYRange(lo - pad, hi + pad, padding=0)
 
 
 def _tmp_name(path: str) -> str:

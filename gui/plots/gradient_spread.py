@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, fmt
+from .base import ViewWidget, fmt, sticky_range
 
 N_BINS = 20
 _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 73)), np.sin(np.linspace(0, 2 * np.pi, 73))])
@@ -54,7 +54,7 @@ class GradientSpreadPlot(ViewWidget):
             [], [], stepMode="center", fillLevel=0, brush=style.BAR_AGAINST_BRUSH, pen=style.NO_PEN
         )
         h.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(style.BLACK, width=1)))
-        n = self.norm_plot = self.addPlot(row=2, col=1, title="|g_i| per sample")
+        n = self.norm_plot = self.addPlot(row=2, col=1, title="|g_i| per sample (dashed: |mean|)")
         n.setLabel("bottom", "sample i")
         n.setLabel("left", "norm")
         # two bar items (with the mean / against it) updated with arrays only: one brush
@@ -67,12 +67,9 @@ class GradientSpreadPlot(ViewWidget):
         )
         n.addItem(self.bars)
         n.addItem(self.bars_against)
+        # no text label on the line: an InfiniteLine re-lays its label's HTML on every move
         self.mean_norm = pg.InfiniteLine(
-            0,
-            angle=0,
-            pen=pg.mkPen(style.RED, width=2, style=Qt.PenStyle.DashLine),
-            label="|mean|",
-            labelOpts={"position": 0.9, "color": style.RED},
+            0, angle=0, pen=pg.mkPen(style.RED, width=2, style=Qt.PenStyle.DashLine)
         )
         n.addItem(self.mean_norm)
         self.ci.layout.setColumnStretchFactor(0, 3)
@@ -91,6 +88,12 @@ class GradientSpreadPlot(ViewWidget):
                 vals, vecs = np.linalg.eigh(C)
                 ell = vecs @ (np.sqrt(np.maximum(vals, 0))[:, None] * 2 * _CIRCLE)
                 self.ellipse.setData(ell[0] + xy[:, 0].mean(), ell[1] + xy[:, 1].mean())
+            ex, ey = self.ellipse.getData()
+            for k, (axis, e) in enumerate(zip("xy", (ex, ey))):
+                ev = np.asarray(e if e is not None and len(e) else [0.0])
+                lo = min(float(xy[:, k].min()), float(ev.min()), 0.0)
+                hi = max(float(xy[:, k].max()), float(ev.max()), 0.0)
+                sticky_range(self.scatter_plot, axis, lo, hi)
         cos = np.asarray(st.cosines)
         counts, _ = np.histogram(cos, bins=self._edges)
         against = np.where(self._edges[1:] <= 0, counts, 0)
@@ -102,6 +105,9 @@ class GradientSpreadPlot(ViewWidget):
         self.bars.setOpts(x=x[~against_mask], height=norms[~against_mask], width=0.8)
         self.bars_against.setOpts(x=x[against_mask], height=norms[against_mask], width=0.8)
         self.mean_norm.setValue(st.mean_norm)
+        sticky_range(self.norm_plot, "x", -0.5, len(norms) - 0.5)
+        sticky_range(self.norm_plot, "y", 0.0, max(float(norms.max()), st.mean_norm))
+        sticky_range(self.hist_plot, "y", 0.0, float(counts.max()))
         self.set_title(self.hist_plot, f"cos(g_i, mean): {st.frac_against:.0%} against")
         self.set_text(
             self.info,

@@ -79,6 +79,7 @@ class LossCurvePlot(ViewWidget):
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
         self._log_y = False
+        self._events: tuple = ()
 
     def set_log_y(self, on: bool) -> None:
         self._log_y = bool(on)
@@ -95,14 +96,16 @@ class LossCurvePlot(ViewWidget):
         self.val.setData(*_finite(x, np.asarray(h.val_loss), pos))
         self.gnorm.setData(*_finite(x, np.asarray(h.grad_norm), True))
         self.noise.setData(*_finite(x, np.asarray(h.noise_scale), True))
-        events = [e for e in h.events if e[1]][-N_EVENT_LINES:]
-        for ln, ev in zip(self.event_lines, events + [None] * N_EVENT_LINES):
-            if ev is None:
-                ln.setVisible(False)
-            else:
-                ln.setValue(ev[0] + 0.5)
-                ln.label.setFormat(ev[1].split(":")[0])
-                ln.setVisible(True)
+        events = tuple(e for e in h.events if e[1])[-N_EVENT_LINES:]
+        if events != self._events:  # the lines' labels are HTML: touch them only on change
+            self._events = events
+            for ln, ev in zip(self.event_lines, events + (None,) * N_EVENT_LINES):
+                if ev is None:
+                    ln.setVisible(False)
+                else:
+                    ln.setValue(ev[0] + 0.5)
+                    ln.label.setFormat(ev[1].split(":")[0])
+                    ln.setVisible(True)
         self.set_title(
             self.top,
             f"step {snap.step}: batch {fmt(snap.loss)} · train {fmt(snap.train_loss)} · "
