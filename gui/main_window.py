@@ -459,13 +459,8 @@ class MainWindow(QMainWindow):
         if snap is None or snap is self._drawn:
             return
         t0 = time.perf_counter()
-        running = self.worker.is_running()
-        for view in self.views.values():
-            last = getattr(view, "_bs_drawn_at", 0.0)
-            if running and t0 - last < 1.0 / view.max_hz:
-                continue  # drawn recently enough; the newest snapshot follows next time
+        for view in self.views.values():  # every view shows the same snapshot
             view.show_snapshot(snap)
-            view._bs_drawn_at = t0
         self._drawn = snap
         self._run_id = snap.run_id
         self._update_status(snap)

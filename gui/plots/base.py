@@ -28,7 +28,6 @@ class ViewWidget(pg.GraphicsLayoutWidget):
     object_name = ""
     title = ""
     help_text = ""
-    max_hz = 30.0  #: the window redraws this view at most this often while training
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)

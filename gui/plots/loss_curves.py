@@ -24,7 +24,6 @@ def _finite(x: np.ndarray, y: np.ndarray, positive: bool = False):
 
 class LossCurvePlot(ViewWidget):
     object_name = "lossCurvePlot"
-    max_hz = 10.0  # whole-history curves: 10 redraws a second are plenty
     title = "Loss curves"
     help_text = (
         "Top: the scalar backpropagated at each step (grey, noisy: one minibatch), and the "
