@@ -213,6 +213,13 @@ class Config:
         data = 8 * self.n_samples * (n_in + n_out)
         return weights + trajectory + per_sample + self._batch_memory(n_in, n_out) + surface + data
 
+    def output_weight_vector(self, n_out: int) -> tuple[float, ...]:
+        """Per-output weights of the ``weighted`` reduction: ``output_weights`` if set, else
+        output 1 counts twice (the question's example)."""
+        if self.output_weights:
+            return tuple(float(w) for w in self.output_weights)
+        return (2.0,) + (1.0,) * (n_out - 1)
+
     def train_size(self) -> int:
         """Number of training samples for the built-in data sets."""
         return self.n_samples - int(round(self.n_samples * self.val_fraction))

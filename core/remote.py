@@ -32,19 +32,9 @@ import numpy as np
 
 from .config import ConfigError
 from .session import DivergedError, Session
-from .snapshot import History, Snapshot
+from .snapshot import HISTORY_FIELDS, History, Snapshot
 
 __all__ = ["EngineProcess", "SnapshotMirror", "serve"]
-
-_HISTORY_FIELDS = (
-    "steps",
-    "loss",
-    "train_loss",
-    "val_loss",
-    "grad_norm",
-    "noise_scale",
-    "batch_size",
-)
 
 
 # ---------------------------------------------------------------- child side
@@ -70,7 +60,7 @@ class _Outbox:
         else:
             start, ev_start = self.sent_steps, self.sent_events
         part = History(
-            *(np.array(getattr(h, f)[start:]) for f in _HISTORY_FIELDS),
+            *(np.array(getattr(h, f)[start:]) for f in HISTORY_FIELDS),
             events=h.events[ev_start:],
             start=start,
         )
@@ -239,7 +229,7 @@ class SnapshotMirror:
     """Rebuilds whole snapshots (full history, surface attached) from the light ones."""
 
     def __init__(self) -> None:
-        self._cols = {f: np.empty(0) for f in _HISTORY_FIELDS}
+        self._cols = {f: np.empty(0) for f in HISTORY_FIELDS}
         self._n = 0
         self._events: list = []
         self._surface = None
@@ -252,7 +242,7 @@ class SnapshotMirror:
         if part.start != self._n:  # should not happen; resynchronise on what we have
             part = dataclasses.replace(part, start=self._n)
         k = len(part)
-        for f in _HISTORY_FIELDS:
+        for f in HISTORY_FIELDS:
             col = self._cols[f]
             if self._n + k > col.size:
                 new = np.empty(max(1024, 2 * (self._n + k)))
@@ -262,7 +252,7 @@ class SnapshotMirror:
         self._n += k
         self._events.extend(part.events)
         views = []
-        for f in _HISTORY_FIELDS:
+        for f in HISTORY_FIELDS:
             v = self._cols[f][: self._n]
             v.flags.writeable = False
             views.append(v)

@@ -50,7 +50,7 @@ from .landscape import (
 from .losses import reduce
 from .mlp import MLP
 from .optimizers import make_optimizer
-from .snapshot import History, Snapshot, freeze
+from .snapshot import HISTORY_FIELDS, History, Snapshot, freeze
 
 __all__ = ["Session", "DivergedError", "validate_changes"]
 
@@ -138,18 +138,7 @@ class Session:
     # ----------------------------------------------------------------- set-up
     def _reset_history(self) -> None:
         self.step_count = 0
-        self._cols = {
-            k: _Growable()
-            for k in (
-                "steps",
-                "loss",
-                "train_loss",
-                "val_loss",
-                "grad_norm",
-                "noise_scale",
-                "batch_size",
-            )
-        }
+        self._cols = {k: _Growable() for k in HISTORY_FIELDS}
         self._events: list[tuple[int, str]] = []
         self._last_train = float("nan")
         self._last_val = float("nan")
@@ -403,11 +392,7 @@ class Session:
 
     def output_weights(self) -> np.ndarray:
         """Per-output weights of the weighted reduction (default: output 1 counts twice)."""
-        if self.config.output_weights:
-            return np.asarray(self.config.output_weights, dtype=np.float64)
-        v = np.ones(self.data.n_out)
-        v[0] = 2.0
-        return v
+        return np.asarray(self.config.output_weight_vector(self.data.n_out))
 
     def _evaluate(self, idx: np.ndarray, detail: bool) -> dict:
         """Forward, backward and statistics on batch ``idx``; no update."""

@@ -30,7 +30,18 @@ from .config import Config
 from .gradstats import GradStats
 from .landscape import Surface
 
-__all__ = ["History", "Snapshot", "freeze"]
+__all__ = ["HISTORY_FIELDS", "History", "Snapshot", "freeze"]
+
+#: the per-step columns of a History, in its field order
+HISTORY_FIELDS = (
+    "steps",
+    "loss",
+    "train_loss",
+    "val_loss",
+    "grad_norm",
+    "noise_scale",
+    "batch_size",
+)
 
 
 def freeze(a: np.ndarray | None) -> np.ndarray | None:

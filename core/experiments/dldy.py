@@ -134,9 +134,7 @@ def run_misconception(
         kw = {}
         if red == "weighted":
             kw = {
-                "output_weights": np.asarray(
-                    config.output_weights or (2.0,) + (1.0,) * (data.n_out - 1)
-                ),
+                "output_weights": np.asarray(config.output_weight_vector(data.n_out)),
                 "sample_weights": data.weights_train[idx],
             }
         with np.errstate(all="ignore"):

@@ -121,7 +121,7 @@ def run_batch_race(
     Xe, Te = data.X_train[eval_idx], data.T_train[eval_idx]
     red_kw = {}
     if config.reduction == "weighted":
-        v = np.asarray(config.output_weights or (2.0,) + (1.0,) * (data.n_out - 1))
+        v = np.asarray(config.output_weight_vector(data.n_out))
         red_kw["output_weights"] = v
     total = len(sizes) + 1
     runs, trajectories = [], []

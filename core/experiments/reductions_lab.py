@@ -102,7 +102,7 @@ def run_reductions_lab(
     idx = rng.permutation(data.n_train)[:B]
     X, T = data.X_train[idx], data.T_train[idx]
     O = data.n_out
-    v = np.asarray(config.output_weights or (2.0,) + (1.0,) * (O - 1), dtype=float)
+    v = np.asarray(config.output_weight_vector(O))
     s = np.where(X[:, 0] > 0, 2.0, 1.0)
     kwargs = [
         ("mean", {}),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
 
 from core.experiments.dldy import run_misconception
 
 from ..plots import style
 from ..plots.base import fmt
+from ..plots.surface_image import add_surface_image, show_surface
 from .base import ExperimentView
 
 
@@ -34,18 +34,7 @@ class MisconceptionView(ExperimentView):
         s.setAspectLocked(True)
         s.setLabel("bottom", "along the true gradient")
         s.setLabel("left", "the averaged-delta direction (orthogonal part)")
-        self.image = pg.ImageItem(axisOrder="col-major")
-        self.image.setColorMap(style.SURFACE_CMAP)
-        s.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(
-            values=(0, 1),
-            colorMap=style.SURFACE_CMAP,
-            label="log10 loss",
-            interactive=False,
-            width=12,
-        )
-        self.colorbar.setImageItem(self.image)
-        canvas.addItem(self.colorbar, row=1, col=1, rowspan=2)
+        self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1, rowspan=2)
         s.addLegend(offset=(5, 5), labelTextSize="9pt")
         self.true_arrow = s.plot([], [], pen=style.MEAN_PEN, name="−true gradient")
         self.avg_arrow = s.plot(
@@ -83,15 +72,8 @@ class MisconceptionView(ExperimentView):
         )
 
     def draw(self, result) -> None:
-        Z = np.asarray(result.Z)
-        L = np.log10(np.where(Z > 0, Z, np.nan))
-        lo, hi = np.nanpercentile(L, [1, 99]) if np.isfinite(L).any() else (0.0, 1.0)
-        hi = hi if hi > lo else lo + 1e-6
-        self.image.setImage(np.where(np.isnan(L), hi, L), autoLevels=False, levels=(lo, hi))
-        self.colorbar.setLevels((lo, hi))
-        a, b = result.alphas, result.betas
-        da, db = (a[-1] - a[0]) / (len(a) - 1), (b[-1] - b[0]) / (len(b) - 1)
-        self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
+        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas)
+        a = result.alphas
         span = (a[-1] - a[0]) / 2
         longest = max(np.hypot(*result.arrow_true), np.hypot(*result.arrow_averaged), 1e-300)
         for curve, v in (

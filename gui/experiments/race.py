@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QLabel, QLineEdit
 
 from core.experiments.race import parse_batch_sizes, run_batch_race
 
 from ..plots import style
 from ..plots.base import fmt
+from ..plots.surface_image import add_surface_image, show_surface
 from .base import ExperimentView
 
 RUN_COLOURS = (
@@ -69,18 +69,7 @@ class BatchRaceView(ExperimentView):
         )
         s.setLabel("bottom", "principal direction 1")
         s.setLabel("left", "principal direction 2")
-        self.image = pg.ImageItem(axisOrder="col-major")
-        self.image.setColorMap(style.SURFACE_CMAP)
-        s.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(
-            values=(0, 1),
-            colorMap=style.SURFACE_CMAP,
-            label="log10 loss",
-            interactive=False,
-            width=12,
-        )
-        self.colorbar.setImageItem(self.image)
-        canvas.addItem(self.colorbar, row=1, col=1, rowspan=3)
+        self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1, rowspan=3)
         s.addLegend(offset=(5, 5), labelTextSize="9pt")
         self.start_marker = pg.ScatterPlotItem(
             size=12, symbol="s", brush=pg.mkBrush("w"), pen=pg.mkPen("k")
@@ -137,15 +126,8 @@ class BatchRaceView(ExperimentView):
         )
 
     def draw(self, result) -> None:
-        Z = np.asarray(result.Z)
-        L = np.log10(np.where(Z > 0, Z, np.nan))
-        lo, hi = np.nanpercentile(L, [1, 99]) if np.isfinite(L).any() else (0.0, 1.0)
-        hi = hi if hi > lo else lo + 1e-6
-        self.image.setImage(np.where(np.isnan(L), hi, L), autoLevels=False, levels=(lo, hi))
-        self.colorbar.setLevels((lo, hi))
+        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas)
         a, b = result.alphas, result.betas
-        da, db = (a[-1] - a[0]) / (len(a) - 1), (b[-1] - b[0]) / (len(b) - 1)
-        self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
         legend = self.surface_plot.legend
         legend.clear()
         for k in range(len(RUN_COLOURS)):

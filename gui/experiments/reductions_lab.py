@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
 
 from core.experiments.reductions_lab import CASES, run_reductions_lab
 
 from ..plots import style
 from ..plots.base import fmt
+from ..plots.surface_image import show_surface
 from .base import ExperimentView
 
 BEST_SYMBOLS = {
@@ -45,7 +45,7 @@ class ReductionsView(ExperimentView):
             p.setAspectLocked(True)
             p.setLabel("bottom", "α")
             p.setLabel("left", "β")
-            img = pg.ImageItem(axisOrder="col-major")
+            img = pg.ImageItem(axisOrder="col-major")  # small multiples: no colour bars
             img.setColorMap(style.SURFACE_CMAP)
             p.addItem(img)
             arrow = p.plot([], [], pen=style.MEAN_PEN)
@@ -85,17 +85,9 @@ class ReductionsView(ExperimentView):
 
     def draw(self, result) -> None:
         a, b = result.alphas, result.betas
-        da, db = (a[-1] - a[0]) / (len(a) - 1), (b[-1] - b[0]) / (len(b) - 1)
-        rect = QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b))
         span = (a[-1] - a[0]) / 2
         for k, name in enumerate(result.names):
-            Z = result.surfaces[k]
-            L = np.log10(np.where(Z > 0, Z, np.nan))
-            lo, hi = np.nanpercentile(L, [1, 99]) if np.isfinite(L).any() else (0.0, 1.0)
-            hi = hi if hi > lo else lo + 1e-6
-            self.images[k].setImage(np.where(np.isnan(L), hi, L), autoLevels=False, levels=(lo, hi))
-            self.images[k].setRect(rect)
-            # direction only (the norms differ by orders: sum = B x mean); |∇| is in the title
+            show_surface(self.images[k], None, result.surfaces[k], a, b)
             tip = -result.arrows[k] / max(float(np.hypot(*result.arrows[k])), 1e-300) * 0.6 * span
             self.arrows[k].setData([0, tip[0]], [0, tip[1]])
             self.plots[k].setTitle(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
 
 from core.snapshot import Snapshot
 
 from . import style
 from .base import ViewWidget, fmt
+from .surface_image import add_surface_image, show_surface
 
 N_CONTOURS = 9
 
@@ -40,23 +40,12 @@ class LossSurfacePlot(ViewWidget):
         p.setLabel("left", "β  (along d2)")
         p.setAspectLocked(True)
         p.showGrid(x=False, y=False)
-        self.image = pg.ImageItem(axisOrder="col-major")
-        self.image.setColorMap(style.SURFACE_CMAP)
-        p.addItem(self.image)
+        self.image, self.colorbar = add_surface_image(self.ci, p, row=1, col=1)
         self.contours = []
         for _ in range(N_CONTOURS):
             iso = pg.IsocurveItem(level=0.0, pen=style.CONTOUR_PEN)
             iso.setParentItem(self.image)
             self.contours.append(iso)
-        self.colorbar = pg.ColorBarItem(
-            values=(0, 1),
-            colorMap=style.SURFACE_CMAP,
-            label="log10 loss",
-            interactive=False,
-            width=14,
-        )
-        self.colorbar.setImageItem(self.image)
-        self.addItem(self.colorbar, row=1, col=1)
         self.path = p.plot([], [], pen=style.PATH_PEN, name="path")
         self.fan = p.plot([], [], pen=style.SAMPLE_PEN, connect="pairs", name="per-sample −g_i")
         self.arrow_line = p.plot([], [], pen=style.MEAN_PEN, name="mean −g")
@@ -121,21 +110,11 @@ class LossSurfacePlot(ViewWidget):
 
     def _set_surface(self, s) -> None:
         self._surface_id = s.surface_id
-        Z = np.asarray(s.Z)
-        finite = np.isfinite(Z) & (Z > 0)
-        if not finite.any():
+        out = show_surface(self.image, self.colorbar, s.Z, s.alphas, s.betas)
+        if out is None:
             return
-        L = np.log10(np.where(finite, Z, np.nan))
-        lo, hi = np.nanpercentile(L, [0.5, 99.5])
-        if hi <= lo:
-            hi = lo + 1e-6
-        L = np.where(np.isnan(L), hi, L)
-        self.image.setImage(np.ascontiguousarray(L), autoLevels=False, levels=(lo, hi))
-        self.colorbar.setLevels((lo, hi))
+        L, lo, hi = out
         a, b = s.alphas, s.betas
-        da = (a[-1] - a[0]) / (len(a) - 1)
-        db = (b[-1] - b[0]) / (len(b) - 1)
-        self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
         for iso, level in zip(self.contours, np.linspace(lo, hi, N_CONTOURS + 2)[1:-1]):
             iso.setData(L, level=level)
         # The view follows the surface, not the arrows (long ones may leave the grid).

@@ -1,0 +1,63 @@
+"""A loss surface as an image: log10 of the loss on a grid of a plane, placed in plane
+coordinates, with a colour bar. Shared by the live loss-surface view and the experiments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+
+from . import style
+
+
+def add_surface_image(
+    layout: pg.GraphicsLayout, plot: pg.PlotItem, row: int, col: int, rowspan: int = 1
+) -> tuple[pg.ImageItem, pg.ColorBarItem]:
+    """An ImageItem in ``plot`` and its colour bar in ``layout`` at (row, col), made once."""
+    image = pg.ImageItem(axisOrder="col-major")
+    image.setColorMap(style.SURFACE_CMAP)
+    plot.addItem(image)
+    bar = pg.ColorBarItem(
+        values=(0, 1), colorMap=style.SURFACE_CMAP, label="log10 loss", interactive=False, width=12
+    )
+    bar.setImageItem(image)
+    layout.addItem(bar, row=row, col=col, rowspan=rowspan)
+    return image, bar
+
+
+def log_levels(Z: np.ndarray, q=(0.5, 99.5)) -> tuple[np.ndarray, float, float] | None:
+    """(log10 Z with non-finite or non-positive cells at the top level, low, high) with the
+    levels at percentiles ``q`` (one outlier must not flatten the rest); None if nothing is
+    finite."""
+    Z = np.asarray(Z)
+    ok = np.isfinite(Z) & (Z > 0)
+    if not ok.any():
+        return None
+    L = np.log10(np.where(ok, Z, np.nan))
+    lo, hi = (float(v) for v in np.nanpercentile(L, q))
+    if hi <= lo:
+        hi = lo + 1e-6
+    return np.ascontiguousarray(np.where(np.isnan(L), hi, L)), lo, hi
+
+
+def show_surface(
+    image: pg.ImageItem,
+    bar: pg.ColorBarItem | None,
+    Z: np.ndarray,
+    alphas: np.ndarray,
+    betas: np.ndarray,
+):
+    """Draw Z[i, j] at (alphas[i], betas[j]); returns (L, lo, hi) or None if all non-finite."""
+    out = log_levels(Z)
+    if out is None:
+        return None
+    L, lo, hi = out
+    image.setImage(L, autoLevels=False, levels=(lo, hi))
+    if bar is not None:
+        bar.setLevels((lo, hi))
+    a, b = np.asarray(alphas), np.asarray(betas)
+    da = (a[-1] - a[0]) / max(len(a) - 1, 1)
+    db = (b[-1] - b[0]) / max(len(b) - 1, 1)
+    # setRect after setImage: it maps the current image's pixels onto the plane
+    image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
+    return out
