@@ -109,31 +109,19 @@ def _float(option: str, text: str) -> float:
 
 
 def last_config() -> Config | None:
-    """The settings of the last window session (QSettings), if they are still valid."""
+    """The settings of the last window session (QSettings, stored as JSON text), if they are
+    still valid; None otherwise."""
+    import json
+
     from gui.main_window import settings
 
-    data = settings().value("config/last")
-    if not isinstance(data, dict):
+    text = settings().value("config/last")
+    if not isinstance(text, str):
         return None
     try:
-        return Config.from_dict(_unqt(data), source="last settings")
-    except ConfigError:
+        return Config.from_dict(json.loads(text), source="last settings")
+    except (ValueError, ConfigError):
         return None
-
-
-def _unqt(value):
-    """QSettings (ini) returns numbers in lists as text; turn them back into numbers."""
-    if isinstance(value, dict):
-        return {k: _unqt(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unqt(v) for v in value]
-    if isinstance(value, str):
-        for conv in (int, float):
-            try:
-                return conv(value)
-            except ValueError:
-                pass
-    return value
 
 
 def config_from_args(args: argparse.Namespace, remembered: bool = False) -> Config:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -41,4 +43,12 @@ def run(config: Config | None = None, session: Session | None = None) -> int:
 
     window = MainWindow(config, session=session, run=True)
     window.show()
+    # Ctrl+C in the terminal or a polite kill closes the window as the user would (settings
+    # saved, engine stopped). Python runs signal handlers only between bytecodes, so a timer
+    # gives the interpreter a moment every 200 ms while Qt's loop runs.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)
     return app.exec()

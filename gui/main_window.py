@@ -6,6 +6,7 @@ session.step() -> frozen Snapshot -> signal -> the newest is kept -> a 30 Hz tim
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import deque
@@ -678,7 +679,7 @@ class MainWindow(QMainWindow):
         s = settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
-        s.setValue("config/last", self.controls.config.to_dict())
+        s.setValue("config/last", json.dumps(self.controls.config.to_dict()))  # readable
         s.sync()
 
     def shutdown(self) -> None:
