@@ -54,7 +54,7 @@ class GradientSpreadPlot(ViewWidget):
             [], [], stepMode="center", fillLevel=0, brush=style.BAR_AGAINST_BRUSH, pen=style.NO_PEN
         )
         h.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(style.BLACK, width=1)))
-        n = self.norm_plot = self.addPlot(row=2, col=1, title="|g_i| per sample (dashed: |mean|)")
+        n = self.norm_plot = self.addPlot(row=2, col=1, title="|g_i| (dashed: |ḡ|)")
         n.setLabel("bottom", "sample i")
         n.setLabel("left", "norm")
         # two bar items (with the mean / against it) updated with arrays only: one brush
@@ -108,7 +108,7 @@ class GradientSpreadPlot(ViewWidget):
         sticky_range(self.norm_plot, "x", -0.5, len(norms) - 0.5)
         sticky_range(self.norm_plot, "y", 0.0, max(float(norms.max()), st.mean_norm))
         sticky_range(self.hist_plot, "y", 0.0, float(counts.max()))
-        self.set_title(self.hist_plot, f"cos(g_i, mean): {st.frac_against:.0%} against")
+        self.set_title(self.hist_plot, f"cos(g_i, ḡ): {st.frac_against:.0%} against")
         self.set_text(
             self.info,
             f"<b>B = {snap.batch_size}</b> · noise scale B<sub>simple</sub> = tr(Σ)/|ḡ|² = "
