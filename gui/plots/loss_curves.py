@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, fmt
+from .base import ViewWidget, fmt, sticky_range
 
 N_EVENT_LINES = 8
 
@@ -83,6 +83,7 @@ class LossCurvePlot(ViewWidget):
     def set_log_y(self, on: bool) -> None:
         self._log_y = bool(on)
         self.top.setLogMode(y=self._log_y)
+        self.top.enableAutoRange(axis="y", enable=True)
         if self.snapshot is not None:
             self.draw(self.snapshot)
 
@@ -95,6 +96,14 @@ class LossCurvePlot(ViewWidget):
         self.val.setData(*_finite(x, np.asarray(h.val_loss), pos))
         self.gnorm.setData(*_finite(x, np.asarray(h.grad_norm), True))
         self.noise.setData(*_finite(x, np.asarray(h.noise_scale), True))
+        if len(x):
+            # the step axis grows in jumps, not every frame (ticks regenerate on each change)
+            sticky_range(self.top, "x", 0.0, float(x[-1]))
+            if not pos:
+                y = np.asarray(h.loss)[-2000:]
+                y = y[np.isfinite(y)]
+                if y.size:
+                    sticky_range(self.top, "y", 0.0, float(y.max()))
         events = tuple(e for e in h.events if e[1])[-N_EVENT_LINES:]
         if events != self._events:  # the lines' labels are HTML: touch them only on change
             self._events = events

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsPathItem
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, fmt
+from .base import ViewWidget, fmt, sticky_range
 
 
 def _band_swatch() -> pg.BarGraphItem:
@@ -84,6 +84,10 @@ class MeanGradientPlot(ViewWidget):
         x = np.asarray(snap.shown_index, dtype=np.float64)
         self.mean.setData(x, snap.mean_shown)
         self.scalar.setData(x, snap.grad_shown)
+        ys = [snap.grad_shown] if snap.band_lo is None else [snap.band_lo, snap.band_hi]
+        lo = min(float(np.min(v)) for v in ys)
+        hi = max(float(np.max(v)) for v in ys)
+        sticky_range(self.plot, "y", min(lo, 0.0), max(hi, 0.0))
         if snap.band_lo is not None:
             xs = np.concatenate([x, x[::-1]])
             ys = np.concatenate([snap.band_hi, snap.band_lo[::-1]])
