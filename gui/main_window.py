@@ -211,11 +211,15 @@ class MainWindow(QMainWindow):
         c.recomputeRequested.connect(lambda: self.worker.post(RecomputeSurface()))
         c.logYToggled.connect(self.views["loss_curves"].set_log_y)
 
+        # Redraws are throttled, not clocked: a snapshot arriving when a frame is due is drawn
+        # at once; one arriving sooner arms a single-shot timer until the frame is due. About
+        # 30 redraws a second at most, and none lost to a timer that ticks just before a
+        # snapshot arrives.
         self.timer = QTimer(self)
-        self.timer.setInterval(REDRAW_MS)
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)  # a coarse timer drifts ~5 % late
+        self.timer.setSingleShot(True)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._redraw)
-        self.timer.start()
+        self._next_redraw = 0.0
 
         self.resize(1600, 1000)
         self.resizeDocks(
@@ -421,6 +425,9 @@ class MainWindow(QMainWindow):
         self._pending = snap
         if snap.step > 0 or self.last_snapshot is not None:
             self.last_snapshot = snap
+        if not self.timer.isActive() and not self._closing:
+            wait_ms = 1000 * (self._next_redraw - time.perf_counter())
+            self.timer.start(max(0, int(wait_ms)))
 
     def _on_messages(self, msgs: list) -> None:
         self.statusBar().showMessage(" · ".join(msgs), 6000)
@@ -461,6 +468,11 @@ class MainWindow(QMainWindow):
         if snap is None or snap is self._drawn:
             return
         t0 = time.perf_counter()
+        # Frames are due every 33 ms on a fixed grid, so a late frame makes the next one
+        # come sooner and the average stays at 30 a second (never more than half a frame of
+        # catching up, so no bursts).
+        period = REDRAW_MS / 1000
+        self._next_redraw = max(self._next_redraw + period, t0 + 0.5 * period)
         for view in self.views.values():  # every view shows the same snapshot
             view.show_snapshot(snap)
         self._drawn = snap

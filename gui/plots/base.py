@@ -12,6 +12,7 @@ import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QGraphicsItem
 
 from core.config import write_text_atomic
 from core.snapshot import Snapshot
@@ -35,6 +36,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self.setToolTip(self.help_text)
         self.setMinimumSize(260, 180)
         self.snapshot: Snapshot | None = None
+        self._axes_cached = False
         self.ci.setContentsMargins(4, 4, 4, 4)
 
     def set_text(self, label: pg.LabelItem, text: str) -> None:
@@ -49,7 +51,17 @@ class ViewWidget(pg.GraphicsLayoutWidget):
             plot._bs_title = text
             plot.setTitle(text, **kw)
 
+    def cache_axes(self) -> None:
+        """Cache every axis as a pixmap: an axis whose range did not change is then blitted,
+        not re-rendered text by text (text drawing was most of a frame's paint time)."""
+        for item in self.scene().items():
+            if isinstance(item, pg.AxisItem):
+                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
     def show_snapshot(self, snap: Snapshot) -> None:
+        if not self._axes_cached:
+            self.cache_axes()
+            self._axes_cached = True
         self.snapshot = snap
         self.draw(snap)
         # Settle ranges and layouts now, not during the paint: otherwise the paint changes
