@@ -1,7 +1,7 @@
 """Experiment tabs: each tests one of the question's claims on the current network."""
 
 from .cost_lab import CostLabView
-from .misconception import MisconceptionView
+from .dldy import MisconceptionView
 from .race import BatchRaceView
 from .reductions_lab import ReductionsView
 
