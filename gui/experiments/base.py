@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -193,8 +193,6 @@ class ExperimentView(QWidget):
             self._runner.cancel()
             thread.quit()
             thread.wait(timeout_ms)
-            # deliver the runner's last queued signals now, while both objects are alive
-            QCoreApplication.sendPostedEvents()
 
     def run_blocking(self, quick: bool = True) -> None:
         """Compute in the calling thread and draw (headless export)."""
