@@ -8,6 +8,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from core import Config, Session
 
@@ -26,6 +27,14 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if icon is not None:
         app.setWindowIcon(icon)
     style.configure()
+    if getattr(app, "garbage_collector", None) is None:
+        # Python's cyclic collector runs whenever an allocation crosses a threshold, in any
+        # thread, even inside a Qt call. Inside QObject::disconnect (which holds Qt's
+        # signal-slot mutexes) it once freed a closed window's widgets, whose destructors
+        # wanted the same mutex: the GUI hung for good (reproduced under the test suite).
+        # pyqtgraph's GarbageCollector turns automatic collection off and collects on a
+        # 0.5 s timer, in the GUI thread, between events: never inside Qt, never in a worker.
+        app.garbage_collector = GarbageCollector(interval=0.5)
     return app
 
 

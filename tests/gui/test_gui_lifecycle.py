@@ -114,3 +114,30 @@ def test_configuration_files(window, qtbot, tmp_path):
     assert window.save_config_file(str(saved)) is True
     cfg = Config.load(saved)
     assert cfg.batch_size == 16 and cfg.reduction == "sum" and cfg.hidden == (16, 16)
+
+
+def test_garbage_is_collected_in_the_gui_thread_between_events(qtbot, _app_style):
+    """Automatic cyclic collection is off (it once ran inside QObject::disconnect and freed an
+    old window's widgets there: a self-deadlock); the app's timer collects instead."""
+    import gc
+    import weakref
+
+    from PySide6.QtCore import QObject
+
+    assert not gc.isenabled()
+    collector = _app_style.garbage_collector
+    assert collector.timer.isActive()
+
+    class Cycle(QObject):
+        pass
+
+    obj = Cycle()
+    obj.me = obj  # a reference cycle only the cyclic collector can free
+    alive = weakref.ref(obj)
+    del obj
+    # enough live containers for a gen-0 collection, were automatic collection on
+    keep = [[] for _ in range(2 * collector.threshold[0])]
+    assert gc.get_count()[0] > collector.threshold[0]
+    assert alive() is not None, "something other than the app's timer collected the cycle"
+    qtbot.waitUntil(lambda: alive() is None, timeout=3000)
+    del keep
