@@ -144,7 +144,12 @@ def run_misconception(
             if step % every == 0 or step == steps:
                 ga = averaged_delta_gradient(net, X, T, loss, red, huber_delta=hd, **kw)
                 bp = net.backprop(X, T, loss, red, huber_delta=hd, **kw)
-                mean_of_samples = bp.combine(bp.reduced.weights)
+                # the per-sample gradients themselves (B, P), then their weighted mean; the
+                # factored combine is used only where G would be too large to hold
+                if len(idx) * net.n_params * 8 <= 50 * 2**20:
+                    mean_of_samples = bp.reduced.weights @ bp.per_sample()
+                else:
+                    mean_of_samples = bp.combine(bp.reduced.weights)
                 nt, na = np.linalg.norm(g), np.linalg.norm(ga)
                 rec["steps"].append(step)
                 rec["cos"].append(float(g @ ga / max(nt * na, 1e-300)))

@@ -11,6 +11,7 @@ thread, returns a result or None if cancelled) and ``draw(result)`` (GUI thread)
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,7 @@ class ExperimentView(QWidget):
         self.setObjectName(self.object_name + "Tab")
         self._context = context_provider
         self.result = None
+        self._started = 0.0
         self._thread: QThread | None = None
         self._runner: ExperimentRunner | None = None
         lay = QVBoxLayout(self)
@@ -176,6 +178,7 @@ class ExperimentView(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setFormat("starting…")
         self.status.setText("running…")
+        self._started = time.perf_counter()
         thread.start()
 
     def cancel(self) -> None:
@@ -212,6 +215,7 @@ class ExperimentView(QWidget):
             self.draw(result)
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat("done")
+            self.status.setText(f"done in {time.perf_counter() - self._started:.1f} s")
         self.finished.emit(result)
 
     def _on_failed(self, summary: str, details: str) -> None:
