@@ -180,13 +180,20 @@ def reduce_many(
     output_weights: np.ndarray | None = None,
     sample_weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scalars for a stack of loss matrices M (..., B, O) -> (...,)."""
-    U = output_coefficients(M, reduction, loss, output_weights)
-    L = (U * M).sum(axis=-1)
+    """Scalars for a stack of loss matrices M (..., B, O) -> (...,).
+
+    For mean, sum and weighted the scalar is linear in M with fixed coefficients
+    ``w_i u_o``: one matrix-vector product over the flattened (B, O), in M's dtype, with no
+    (..., B, O) temporaries. Max picks per-sample maxima and is done the general way.
+    """
     if reduction == "max":
-        return L.max(axis=-1)
-    w = sample_weights_for(L[(0,) * (L.ndim - 1)], reduction, sample_weights)
-    return L @ w
+        U = output_coefficients(M, reduction, loss, output_weights)
+        return (U * M).sum(axis=-1).max(axis=-1)
+    B, O = M.shape[-2:]
+    u = output_coefficients(M[(0,) * (M.ndim - 2)], reduction, loss, output_weights)[0]
+    w = sample_weights_for(np.zeros(B), reduction, sample_weights)
+    c = np.outer(w, u).ravel().astype(M.dtype, copy=False)
+    return np.ascontiguousarray(M).reshape(*M.shape[:-2], B * O) @ c
 
 
 def dL_dY(
