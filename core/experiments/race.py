@@ -41,7 +41,9 @@ class RaceRun:
     train_loss: np.ndarray
     val_loss: np.ndarray
     path: np.ndarray
-    diverged_at: int = 0  #: step at which the loss stopped being finite (0: never)
+    #: step at which the run was stopped as diverging: the loss or weights stopped being
+    #: finite, or the loss grew a million-fold (0: never)
+    diverged_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,19 @@ class BatchRaceResult:
     Z: np.ndarray  #: (res, res) mean loss over the surface samples
     n_train: int
     layer_sizes: tuple[int, ...]
+
+    def leader(self) -> tuple[int, int, float] | None:
+        """(batch size, samples, val loss): the run with the lowest validation loss after the
+        same number of samples, the fewest any finished run saw (each run's loss is read off
+        its curve there, linearly between recorded steps). Runs stopped as diverging are out;
+        None if every run diverged."""
+        ok = [r for r in self.runs if not r.diverged_at and np.isfinite(r.val_loss[-1])]
+        if not ok:
+            return None
+        common = min(int(r.samples_seen[-1]) for r in ok)
+        at = [float(np.interp(common, r.samples_seen, r.val_loss)) for r in ok]
+        k = int(np.argmin(at))
+        return ok[k].batch_size, common, at[k]
 
     def table(self) -> tuple[list[str], list[list]]:
         header = ["batch_size", "step", "samples_seen", "seconds", "train_loss", "val_loss"]
@@ -240,6 +255,11 @@ def _one_run(config, data, start: MLP, B: int, epochs, min_steps, Xe, Te, red_kw
         if step % every == 0 or step == n_steps:
             record(step)
             traj.append(net.params.copy())
+            # a run whose loss has grown a million-fold is diverging, even while it is
+            # still finite: stop it here rather than spend the rest of its steps blowing up
+            if rec["train_loss"][-1] > 1e6 * max(rec["train_loss"][0], 1e-12):
+                diverged = step
+                break
     arrays = {k: np.asarray(v, dtype=float) for k, v in rec.items()}
     run = RaceRun(B, path=np.zeros((0, 2)), diverged_at=diverged, **arrays)
     return run, np.array(traj)

@@ -155,12 +155,15 @@ class BatchRaceView(ExperimentView):
             p0 = result.runs[0].path[0]
             self.start_marker.setData([p0[0]], [p0[1]])
         self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
-        best = min(
-            result.runs, key=lambda r: r.val_loss[-1] if np.isfinite(r.val_loss[-1]) else np.inf
+        lead = result.leader()
+        verdict = (
+            f"lowest validation loss after {lead[1]:,} samples: "
+            f"<b>{_label(lead[0], result.n_train)}</b> ({fmt(lead[2])})"
+            if lead is not None
+            else "<b>every run diverged</b>: lower the learning rate"
         )
         self.info.setText(
             f"<b>{'-'.join(map(str, result.layer_sizes))}</b>: every run sees at least "
             f"{int(min(r.samples_seen[-1] for r in result.runs)):,} samples (the full batch "
-            f"takes a minimum number of steps) · lowest validation loss: "
-            f"<b>{_label(best.batch_size, result.n_train)}</b><br>" + " · ".join(parts)
+            f"takes a minimum number of steps) · {verdict}<br>" + " · ".join(parts)
         )

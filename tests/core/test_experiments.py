@@ -56,6 +56,16 @@ def test_batch_race_marks_a_diverging_run_and_keeps_the_others():
     assert any(run.diverged_at for run in r.runs)
 
 
+def test_batch_race_stops_a_run_whose_loss_explodes_while_still_finite():
+    r = run_batch_race(Config(hidden=(), n_samples=320, lr=5.0), (32, 8), quick=True)
+    run = r.runs[0]
+    assert run.diverged_at == run.steps[-1] > 0  # stopped at its last recorded step
+    assert np.all(np.isfinite(run.train_loss))
+    assert run.train_loss[-1] > 1e6 * run.train_loss[0]
+    assert np.all(run.train_loss[:-1] <= 1e6 * run.train_loss[0])  # not a step later
+    assert np.all(np.isfinite(r.runs[1].path))
+
+
 @pytest.mark.parametrize(
     "text,message",
     [
@@ -157,3 +167,13 @@ def test_misconception_run_records_the_comparison():
     ]
     assert len(rows) == len(r.steps)
     assert run_misconception(SMALL, quick=True, cancel=lambda: True) is None
+
+
+def test_batch_race_leader_compares_runs_at_the_same_number_of_samples():
+    r = run_batch_race(SMALL, (1, 8, 32), quick=True)
+    size, samples, loss = r.leader()
+    assert samples == min(int(run.samples_seen[-1]) for run in r.runs)
+    at = {run.batch_size: np.interp(samples, run.samples_seen, run.val_loss) for run in r.runs}
+    assert size == min(at, key=at.get) and loss == pytest.approx(at[size])
+    boom = run_batch_race(Config(hidden=(), n_samples=320, lr=50.0), (32,), quick=True)
+    assert boom.leader() is None  # its only run diverged
