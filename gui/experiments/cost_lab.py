@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from core.experiments.cost_lab import BATCH_SIZES, run_cost_lab
 
 from ..plots import style
+from ..plots.axes import use_log_axes
 from ..plots.base import fmt
 from .base import ExperimentView
 
@@ -33,10 +34,10 @@ class CostLabView(ExperimentView):
         self.info = canvas.addLabel(
             "Press Run to measure.", row=0, col=0, colspan=2, justify="left", size="10pt"
         )
-        t = self.time_plot = canvas.addPlot(row=1, col=0, title="Seconds per averaged gradient")
-        t.setLogMode(x=True, y=True)
+        t = self.time_plot = canvas.addPlot(row=1, col=0, title="Time per averaged gradient")
+        use_log_axes(t, x=True, y=True)
         t.setLabel("bottom", "batch size B")
-        t.setLabel("left", "seconds")
+        t.setLabel("left", "milliseconds")
         t.showGrid(x=True, y=True, alpha=0.25)
         t.addLegend(offset=(-5, -5), labelTextSize="9pt")
         self.curves = {
@@ -61,7 +62,7 @@ class CostLabView(ExperimentView):
         )
         t.addItem(self.current_line)
         p = self.partials_plot = canvas.addPlot(row=1, col=1, title="Partial derivatives computed")
-        p.setLogMode(x=True, y=True)
+        use_log_axes(p, x=True, y=True)
         p.setLabel("bottom", "batch size B")
         p.setLabel("left", "partials")
         p.showGrid(x=True, y=True, alpha=0.25)
@@ -88,7 +89,8 @@ class CostLabView(ExperimentView):
 
     def draw(self, result) -> None:
         for k, curve in self.curves.items():
-            curve.setData(*result.series(k))
+            B, seconds = result.series(k)
+            curve.setData(B, 1e3 * np.asarray(seconds))
         Bs = np.array([b for b in BATCH_SIZES], dtype=float)
         self.p_scalar.setData(Bs, np.full(len(Bs), float(result.n_params)))
         self.p_sample.setData(Bs, Bs * result.n_params)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit
 from core.experiments.race import parse_batch_sizes, run_batch_race
 
 from ..plots import style
+from ..plots.axes import use_log_axes
 from ..plots.base import fmt
 from ..plots.surface_image import add_surface_image, show_surface
 from .base import ExperimentView
@@ -78,14 +79,14 @@ class BatchRaceView(ExperimentView):
         titles = (
             ("step", "loss vs steps"),
             ("samples seen", "loss vs samples seen"),
-            ("training seconds", "loss vs wall time"),
+            ("training time (ms)", "loss vs wall time"),
         )
         self.curve_plots = []
         for r, (xlabel, title) in enumerate(titles):
             p = canvas.addPlot(row=1 + r, col=2, title=title)
+            use_log_axes(p, x=True, y=True)
             p.setLabel("bottom", xlabel)
             p.setLabel("left", "val loss")
-            p.setLogMode(x=True, y=True)
             p.showGrid(x=True, y=True, alpha=0.2)
             self.curve_plots.append(p)
         canvas.ci.layout.setColumnStretchFactor(0, 3)
@@ -143,7 +144,7 @@ class BatchRaceView(ExperimentView):
             xs = (
                 np.maximum(run.steps, 1),
                 np.maximum(run.samples_seen, 1),
-                np.maximum(run.seconds, 1e-5),
+                np.maximum(1e3 * run.seconds, 1e-2),  # ms
             )
             for curve, x in zip(self.curves[k], xs):
                 curve.setData(x[ok], run.val_loss[ok])

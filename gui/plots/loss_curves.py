@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from core.snapshot import Snapshot
 
 from . import style
+from .axes import LogAxisItem
 from .base import ViewWidget, fmt, sticky_range
 
 N_EVENT_LINES = 8
@@ -33,7 +34,9 @@ class LossCurvePlot(ViewWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        top = self.top = self.addPlot(row=0, col=0, title="Loss")
+        top = self.top = self.addPlot(
+            row=0, col=0, title="Loss", axisItems={"left": LogAxisItem("left")}
+        )
         top.setLabel("left", "loss")
         top.showGrid(x=True, y=True, alpha=0.2)
         top.setDownsampling(auto=True, mode="peak")
@@ -44,7 +47,9 @@ class LossCurvePlot(ViewWidget):
         )
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
-        bot = self.bottom = self.addPlot(row=1, col=0, title="Gradient")
+        bot = self.bottom = self.addPlot(
+            row=1, col=0, title="Gradient", axisItems={"left": LogAxisItem("left")}
+        )
         bot.setLabel("bottom", "step")
         bot.setLabel("left", "value (log)")
         bot.setLogMode(y=True)
