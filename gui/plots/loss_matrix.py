@@ -55,6 +55,11 @@ class LossMatrixPlot(ViewWidget):
         b.setLabel("bottom", "sample i in batch (bars: L<sub>i</sub>, ◆: weight w<sub>i</sub>)")
         b.setLabel("left", "L<sub>i</sub>")
         b.setXLink(p)
+        # one width for both left axes, so their labels line up instead of colliding; plain
+        # numbers (an SI prefix such as "x0.001" would rescale the losses)
+        for axis in (p.getAxis("left"), b.getAxis("left")):
+            axis.setWidth(52)
+            axis.enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=style.BAR_BRUSH)
         b.addItem(self.bars)
         self.weight_curve = pg.ScatterPlotItem(
@@ -107,8 +112,8 @@ class LossMatrixPlot(ViewWidget):
             self.info,
             f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b> "
             f"({REDUCTION_LABELS[cfg.reduction]})<br>{row}<br>{FORMULA[cfg.reduction]}; "
-            f"{wtxt}<br><b>backpropagated scalar = {fmt(snap.loss, 6)}</b>: one number from "
-            f"the {O}×{B} matrix M",
+            f"{wtxt}<br><b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> "
+            f"from the {O}×{B} M",
         )
 
     def table(self):

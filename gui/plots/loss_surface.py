@@ -61,7 +61,15 @@ class LossSurfacePlot(ViewWidget):
         )
         p.addItem(self.point)
         self.point.setZValue(13)
-        self.legend = p.addLegend(offset=(5, 5), labelTextSize="8pt")
+        # a dark box: the path is drawn white (it crosses dark and light parts of the
+        # surface), and a white swatch on the default light box would be invisible
+        self.legend = p.addLegend(
+            offset=(5, 5),
+            labelTextSize="8pt",
+            labelTextColor="w",
+            brush=pg.mkBrush(40, 40, 40, 190),
+            pen=style.NO_PEN,
+        )
         self.legend.addItem(self.path, "path (projected)")
         self.legend.addItem(self.fan, "per-sample −g_i")
         self.legend.addItem(self.arrow_line, "mean −g (the step)")

@@ -102,7 +102,7 @@ def test_loss_matrix_view(drawn):
     view = window.views["loss_matrix"]
     assert view.image.image.shape == (snap.batch_size, 3)
     np.testing.assert_array_equal(view.image.image, snap.M)
-    assert "backpropagated scalar" in view.info.text
+    assert "backpropagated: one scalar" in view.info.text
     assert "3×32" in view.info.text
     assert snap.loss == pytest.approx(float(np.mean(snap.M)), rel=1e-12)
 
