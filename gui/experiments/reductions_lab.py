@@ -57,7 +57,9 @@ class ReductionsView(ExperimentView):
         q = self.pareto_plot = canvas.addPlot(row=2, col=2, title="Why a scalar: nearby weights")
         q.setLabel("bottom", "loss of output 1")
         q.setLabel("left", "loss of output 2")
-        q.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        for side in ("bottom", "left"):
+            q.getAxis(side).enableAutoSIPrefix(False)  # losses as they are, not "x0.001"
+        q.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
         self.cloud = pg.ScatterPlotItem(
             size=5, brush=pg.mkBrush((*style.GREY, 120)), pen=style.NO_PEN, name="nearby weights"
         )
