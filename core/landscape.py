@@ -209,21 +209,30 @@ def loss_grid(
     L2 = net.views(plane.d2)
     Xd = np.asarray(X, dtype=dtype)
     # First layer: Z1(a, b) = (X W0^T + b0) + a (X D1^T + e1) + b (X D2^T + f1): linear in (a, b).
-    base = np.stack([Xd @ L[0][0].T.astype(dtype) + L[0][1].astype(dtype) for L in (L0, L1, L2)])
-    widest = max(net.layer_sizes[1:])
+    # Every hidden activation carries one more column held at 1, so the next layer's bias is
+    # a row of its (augmented) weight and comes out of the GEMM instead of a pass of its own.
+    n_layers = len(L0)
+    h1 = net.layer_sizes[1]
+    extra = 1 if n_layers > 1 else 0
+    base = np.zeros((3, S, h1 + extra), dtype=dtype)
+    for g, L in enumerate((L0, L1, L2)):
+        base[g, :, :h1] = Xd @ L[0][0].T.astype(dtype) + L[0][1].astype(dtype)
+    base[0, :, h1:] = 1.0  # the origin's 1; the directions add 0 to it
+    widest = max(net.layer_sizes[1:]) + 1
     c = int(max(1, min(n_pts, chunk_bytes // max(1, S * widest * np.dtype(dtype).itemsize))))
     Z = np.empty(n_pts)
-    n_layers = len(L0)
-    Ws = [
-        (
-            # W^T, row-major: each point's (n_in, n_out) weight is then contiguous, which
-            # the batched GEMM runs markedly faster than a transposed view (thin outputs)
-            np.stack([L[k][0].T.ravel() for L in (L0, L1, L2)]).astype(dtype),
-            np.stack([L[k][1] for L in (L0, L1, L2)]).astype(dtype),
-            *L0[k][0].shape,
-        )
-        for k in range(n_layers)
-    ]
+    Ws = []
+    for k in range(1, n_layers):
+        n_out, n_in = L0[k][0].shape
+        e = 1 if k < n_layers - 1 else 0  # a hidden layer passes its 1-column on
+        stack = np.zeros((3, n_in + 1, n_out + e), dtype=dtype)
+        for g, L in enumerate((L0, L1, L2)):
+            # W^T, row-major, then b: each point's (n_in + 1, n_out) weight is contiguous,
+            # which the batched GEMM runs markedly faster than a transposed view
+            stack[g, :n_in, :n_out] = L[k][0].T
+            stack[g, n_in, :n_out] = L[k][1]
+        stack[0, n_in, n_out:] = 1.0
+        Ws.append((stack.reshape(3, -1), n_in + 1, n_out + e))
     Tc = T.astype(dtype)
     starts = list(range(0, n_pts, c))
 
@@ -271,23 +280,24 @@ def _buf(bufs: dict, name: str, shape: tuple, dtype) -> np.ndarray:
 def _chunk_outputs(net: MLP, coef, base, Ws, bufs) -> np.ndarray:
     """Outputs (n, S, n_out) at n grid points over S samples.
 
-    coef : (n, 3) rows (1, a, b); base : (3, S, h1) first-layer pre-activations of the origin
-    and of the two directions; Ws : per layer (3, n_in*n_out) and (3, n_out) stacks of the
-    origin's and the directions' W^T and b. Every "origin + a d1 + b d2" is one small GEMM.
+    coef : (n, 3) rows (1, a, b); base : (3, S, h1 + 1) first-layer pre-activations of the
+    origin and of the two directions, with a last column (1, 0, 0); Ws : per later layer the
+    (3, (n_in + 1) * m) stack of the origin's and the directions' [W^T; b] (m = n_out, plus
+    one column that keeps the 1 for a hidden layer), n_in + 1 and m. Every
+    "origin + a d1 + b d2" is one small GEMM; the biases ride in the GEMMs.
     """
     dtype = base.dtype
     n = coef.shape[0]
     _, S, h1 = base.shape
     H = _buf(bufs, "z1", (n, S, h1), dtype)
     np.matmul(coef, base.reshape(3, -1), out=H.reshape(n, -1))
-    for k in range(1, len(Ws)):
+    for k, (Wst, n_in, m) in enumerate(Ws):
         A = net._act.forward(H, H)  # in place: the grid needs no pre-activations
-        Wst, bst, n_out, n_in = Ws[k]
-        H = _buf(bufs, f"z{k + 1}", (n, S, n_out), dtype)
-        WkT = _buf(bufs, f"w{k}", (n, n_in, n_out), dtype)
+        A[:, :, -1] = 1.0  # the bias column (act(1) is not 1)
+        H = _buf(bufs, f"z{k + 2}", (n, S, m), dtype)
+        WkT = _buf(bufs, f"w{k + 1}", (n, n_in, m), dtype)
         np.matmul(coef, Wst, out=WkT.reshape(n, -1))
         np.matmul(A, WkT, out=H)
-        H += (coef @ bst)[:, None, :]
     return H
 
 

@@ -79,6 +79,21 @@ def test_loss_grid_matches_loop_float64(act, loss, reduction):
     assert Z[1, 5] == pytest.approx(net2.loss(X, T, loss, reduction, **kw), rel=1e-12)
 
 
+@pytest.mark.parametrize("sizes", [[5, 3], [5, 7, 3], [2, 4, 4, 4, 3], [3, 9, 1]])
+@pytest.mark.parametrize("act", ["tanh", "relu", "sigmoid", "identity"])
+def test_loss_grid_matches_loop_at_any_depth(sizes, act):
+    """No hidden layer (no bias column to carry), one, three; one output."""
+    rng = np.random.default_rng(len(sizes))
+    net = MLP(sizes, activation=act, seed=3)
+    X = rng.normal(size=(40, sizes[0]))
+    T = rng.normal(size=(40, sizes[-1]))
+    plane = random_plane(net, net.params, np.random.default_rng(1))
+    _, _, Z = loss_grid(net, X, T, plane, res=5, span=1.5)
+    _, _, Z2 = loss_grid_loop(net, X, T, plane, res=5, span=1.5)
+    np.testing.assert_allclose(Z, Z2, rtol=1e-12, atol=1e-12 * np.abs(Z2).max())
+    assert np.ptp(Z) > 1e-3
+
+
 @pytest.mark.parametrize("act, loss, reduction", GRID_CASES[:5])
 def test_loss_grid_float32_is_close(act, loss, reduction):
     net, X, T, plane, rng = problem(act, loss, seed=1)
