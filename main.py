@@ -231,11 +231,13 @@ def render(session, screenshot: str | None, export_dir: str | None, size: tuple[
     from PySide6.QtCore import QElapsedTimer
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import make_app
+    from gui.app import make_app, quiet_offscreen_messages
     from gui.export import ExportError, save_pixmap
     from gui.main_window import MainWindow
 
     app = make_app()
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        quiet_offscreen_messages()
     if not session.diverged and session.needs_surface():
         session.compute_surface()
     window = MainWindow(session=session, run=False, remember=False)

@@ -6,7 +6,7 @@ import signal
 import sys
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -36,6 +36,25 @@ def make_app(argv: list[str] | None = None) -> QApplication:
         # 0.5 s timer, in the GUI thread, between events: never inside Qt, never in a worker.
         app.garbage_collector = GarbageCollector(interval=0.5)
     return app
+
+
+# Chatter of Qt's offscreen platform plugin about window-manager features it does not have;
+# it means nothing to someone rendering pictures from the command line.
+_OFFSCREEN_NOISE = ("This plugin does not support",)
+
+
+def quiet_offscreen_messages() -> None:
+    """Drop the offscreen plugin's "does not support ..." warnings; print the rest as Qt would.
+
+    Only for the headless command line: the tests keep pytest-qt's own message capture.
+    """
+
+    def handler(mode: QtMsgType, context, message: str) -> None:
+        if mode == QtMsgType.QtWarningMsg and message.startswith(_OFFSCREEN_NOISE):
+            return
+        print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
 
 
 def style_icon() -> QIcon | None:

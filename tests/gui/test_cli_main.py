@@ -106,6 +106,10 @@ def test_screenshot_with_size(tmp_path):
     img = QImage(str(shot))
     assert not img.isNull()
     assert (img.width(), img.height()) == (1280, 800)
+    # only the run's own lines: no chatter from Qt's offscreen plugin
+    assert "does not support" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert all(ln.startswith(("step ", "batchscope: ")) for ln in lines), r.stderr
 
 
 def test_diverging_run_still_writes_the_picture(tmp_path):
