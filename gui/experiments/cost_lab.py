@@ -39,7 +39,8 @@ class CostLabView(ExperimentView):
         t.setLabel("bottom", "batch size B")
         t.setLabel("left", "milliseconds")
         t.showGrid(x=True, y=True, alpha=0.25)
-        t.addLegend(offset=(-5, -5), labelTextSize="9pt")
+        # top left: the curves rise to the right, so that corner stays empty
+        t.addLegend(offset=(5, 5), labelTextSize="9pt")
         self.curves = {
             k: t.plot(
                 [],
@@ -58,7 +59,7 @@ class CostLabView(ExperimentView):
             angle=90,
             pen=style.GRID_PEN,
             label="current B",
-            labelOpts={"position": 0.95},
+            labelOpts={"position": 0.5, "color": style.GREY, "anchors": [(0, 0.5), (0, 0.5)]},
         )
         t.addItem(self.current_line)
         p = self.partials_plot = canvas.addPlot(row=1, col=1, title="Partial derivatives computed")

@@ -1,5 +1,5 @@
 """Logarithmic axes that read like a paper's: labels at 1, 2 and 5 times a power of ten only,
-written plainly (0.05, 20, 1000, 2·10⁵), never an SI prefix such as "(x0.001)".
+written plainly (0.05, 20, 1,000, 200,000, 2·10⁶), never an SI prefix such as "(x0.001)".
 
 pyqtgraph's own log axis labels every minor tick when the range spans a decade or two, so
 the labels run into each other ("3·10¹4·10¹5·10¹…"), and its automatic SI prefix rescales
@@ -18,8 +18,8 @@ LABELLED = (1.0, 2.0, 5.0)
 
 
 def log_tick_label(log10_value: float) -> str:
-    """The label of the tick at 10**log10_value: plain between 0.001 and 99,999, else
-    m·10ⁿ ("" for a mantissa other than 1, 2 or 5)."""
+    """The label of the tick at 10**log10_value: plain, with thousands separators, from 0.001
+    to 500,000, else m·10ⁿ ("" for a mantissa other than 1, 2 or 5)."""
     n = math.floor(log10_value + 1e-9)
     m = 10 ** (log10_value - n)
     mantissa = next((k for k in LABELLED if abs(m - k) < 1e-6 * k), None)
@@ -29,8 +29,8 @@ def log_tick_label(log10_value: float) -> str:
 
 
 def plain(mantissa: float, n: int) -> str:
-    if -3 <= n <= 4:
-        return f"{mantissa * 10.0**n:.{max(0, -n)}f}"
+    if -3 <= n <= 5:
+        return f"{mantissa * 10.0**n:,.{max(0, -n)}f}"
     power = f"10{str(n).translate(SUPERSCRIPT)}"
     return power if mantissa == 1 else f"{mantissa:g}·{power}"
 
