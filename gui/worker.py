@@ -119,7 +119,10 @@ class TrainingWorker(QObject):
             self.commandFailed.emit(msg[1], msg[2])
         elif kind == "state":
             self.last_state = msg[1]
-            if msg[1] != "running":
+            # Only divergence stops a run from the engine's side (errors come as "error").
+            # A "paused" is the answer to our own request, or the engine's state from before
+            # it read our latest "run": letting it clear the flag made Space a dead key.
+            if msg[1] == "diverged":
                 self._running.clear()
             self.stateChanged.emit(msg[1])
         elif kind == "error":

@@ -9,6 +9,7 @@ from gui_testing import (
     child,
     click,
     drawn_snapshot,
+    small_config,
     start_training,
     type_into,
     wait_drawn,
@@ -205,3 +206,23 @@ def test_default_settings_window(make_window, qtbot):
     assert snap.max_abs_diff < 1e-12
     # the run keeps going
     wait_snapshot(qtbot, window, lambda s: s.step > snap.step + 50)
+
+
+
+def test_a_late_paused_report_does_not_undo_run(window, qtbot):
+    """The engine reports its state when it changes, and may report "paused" (its state
+    before it read the window's "run") after the window asked it to run. That report is old
+    news: the window must still know it is running, so the next Space pauses (it once was a
+    dead key until pressed twice)."""
+    w = window.worker
+    window.set_running(True)
+    w._dispatch(("state", "paused"))  # sent by the engine before it read "run"
+    w._dispatch(("state", "running"))
+    assert w.is_running()
+    wait_snapshot(qtbot, window, lambda s: s.step >= 5)
+    target = _activate(qtbot, window)
+    qtbot.keyClick(target, Qt.Key.Key_Space)
+    assert not child(window, QPushButton, "runButton").isChecked()
+    assert not w.is_running()
+    wait_state(qtbot, window, "paused")
+    assert_no_training(qtbot, window)
