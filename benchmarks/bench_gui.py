@@ -351,7 +351,8 @@ class ItemPaintTimer:
 
 
 class ThreadClock:
-    """CPU seconds of the GUI thread, the worker thread and the whole process (psutil)."""
+    """CPU seconds of the GUI thread, the worker thread, the engine (the child processes) and
+    all of this program: this process and its children (psutil)."""
 
     def __init__(self, worker_tid: int | None) -> None:
         self.proc = psutil.Process()
@@ -361,7 +362,7 @@ class ThreadClock:
     def read(self) -> dict[str, float]:
         sys_t = psutil.cpu_times()
         busy = sum(sys_t) - sys_t.idle - getattr(sys_t, "iowait", 0.0)
-        out = {"gui": 0.0, "worker": 0.0, "all": 0.0, "machine": busy}
+        out = {"gui": 0.0, "worker": 0.0, "engine": 0.0, "all": 0.0, "machine": busy}
         for t in self.proc.threads():
             cpu = t.user_time + t.system_time
             out["all"] += cpu
@@ -369,6 +370,17 @@ class ThreadClock:
                 out["gui"] = cpu
             elif t.id == self.worker_tid:
                 out["worker"] = cpu
+        # The engine trains in a child process (core/remote.py): its CPU is ours, not
+        # another program's. A child that has ended is in cpu_times().children_*.
+        own = self.proc.cpu_times()
+        out["engine"] = own.children_user + own.children_system
+        for child in self.proc.children(recursive=True):
+            try:
+                t = child.cpu_times()
+            except psutil.Error:
+                continue
+            out["engine"] += t.user + t.system
+        out["all"] += out["engine"]
         return out
 
 
@@ -446,7 +458,7 @@ def measure_period(
     (e.g. posting a command), so the period covers applying it."""
     probe = TickProbe()
     w = window.worker
-    surf0 = window.session.surface.surface_id if window.session.surface is not None else 0
+    surf0 = engine_view(window).surface_id
     steps0, redraws0 = w.steps_done, window.redraw_count
     mark = vt.mark()
     cpu0 = clock.read()
@@ -464,8 +476,7 @@ def measure_period(
     cpu1 = clock.read()
     steps, redraws = w.steps_done - steps0, window.redraw_count - redraws0
     rms = list(window.redraw_ms)[-redraws:] if redraws else []
-    s = window.session
-    surf1 = s.surface.surface_id if s.surface is not None else 0
+    s = engine_view(window)
     state = "diverged" if s.diverged else ("running" if w.is_running() else "paused")
     return Period(
         label=label,
@@ -476,12 +487,20 @@ def measure_period(
         gaps_ms=gaps,
         cpu={k: cpu1[k] - cpu0[k] for k in cpu0},
         views=vt.since(mark),
-        surfaces=max(0, surf1 - surf0),
+        surfaces=max(0, s.surface_id - surf0),
         state=state,
-        step_end=s.step_count,
-        n_params=s.net.n_params,
+        step_end=s.step,
+        n_params=s.n_params,
         message=s.message,
     )
+
+
+def engine_view(window):
+    """The newest snapshot the window holds. The engine trains in a child process, so
+    ``window.session`` is only the copy it started from; what the engine is doing now
+    (network, surfaces, divergence) arrives in the snapshots."""
+    spin_until(lambda: (window._pending or window._drawn) is not None, 5.0)
+    return window._pending or window._drawn
 
 
 # --------------------------------------------------------------------------- sections
@@ -612,7 +631,8 @@ def report_live(p: Period) -> None:
         ["GUI ms per redraw, update + paint (mean)", f1((p.draw_ms_total + p.paint_ms_total) / n)],
         ["GUI-thread CPU, % of one core", f"{100 * p.cpu['gui'] / p.seconds:.0f}"],
         ["worker-thread CPU, % of one core", f"{100 * p.cpu['worker'] / p.seconds:.0f}"],
-        ["whole process CPU, % of one core", f"{100 * p.cpu['all'] / p.seconds:.0f}"],
+        ["engine process CPU, % of one core", f"{100 * p.cpu['engine'] / p.seconds:.0f}"],
+        ["window + engine CPU, % of one core", f"{100 * p.cpu['all'] / p.seconds:.0f}"],
         ["GUI-thread CPU ms per redraw", f1(1e3 * p.cpu["gui"] / n)],
         ["other processes on this machine, cores busy", f"{p.others_load:.2f}"],
         ["loss surfaces computed (worker)", f"{p.surfaces}"],
