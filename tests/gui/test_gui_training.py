@@ -9,7 +9,6 @@ from gui_testing import (
     child,
     click,
     drawn_snapshot,
-    small_config,
     start_training,
     type_into,
     wait_drawn,
@@ -206,7 +205,6 @@ def test_default_settings_window(make_window, qtbot):
     assert snap.max_abs_diff < 1e-12
     # the run keeps going
     wait_snapshot(qtbot, window, lambda s: s.step > snap.step + 50)
-
 
 
 def test_a_late_paused_report_does_not_undo_run(window, qtbot):
