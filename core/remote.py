@@ -45,6 +45,7 @@ class _Outbox:
         self.q = q
         self.sent_steps = 0
         self.sent_run = None
+        self.sent_generation = 0
         self.sent_events = 0
         self.sent_surface = None
         self.last_step = None
@@ -55,14 +56,19 @@ class _Outbox:
     def snapshot(self, snap: Snapshot) -> None:
         h = snap.history
         n = len(h)
-        if snap.run_id != self.sent_run or n < self.sent_steps:
-            start, ev_start = 0, 0  # reset or rebuild: send everything
+        if (
+            snap.run_id != self.sent_run
+            or h.generation != self.sent_generation
+            or n < self.sent_steps
+        ):
+            start, ev_start = 0, 0  # reset, rebuild or a merged record: send everything
         else:
             start, ev_start = self.sent_steps, self.sent_events
         part = History(
             *(np.array(getattr(h, f)[start:]) for f in HISTORY_FIELDS),
             events=h.events[ev_start:],
             start=start,
+            generation=h.generation,
         )
         surface = snap.surface
         if surface is not None and surface.surface_id == self.sent_surface:
@@ -72,6 +78,7 @@ class _Outbox:
         self.q.put(("snapshot", dataclasses.replace(snap, history=part, surface=surface)))
         self.last_step = (snap.run_id, snap.step)
         self.sent_steps, self.sent_events, self.sent_run = n, len(h.events), snap.run_id
+        self.sent_generation = h.generation
 
 
 def serve(
@@ -256,7 +263,7 @@ class SnapshotMirror:
             v = self._cols[f][: self._n]
             v.flags.writeable = False
             views.append(v)
-        history = History(*views, events=tuple(self._events))
+        history = History(*views, events=tuple(self._events), generation=part.generation)
         surface = snap.surface
         if surface is not None:
             self._surface = surface

@@ -37,6 +37,7 @@ from .gradstats import (
     disagreement_direction,
     gradient_stats,
 )
+from .history import HistoryBuffer
 from .landscape import (
     Plane,
     Surface,
@@ -50,7 +51,7 @@ from .landscape import (
 from .losses import reduce
 from .mlp import MLP
 from .optimizers import make_optimizer
-from .snapshot import HISTORY_FIELDS, History, Snapshot, freeze
+from .snapshot import History, Snapshot, freeze
 
 __all__ = ["Session", "DivergedError", "validate_changes"]
 
@@ -87,30 +88,6 @@ class DivergedError(RuntimeError):
     """The session diverged; reset or change a setting before stepping again."""
 
 
-class _Growable:
-    """An append-only float64 column; ``view()`` is a read-only prefix that stays valid."""
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._a = np.empty(capacity)
-        self.n = 0
-
-    def append(self, v: float) -> None:
-        if self.n == self._a.size:
-            new = np.empty(self._a.size * 2)
-            new[: self.n] = self._a[: self.n]
-            self._a = new
-        self._a[self.n] = v
-        self.n += 1
-
-    def set_last(self, v: float) -> None:
-        self._a[self.n - 1] = v
-
-    def view(self) -> np.ndarray:
-        v = self._a[: self.n]
-        v.flags.writeable = False
-        return v
-
-
 class Session:
     """A live training run (see the module docstring).
 
@@ -138,8 +115,7 @@ class Session:
     # ----------------------------------------------------------------- set-up
     def _reset_history(self) -> None:
         self.step_count = 0
-        self._cols = {k: _Growable() for k in HISTORY_FIELDS}
-        self._events: list[tuple[int, str]] = []
+        self._history = HistoryBuffer()
         self._last_train = float("nan")
         self._last_val = float("nan")
 
@@ -269,7 +245,7 @@ class Session:
             self.message = ""
             msgs.append("resumed after divergence")
         for m in msgs:
-            self._events.append((self.step_count, m))
+            self._history.events.append((self.step_count, m))
         return msgs
 
     def reset(self) -> None:
@@ -319,24 +295,23 @@ class Session:
                 f"the weights became infinite at step {self.step_count + 1}", snap_parts, t0
             )
         self.step_count += 1
-        c = self._cols
-        c["steps"].append(self.step_count)
-        c["loss"].append(loss)
-        c["grad_norm"].append(float(np.linalg.norm(grad)))
-        c["noise_scale"].append(snap_parts["stats"].noise_scale)
-        c["batch_size"].append(len(idx))
+        train = val = np.nan
         if self.step_count % cfg.eval_every == 0 or self.step_count == 1:
-            self._last_train = self._eval_loss(*self._eval_train)
-            self._last_val = (
+            train = self._last_train = self._eval_loss(*self._eval_train)
+            val = self._last_val = (
                 self._eval_loss(self.data.X_val, self.data.T_val)
                 if len(self.data.X_val)
                 else float("nan")
             )
-            c["train_loss"].append(self._last_train)
-            c["val_loss"].append(self._last_val)
-        else:
-            c["train_loss"].append(np.nan)
-            c["val_loss"].append(np.nan)
+        self._history.append(
+            steps=self.step_count,
+            loss=loss,
+            train_loss=train,
+            val_loss=val,
+            grad_norm=float(np.linalg.norm(grad)),
+            noise_scale=snap_parts["stats"].noise_scale,
+            batch_size=len(idx),
+        )
         self._record_position()
         self._time_step(t0)
         return self._snapshot(snap_parts)
@@ -371,7 +346,7 @@ class Session:
             f"Diverged: {why}. The last finite weights are kept; lower the "
             "learning rate or reset to continue."
         )
-        self._events.append((self.step_count, "diverged"))
+        self._history.events.append((self.step_count, "diverged"))
         self._t_last = None
         return self._snapshot(self._evaluate(self._last_idx, parts["wanted_detail"]))
 
@@ -635,17 +610,7 @@ class Session:
     # -------------------------------------------------------------- snapshots
     @property
     def history(self) -> History:
-        c = self._cols
-        return History(
-            c["steps"].view(),
-            c["loss"].view(),
-            c["train_loss"].view(),
-            c["val_loss"].view(),
-            c["grad_norm"].view(),
-            c["noise_scale"].view(),
-            c["batch_size"].view(),
-            tuple(self._events),
-        )
+        return self._history.view()
 
     def _snapshot(self, parts: dict) -> Snapshot:
         cfg = self.config

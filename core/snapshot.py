@@ -59,7 +59,8 @@ class History:
 
     steps (n,), loss (n,) the backpropagated scalar of each batch, val_loss (n,) and
     train_loss (n,) measured every ``eval_every`` steps, grad_norm (n,), noise_scale (n,),
-    batch_size (n,). ``events``: (step, text) for changes of settings.
+    batch_size (n,). ``events``: (step, text) for changes of settings. Past
+    ``core.history.MAX_ROWS`` rows, a row stands for several steps (their mean).
     """
 
     steps: np.ndarray
@@ -71,6 +72,8 @@ class History:
     batch_size: np.ndarray
     events: tuple[tuple[int, str], ...] = ()
     start: int = 0  #: index of the first record (a part of a history, see core.remote)
+    #: how many times a long record has merged its rows in pairs (see core.history)
+    generation: int = 0
 
     def __len__(self) -> int:
         return len(self.steps)
