@@ -4,10 +4,9 @@ One row per step until the record holds ``max_rows`` rows; then neighbouring row
 in pairs and from there on each row stands for ``stride`` steps (2, 4, 8, ... as the run goes
 on), so memory stays below ``max_rows`` rows however long the window trains. (Unbounded, the
 record grew the window's process by 0.26 MB per 1,000 steps, with its curves' copies: at
-3,000 steps a second, about 2.8 GB an hour; measured with benchmarks/bench_soak.py.) A merged
-row holds
-the mean of its steps' values (train and validation loss: the mean of those measured, NaN if
-none was) and the last step's number and batch size.
+3,000 steps a second, about 2.8 GB an hour; measured with benchmarks/bench_soak.py.)
+A merged row holds the mean of its steps' values (train and validation loss: the mean of
+those measured, NaN if none was) and the last step's number and batch size.
 """
 
 from __future__ import annotations
