@@ -23,6 +23,12 @@ def _finite(x: np.ndarray, y: np.ndarray, positive: bool = False):
     return x[keep], y[keep]
 
 
+def _coloured(text: str, rgb: tuple[int, int, int]) -> str:
+    """``text`` as rich text in the colour of its curve (the title is the legend)."""
+    r, g, b = rgb
+    return f"<span style='color: #{r:02x}{g:02x}{b:02x}; font-weight: 600'>{text}</span>"
+
+
 class LossCurvePlot(ViewWidget):
     object_name = "lossCurvePlot"
     title = "Loss curves"
@@ -41,14 +47,18 @@ class LossCurvePlot(ViewWidget):
         top.showGrid(x=True, y=True, alpha=0.2)
         top.setDownsampling(auto=True, mode="peak")
         top.setClipToView(True)
-        self.legend = top.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        # No legend boxes: in a short panel (1280 x 800) they covered the curves. The titles
+        # name the curves in their colours instead (and carry the current values).
         self.batch = top.plot(
             [], [], pen=pg.mkPen((*style.GREY, 120), width=1), name="batch scalar"
         )
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
-        bot = self.bottom = self.addPlot(
-            row=1, col=0, title="Gradient", axisItems={"left": LogAxisItem("left")}
+        bot = self.bottom = self.addPlot(row=1, col=0, axisItems={"left": LogAxisItem("left")})
+        bot.setTitle(
+            f"gradient: {_coloured('|∇ scalar|', style.GREEN)} and "
+            f"{_coloured('noise scale B<sub>simple</sub>', style.PURPLE)}",
+            size="10pt",
         )
         bot.setLabel("bottom", "step")
         bot.setLabel("left", "value (log)")
@@ -57,12 +67,10 @@ class LossCurvePlot(ViewWidget):
         bot.setXLink(top)
         bot.setDownsampling(auto=True, mode="peak")
         bot.setClipToView(True)
-        leg2 = bot.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1), name="|∇ scalar|")
         self.noise = bot.plot(
             [], [], pen=pg.mkPen(style.PURPLE, width=1), name="noise scale B_simple"
         )
-        del leg2
         self.event_lines = []
         for _ in range(N_EVENT_LINES):
             ln = pg.InfiniteLine(
@@ -121,8 +129,9 @@ class LossCurvePlot(ViewWidget):
                     ln.setVisible(True)
         self.set_title(
             self.top,
-            f"step {snap.step}: batch {fmt(snap.loss)} · train {fmt(snap.train_loss)} · "
-            f"val {fmt(snap.val_loss)}",
+            f"step {snap.step}: {_coloured(f'batch scalar {fmt(snap.loss)}', style.GREY)} · "
+            f"{_coloured(f'train {fmt(snap.train_loss)}', style.BLUE)} · "
+            f"{_coloured(f'validation {fmt(snap.val_loss)}', style.ORANGE)}",
             size="10pt",
         )
 
