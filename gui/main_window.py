@@ -43,7 +43,19 @@ from .plots.base import fmt
 from .tour import HIGHLIGHT, TourPanel, load_tour
 from .worker import WorkerThread
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+def find_resources(root: Path | None = None) -> Path:
+    """The help text, tour, presets and icon: ``resources/`` beside ``gui/`` in a checkout
+    (and an editable install), else the installed package ``batchscope_resources`` beside
+    it in site-packages. ``root``: the folder holding ``gui/`` (default: this one's)."""
+    root = Path(__file__).resolve().parent.parent if root is None else root
+    for candidate in (root / "resources", root / "batchscope_resources"):
+        if (candidate / "help.md").is_file():
+            return candidate
+    return root / "resources"  # missing: the window says so where the text would be
+
+
+RESOURCES = find_resources()
 REDRAW_MS = 33  # at most ~30 redraws a second
 MAX_RECENT = 8
 PRESET_LABELS = {

@@ -141,3 +141,16 @@ def test_garbage_is_collected_in_the_gui_thread_between_events(qtbot, _app_style
     assert alive() is not None, "something other than the app's timer collected the cycle"
     qtbot.waitUntil(lambda: alive() is None, timeout=3000)
     del keep
+
+
+def test_resources_are_found_in_a_checkout_and_in_an_install(tmp_path):
+    """A checkout (or an editable install) reads resources/ beside gui/; a non-editable
+    install has them as the package batchscope_resources beside gui/ in site-packages."""
+    from gui.main_window import RESOURCES, find_resources
+
+    assert RESOURCES.name == "resources" and (RESOURCES / "help.md").is_file()
+    installed = tmp_path / "site-packages"
+    (installed / "batchscope_resources").mkdir(parents=True)
+    (installed / "batchscope_resources" / "help.md").write_text("# help\n", encoding="utf-8")
+    assert find_resources(installed) == installed / "batchscope_resources"
+    assert find_resources(tmp_path / "empty").name == "resources"  # missing: said in the window
