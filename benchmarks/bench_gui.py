@@ -497,11 +497,10 @@ def measure_period(
 
 
 def engine_view(window):
-    """The newest snapshot the window holds. The engine trains in a child process, so
-    ``window.session`` is only the copy it started from; what the engine is doing now
-    (network, surfaces, divergence) arrives in the snapshots."""
-    spin_until(lambda: (window._pending or window._drawn) is not None, 5.0)
-    return window._pending or window._drawn
+    """What the engine is doing now (network, surfaces, divergence): the window's newest
+    snapshot, not ``window.session`` (the engine's starting copy)."""
+    spin_until(lambda: window.newest_snapshot is not None, 5.0)
+    return window.newest_snapshot
 
 
 # --------------------------------------------------------------------------- sections

@@ -448,8 +448,14 @@ class MainWindow(QMainWindow):
         self.controls.show_error(field, message)
         self.controls.set_config(self.session_config())
 
+    @property
+    def newest_snapshot(self) -> Snapshot | None:
+        """The engine's latest snapshot, drawn or not yet (None before the first). The
+        engine trains in a child process: ``self.session`` is only its starting copy."""
+        return self._pending or self._drawn
+
     def session_config(self) -> Config:
-        snap = self._pending or self._drawn
+        snap = self.newest_snapshot
         return snap.config if snap is not None else self.controls.config
 
     def _on_state(self, state: str) -> None:
@@ -509,7 +515,7 @@ class MainWindow(QMainWindow):
         """The settings and (when the engine answers in time) a copy of the live weights."""
         got = self.worker.params_copy(timeout=0.5)
         cfg = self.controls.config
-        snap = self._pending or self._drawn
+        snap = self.newest_snapshot
         sizes = snap.layer_sizes if snap is not None else tuple(self.session.net.layer_sizes)
         params = None
         if got is not None:
