@@ -236,7 +236,7 @@ def render(session, screenshot: str | None, export_dir: str | None, size: tuple[
     from gui.main_window import MainWindow
 
     app = make_app()
-    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+    if app.platformName() == "offscreen":
         quiet_offscreen_messages()
     if not session.diverged and session.needs_surface():
         session.compute_surface()
