@@ -19,8 +19,8 @@ __all__ = ["HistoryBuffer", "MAX_ROWS"]
 
 MAX_ROWS = 40_000  #: rows kept before neighbouring rows are merged (about 2.2 MB)
 
-#: how a merged row combines its steps: "last" keeps the last value, "mean" the mean of the
-#: finite ones (NaN where there are none)
+#: fields whose merged row keeps its last step's value; the others take the mean of their
+#: non-NaN values (NaN where there are none)
 _LAST = ("steps", "batch_size")
 
 
