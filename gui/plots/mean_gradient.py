@@ -64,12 +64,19 @@ class MeanGradientPlot(ViewWidget):
             if k % 2:  # a bias group: a line without a label (too narrow to name)
                 ln = pg.InfiniteLine(b[k] - 0.5, angle=90, pen=style.GRID_PEN)
             else:
+                # A layer too narrow for its name (the output layer, typically) is named to
+                # the left of its line, pointing at it; otherwise the name ran off the plot.
+                narrow = (b[min(k + 2, len(b) - 1)] - b[k]) < 0.08 * b[-1]
                 ln = pg.InfiniteLine(
                     b[k] - 0.5,
                     angle=90,
                     pen=style.GRID_PEN,
-                    label=f"{name}, b{name[1:]}",
-                    labelOpts={"position": 0.96, "color": style.GREY, "anchors": [(0, 0), (0, 0)]},
+                    label=f"{name}, b{name[1:]} →" if narrow else f"{name}, b{name[1:]}",
+                    labelOpts={  # at the bottom: the legend holds the top right
+                        "position": 0.04,
+                        "color": style.GREY,
+                        "anchors": [(1, 1), (1, 1)] if narrow else [(0, 1), (0, 1)],
+                    },
                 )
             self.plot.addItem(ln)
             self._lines.append(ln)
