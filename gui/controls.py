@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -45,29 +45,38 @@ FIELD_CONTROLS = {
     "plane": ("planeCombo", "planeError"),
 }
 
+#: what each combo shows (short enough for the ~280 px panel) and, as the item's tooltip,
+#: what it means in full
 DATASET_LABELS = {
-    "teacher": "teacher net, 5 → 3 (the question)",
-    "waves": "waves, 2 → 3 (easy to picture)",
-    "blobs": "blobs, 2 → 3 classes",
-    "csv": "CSV file (from a config file)",
+    "teacher": (
+        "teacher net 5 → 3",
+        "A fixed random teacher network, 5 inputs → 3 outputs (the question)",
+    ),
+    "waves": ("waves 2 → 3", "Three smooth waves of 2 inputs: easy to picture"),
+    "blobs": ("blobs, 3 classes", "Gaussian blobs of 2 inputs in 3 classes: for cross-entropy"),
+    "csv": ("CSV file", "Your own data from a CSV file (File → Open CSV… or a config file)"),
 }
 LOSS_LABELS = {
-    "mse": "MSE  (Y − T)²",
-    "mae": "MAE  |Y − T|",
-    "huber": "Huber",
-    "cross_entropy": "softmax cross-entropy",
+    "mse": ("MSE  (Y − T)²", "Squared error (Y − T)² per output and sample"),
+    "mae": ("MAE  |Y − T|", "Absolute error |Y − T| per output and sample"),
+    "huber": ("Huber", "Squared near zero, absolute beyond δ: robust to outliers"),
+    "cross_entropy": (
+        "cross-entropy",
+        "Softmax cross-entropy: one loss per sample, summed over the outputs (classification)",
+    ),
 }
 OPTIMIZER_LABELS = {
-    "sgd": "SGD",
-    "momentum": "momentum",
-    "nesterov": "Nesterov momentum",
-    "adam": "Adam",
+    "sgd": ("SGD", "Plain gradient step: w ← w − lr · g"),
+    "momentum": ("momentum", "Heavy-ball momentum (μ from the config, 0.9 by default)"),
+    "nesterov": ("Nesterov", "Nesterov momentum (μ from the config, 0.9 by default)"),
+    "adam": ("Adam", "Adam (β1 = 0.9, β2 = 0.999)"),
 }
 PLANE_LABELS = {
-    "gradient": "mean gradient × disagreement",
-    "random": "random (filter-normalised)",
-    "pca": "PCA of the trajectory",
+    "gradient": ("gradient × spread", "d1 = the mean gradient, d2 = the main disagreement"),
+    "random": ("random", "Two random filter-normalised directions (Li et al. 2018)"),
+    "pca": ("PCA of the path", "The two main directions of the recent trajectory"),
 }
+REDUCTION_SHORT = {"mean": "mean", "sum": "sum", "max": "max", "weighted": "weighted"}
 
 
 class LogSpinBox(QDoubleSpinBox):
@@ -117,11 +126,16 @@ class LogSpinBox(QDoubleSpinBox):
         return QValidator.State.Acceptable, text, pos
 
 
-def _combo(name: str, items: dict[str, str], tip: str) -> QComboBox:
+def _combo(name: str, items: dict[str, str | tuple[str, str]], tip: str) -> QComboBox:
+    """A combo of ``{key: label}`` or ``{key: (label, description)}``; the description is
+    the item's tooltip (and its long form in the drop-down's status tip)."""
     c = QComboBox()
     c.setObjectName(name)
     for key, label in items.items():
+        label, about = label if isinstance(label, tuple) else (label, "")
         c.addItem(label, key)
+        if about:
+            c.setItemData(c.count() - 1, about, Qt.ItemDataRole.ToolTipRole)
     c.setToolTip(tip)
     c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     c.setMinimumContentsLength(12)
@@ -225,7 +239,7 @@ class ControlPanel(QWidget):
         self._row(f, "L&oss", self.loss_combo, "loss")
         self.reduction_combo = _combo(
             "reductionCombo",
-            {k: f"{k}: {REDUCTION_LABELS[k]}" for k in REDUCTIONS},
+            {k: (REDUCTION_SHORT.get(k, k), REDUCTION_LABELS[k]) for k in REDUCTIONS},
             "How M becomes the one scalar that is minimised. Changing it changes the surface.",
         )
         self._row(f, "&Reduction", self.reduction_combo, "reduction")
@@ -399,6 +413,8 @@ class ControlPanel(QWidget):
         except ConfigError as e:
             self.show_error("hidden", e.message)
             return
+        # '32,,32' and '32 32' mean 32, 32: the field shows what was understood
+        self.hidden_edit.setText(", ".join(map(str, hidden)))
         if hidden == tuple(self._config.hidden):
             self.clear_error("hidden")
             return

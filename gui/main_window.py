@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QGridLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -35,9 +34,11 @@ from core.session import validate_changes
 from core.snapshot import Snapshot
 
 from .controls import ControlPanel
+from .divergence import CAUSES, RESUME_RULE, divergence_text
 from .experiments import EXPERIMENTS
 from .experiments.base import Context
 from .export import ExportError, export_views, save_pixmap
+from .live_grid import LiveGrid
 from .plots import VIEWS
 from .plots.base import fmt
 from .tour import HIGHLIGHT, TourPanel, load_tour
@@ -109,25 +110,15 @@ class MainWindow(QMainWindow):
         self.redraw_count = 0
         self._closing = False
         self._remember = remember
+        self._blame = "lr"  #: the training setting changed last (see gui.divergence)
+        self._blamed: str | None = None  #: the control showing a divergence note
+        self._divergence_shown: tuple[int, int] | None = None
 
         # ---- views
         self.views = {name: cls() for name, cls in VIEWS}
         self.tabs = QTabWidget()
         self.tabs.setObjectName("viewTabs")
-        live = QWidget()
-        grid = QGridLayout(live)
-        grid.setContentsMargins(2, 2, 2, 2)
-        grid.setSpacing(4)
-        v = self.views
-        grid.addWidget(v["loss_surface"], 0, 0, 2, 1)
-        grid.addWidget(v["loss_matrix"], 2, 0)
-        grid.addWidget(v["gradient_spread"], 0, 1)
-        grid.addWidget(v["mean_gradient"], 1, 1)
-        grid.addWidget(v["loss_curves"], 2, 1)
-        grid.setColumnStretch(0, 5)
-        grid.setColumnStretch(1, 6)
-        for r, s in enumerate((4, 4, 3)):
-            grid.setRowStretch(r, s)
+        live = LiveGrid(self.views)
         self.tabs.addTab(live, "&Live training")
         self.experiments = {}
         for k, cls in enumerate(EXPERIMENTS):
@@ -356,6 +347,14 @@ class MainWindow(QMainWindow):
     def set_running(self, running: bool) -> None:
         self.worker.set_running(running)
         self.controls.set_running(running)
+        snap = self.newest_snapshot
+        if running and snap is not None and snap.diverged:
+            # the request stands (the run goes on after the next change), but say so
+            self.statusBar().showMessage(
+                "Diverged: Run waits for a change of setting (e.g. a lower learning rate) "
+                f"or Reset. See the note under the {CAUSES[self._blame]}.",
+                10000,
+            )
 
     def _toggle_run(self) -> None:
         self.set_running(not self.worker.is_running())
@@ -365,6 +364,7 @@ class MainWindow(QMainWindow):
         self.worker.request_step()
 
     def reset(self) -> None:
+        self._blame = "lr"
         self.worker.post(Reset())
 
     # -------------------------------------------------------------- settings
@@ -375,7 +375,14 @@ class MainWindow(QMainWindow):
         validate_changes(self.controls.config, changes, n_train, task)
 
     def _on_changes(self, changes: dict) -> None:
+        self._note_blame(changes)
         self.worker.post(Update(changes))
+
+    def _note_blame(self, changes: dict) -> None:
+        """Remember the training setting changed last: a divergence is reported under it."""
+        for k in changes:
+            if k in CAUSES:
+                self._blame = k
 
     def apply_config(self, config: Config) -> None:
         """Apply a whole configuration (from a file or a preset)."""
@@ -400,6 +407,7 @@ class MainWindow(QMainWindow):
         self.controls.set_config(self.controls.config.replace(**changes))
         for k in changes:
             self.controls.clear_error(k)
+        self._note_blame(changes)
         self.worker.post(Update(changes))
         return True
 
@@ -506,9 +514,26 @@ class MainWindow(QMainWindow):
         self.speed_label.setText(
             f"{snap.steps_per_second:.0f} steps/s" if snap.steps_per_second else ""
         )
+        self._show_divergence(snap)
+
+    def _show_divergence(self, snap: Snapshot) -> None:
+        """A diverged run: its reason in full under the control to change, a short line in
+        the status bar; cleared when the run goes on."""
         if snap.diverged:
             self.state_label.setText("diverged")
-            self.statusBar().showMessage(snap.message)
+            if self._divergence_shown != (snap.run_id, snap.step):
+                self._divergence_shown = (snap.run_id, snap.step)
+                self._blamed = self._blame
+                self.controls.show_error(self._blamed, divergence_text(snap, self._blamed))
+                self.statusBar().showMessage(
+                    f"Diverged at step {snap.step}: see the note under the "
+                    f"{CAUSES[self._blamed]}. {RESUME_RULE}"
+                )
+        elif self._blamed is not None:
+            self.controls.clear_error(self._blamed)
+            self._blamed = None
+            self._divergence_shown = None
+            self.statusBar().clearMessage()
 
     # ----------------------------------------------------------- experiments
     def experiment_context(self) -> Context:
