@@ -63,9 +63,21 @@ PRESET_LABELS = {
     "the_question": "The question: 5-32-32-3, B = 32, MSE, mean",
     "plain_sgd": "Plain SGD: B = 1",
     "full_batch": "Full batch: B = the whole training set",
-    "max_reduction": "Max reduction: the largest entry of M",
+    "max_reduction": "Max reduction: the largest entry of M, lr 0.02",
     "classification": "Classification: blobs, cross-entropy",
 }
+
+
+def experiment_help(view) -> str:
+    """The explanation of an experiment tab, from the text the experiment declares."""
+    return (
+        f"## {view.title}\n\n{view.help_text}\n\n"
+        f"Press **{view.run_button.text().replace('&', '')}** at the top of the tab to run it "
+        "on the current "
+        "settings; **Cancel** stops it and keeps the last complete result. **Ctrl+E** "
+        "exports this tab's picture and its data (CSV) with the live views.\n\n"
+        "The **Live training** tab (Alt+L) has the explanation of the live views."
+    )
 
 
 def settings() -> QSettings:
@@ -74,6 +86,12 @@ def settings() -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings("Batchscope", "Batchscope")
+
+
+#: the smallest window; every tab is whole at this size (tests/gui/test_gui_sizes.py)
+MIN_SIZE = (1024, 640)
+#: below this width the explanation dock closes by itself (View menu or F1 bring it back)
+HELP_DOCK_MIN_WINDOW = 1280
 
 
 class MainWindow(QMainWindow):
@@ -142,7 +160,13 @@ class MainWindow(QMainWindow):
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
-        scroll.setMinimumWidth(270)
+        # As wide as the controls need, plus a scroll bar: a restored or dragged dock can
+        # never squeeze a spin box's arrows or the Reset button.
+        scroll.setMinimumWidth(
+            self.controls.minimumSizeHint().width()
+            + scroll.verticalScrollBar().sizeHint().width()
+            + 2 * scroll.frameWidth()
+        )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.controls_dock = dock
 
@@ -151,9 +175,12 @@ class MainWindow(QMainWindow):
         help_view.setObjectName("explanationText")
         help_view.setOpenExternalLinks(True)
         help_path = RESOURCES / "help.md"
-        help_view.setMarkdown(
+        self._live_help = (
             help_path.read_text(encoding="utf-8") if help_path.exists() else "Help text not found."
         )
+        help_view.setMarkdown(self._live_help)
+        self.help_view = help_view
+        self.tabs.currentChanged.connect(self._help_for_tab)
         edock = QDockWidget("What am I looking at?", self)
         edock.setObjectName("explanationDock")
         edock.setWidget(help_view)
@@ -224,6 +251,7 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self._redraw)
         self._next_redraw = 0.0
 
+        self.setMinimumSize(*MIN_SIZE)
         self.resize(1600, 1000)
         self.resizeDocks(
             [self.controls_dock, self.explanation_dock], [285, 250], Qt.Orientation.Horizontal
@@ -410,6 +438,12 @@ class MainWindow(QMainWindow):
         self._note_blame(changes)
         self.worker.post(Update(changes))
         return True
+
+    def _help_for_tab(self, index: int) -> None:
+        """The explanation dock explains the tab on screen."""
+        page = self.tabs.widget(index)
+        view = next((v for v in self.experiments.values() if v is page), None)
+        self.help_view.setMarkdown(self._live_help if view is None else experiment_help(view))
 
     # ------------------------------------------------------------------ tour
     def start_tour(self) -> None:
@@ -729,6 +763,23 @@ class MainWindow(QMainWindow):
         """Below 1500 px the explanation dock starts closed (View menu or F1 bring it back),
         so the five views keep room to be read."""
         self.explanation_dock.setVisible(width >= 1500)
+
+    def resizeEvent(self, event) -> None:
+        """Shrinking below ``HELP_DOCK_MIN_WINDOW`` closes a docked explanation: the views
+        reflow into the room instead of being squeezed beside it."""
+        super().resizeEvent(event)
+        dock = self.explanation_dock
+        if (
+            event.size().width() < HELP_DOCK_MIN_WINDOW
+            and event.oldSize().width() >= HELP_DOCK_MIN_WINDOW
+            and dock.isVisible()
+            and not dock.isFloating()
+        ):
+            dock.hide()
+            self.statusBar().showMessage(
+                "The explanation closed to make room; View → What am I looking at? opens it.",
+                6000,
+            )
 
     def save_window_state(self) -> None:
         s = settings()
