@@ -1,10 +1,16 @@
 """Batch-size race: the same initial weights and data trained with different batch sizes.
 
 Batch size 1 is plain SGD (one update per sample); the whole training set is full-batch
-gradient descent. Every run sees the same number of samples (``epochs`` passes over the
-training set, and at least ``min_steps`` steps), so the curves can be compared per step, per
-sample seen and per second of training. All trajectories are drawn on one loss surface: the
-plane of the top two principal directions of all of them together, through the common start.
+gradient descent. Every run sees the same number of samples, ``epochs`` passes over the
+training set (rounded up to whole steps), so B = 1 takes n_train steps per epoch and the full
+batch one: the curves can be compared per step, per sample seen and per second of training.
+By default every run starts from the fresh initial weights of the seed (``params`` starts them
+from given weights instead). All trajectories are drawn on one loss surface: the plane of the
+top two principal directions of all of them together, through the common start.
+
+Cancellation is checked at every step (and between the pieces of a large batch's gradient),
+so it takes effect within a fraction of a second at any network size; ``partial`` receives the
+runs finished so far.
 
 CSV (``BatchRaceResult.table``): ``batch_size,step,samples_seen,seconds,train_loss,val_loss``,
 one row per recorded step of every run (``seconds`` = training time so far, evaluation
@@ -13,6 +19,7 @@ excluded; the losses are the mean loss over a fixed training subset and the vali
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +33,7 @@ from ..landscape import Plane, loss_grid, pca_plane, project, random_plane
 from ..losses import reduce
 from ..mlp import MLP
 from ..optimizers import make_optimizer
+from .cancellation import CancelledError, check, gradient_in_pieces, grid_chunk_bytes
 
 __all__ = ["BatchRaceResult", "RaceRun", "run_batch_race", "parse_batch_sizes"]
 
@@ -51,9 +59,20 @@ class BatchRaceResult:
     runs: tuple[RaceRun, ...]
     alphas: np.ndarray
     betas: np.ndarray
-    Z: np.ndarray  #: (res, res) mean loss over the surface samples
+    Z: np.ndarray  #: (res, res) mean loss over the surface samples ((0, 0) while partial)
     n_train: int
     layer_sizes: tuple[int, ...]
+    lr: float = float("nan")
+    optimizer: str = ""
+    start: str = "fresh"  #: "fresh" initial weights of the seed, or "current" given weights
+    epochs: float = 0.0  #: passes over the training set every run makes
+    complete: bool = True  #: False for the runs finished so far (no surface, no paths yet)
+    thinned: bool = False  #: paths keep fewer points than the curves (a very large network)
+
+    @property
+    def samples_budget(self) -> int:
+        """The samples every run sees: epochs x n_train (each rounded up to whole steps)."""
+        return int(math.ceil(self.epochs * self.n_train))
 
     def leader(self) -> tuple[int, int, float] | None:
         """(batch size, samples, val loss): the run with the lowest validation loss after the
@@ -112,44 +131,82 @@ def parse_batch_sizes(text: str, n_train: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+#: bytes of stored weights (for the PCA plane and the paths) per race; beyond it the paths
+#: keep fewer points (2048,2048 hidden units: 33.7 MB per point)
+TRAJECTORY_BYTES = 1024 * 2**20
+
+
 def run_batch_race(
     config: Config,
     batch_sizes=(1, 8, 32, None),
     params: np.ndarray | None = None,
-    epochs: float = 3.0,
-    min_steps: int = 60,
+    epochs: float = 5.0,
     quick: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    partial: Callable[[BatchRaceResult], None] | None = None,
 ) -> BatchRaceResult | None:
-    """Train one run per batch size (None = the whole training set) from the same start."""
+    """Train one run per batch size (None = the whole training set) from the same start, each
+    for ``epochs`` passes over the training set (``quick``: at most 2).
+
+    params : weights to start from (the live ones); None = the fresh initial weights of
+        ``config.seed``.
+    partial : called with the runs finished so far after each run but the last.
+    Returns None if cancelled.
+    """
+    try:
+        return _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
+    except CancelledError:
+        return None
+
+
+def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial):
     data = make_dataset(config)
     n = data.n_train
     sizes = [n if b is None else int(b) for b in batch_sizes]
     layer_sizes = config.layer_sizes(data.n_in, data.n_out)
     start = MLP(layer_sizes, config.activation, seed=config.seed)
+    start_kind = "fresh"
     if params is not None and params.shape == start.params.shape:
         start.params[...] = params
+        start_kind = "current"
+    check(cancel)
     if quick:
-        epochs, min_steps = min(epochs, 1.0), min(min_steps, 20)
+        epochs = min(epochs, 2.0)
     eval_idx = np.arange(min(256, n))
     Xe, Te = data.X_train[eval_idx], data.T_train[eval_idx]
     red_kw = {}
     if config.reduction == "weighted":
         v = np.asarray(config.output_weight_vector(data.n_out))
         red_kw["output_weights"] = v
+    keep = max(2, TRAJECTORY_BYTES // (8 * start.n_params * len(sizes)))
     total = len(sizes) + 1
     runs, trajectories = [], []
+    common = {
+        "n_train": n,
+        "layer_sizes": tuple(layer_sizes),
+        "lr": float(config.lr),
+        "optimizer": config.optimizer,
+        "start": start_kind,
+        "epochs": float(epochs),
+    }
+    thinned = False
     for k, B in enumerate(sizes):
         if progress is not None:
             progress(k, total, f"B = {B}")
-        out = _one_run(config, data, start, B, epochs, min_steps, Xe, Te, red_kw, cancel)
-        if out is None:
-            return None
-        runs.append(out[0])
-        trajectories.append(out[1])
+        run, traj, thin = _one_run(config, data, start, B, epochs, Xe, Te, red_kw, cancel, keep)
+        thinned = thinned or thin
+        runs.append(run)
+        trajectories.append(traj)
+        if partial is not None and k < len(sizes) - 1:
+            none = np.zeros(0)
+            so_far = BatchRaceResult(
+                tuple(runs), none, none, np.zeros((0, 0)), complete=False, **common
+            )
+            partial(so_far)
     if progress is not None:
         progress(len(sizes), total, "loss surface")
+    check(cancel)
     # the plane from the finite, not-exploded part of every path (a diverging run's last
     # points would otherwise decide the principal directions alone)
     scale = 1e3 * (1.0 + float(np.linalg.norm(start.params)))
@@ -184,36 +241,47 @@ def run_batch_race(
             "mean",
             huber_delta=config.huber_delta,
             dtype=np.float32,
+            chunk_bytes=grid_chunk_bytes(layer_sizes, S),
             cancel=cancel,
         )
     if grid is None:
-        return None
+        raise CancelledError
     alphas, betas, Z = grid
     runs = [RaceRun(**{**r.__dict__, "path": p}) for r, p in zip(runs, paths)]
     if progress is not None:
         progress(total, total, "done")
     return BatchRaceResult(
-        tuple(runs), alphas, betas, np.where(np.isfinite(Z), Z, np.nan), n, tuple(layer_sizes)
+        tuple(runs), alphas, betas, np.where(np.isfinite(Z), Z, np.nan), thinned=thinned, **common
     )
 
 
-def _one_run(config, data, start: MLP, B: int, epochs, min_steps, Xe, Te, red_kw, cancel):
-    net = MLP(start.layer_sizes, config.activation, seed=config.seed)
-    net.params[...] = start.params
+def _one_run(config, data, start: MLP, B: int, epochs, Xe, Te, red_kw, cancel, keep: int):
+    """One run: (RaceRun without its path, trajectory (m, P) of stored weights, thinned).
+
+    At most ``keep`` weight vectors are stored (evenly spaced records, the first and the last
+    always); ``check(cancel)`` runs at every step and inside a large batch's gradient.
+    """
+    check(cancel)
+    net = copy.deepcopy(start)  # the same start (and no 0.2 s of random init at 2048 wide)
     opt = make_optimizer(config.optimizer, net.n_params, config.lr, config.momentum)
     sampler = MinibatchSampler(data.n_train, np.random.default_rng([config.seed, 1]))
-    n_steps = max(min_steps, math.ceil(epochs * data.n_train / B))
+    n_steps = max(1, math.ceil(epochs * data.n_train / B))
     every = max(1, n_steps // 150)
+    n_records = n_steps // every + 2
+    stride = max(1, math.ceil(n_records / max(1, keep - 1)))
     rec = {k: [] for k in ("steps", "samples_seen", "seconds", "train_loss", "val_loss")}
     traj = [net.params.copy()]
+    kept_last = True
     trained = 0.0
     diverged = 0
 
     def record(step: int) -> None:
+        check(cancel)
         with np.errstate(all="ignore"):
             tr = reduce(
                 net.loss_matrix(Xe, Te, config.loss, config.huber_delta), "mean", config.loss
             ).value
+            check(cancel)
             va = (
                 reduce(
                     net.loss_matrix(data.X_val, data.T_val, config.loss, config.huber_delta),
@@ -228,19 +296,20 @@ def _one_run(config, data, start: MLP, B: int, epochs, min_steps, Xe, Te, red_kw
 
     record(0)
     for step in range(1, n_steps + 1):
-        if cancel is not None and step % 50 == 0 and cancel():
-            return None
+        check(cancel)
         t0 = time.perf_counter()
         idx = sampler.next(B)
         kw = dict(red_kw)
         if config.reduction == "weighted":
             kw["sample_weights"] = data.weights_train[idx]
         with np.errstate(all="ignore"):
-            g = net.gradient(
+            g = gradient_in_pieces(
+                net,
                 data.X_train[idx],
                 data.T_train[idx],
                 config.loss,
                 config.reduction,
+                cancel,
                 huber_delta=config.huber_delta,
                 **kw,
             )
@@ -254,12 +323,16 @@ def _one_run(config, data, start: MLP, B: int, epochs, min_steps, Xe, Te, red_kw
             break
         if step % every == 0 or step == n_steps:
             record(step)
-            traj.append(net.params.copy())
+            kept_last = (len(rec["steps"]) - 1) % stride == 0
+            if kept_last:
+                traj.append(net.params.copy())
             # a run whose loss has grown a million-fold is diverging, even while it is
             # still finite: stop it here rather than spend the rest of its steps blowing up
             if rec["train_loss"][-1] > 1e6 * max(rec["train_loss"][0], 1e-12):
                 diverged = step
                 break
+    if not kept_last and np.all(np.isfinite(net.params)):
+        traj.append(net.params.copy())
     arrays = {k: np.asarray(v, dtype=float) for k, v in rec.items()}
     run = RaceRun(B, path=np.zeros((0, 2)), diverged_at=diverged, **arrays)
-    return run, np.array(traj)
+    return run, np.array(traj), stride > 1

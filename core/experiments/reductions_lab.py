@@ -29,6 +29,7 @@ from ..config import Config
 from ..data import make_dataset
 from ..landscape import loss_grid, project_vectors, random_plane
 from ..mlp import MLP
+from .cancellation import grid_chunk_bytes
 
 __all__ = ["CASES", "ReductionsResult", "run_reductions_lab", "pareto_mask"]
 
@@ -97,6 +98,8 @@ def run_reductions_lab(
     net = MLP(sizes, config.activation, seed=config.seed)
     if params is not None and params.shape == net.params.shape:
         net.params[...] = params
+    if cancel is not None and cancel():
+        return None
     rng = np.random.default_rng([config.seed, 11])
     B = min(config.batch_size, data.n_train)
     idx = rng.permutation(data.n_train)[:B]
@@ -124,6 +127,8 @@ def run_reductions_lab(
             progress(k, total, CASES[k])
         scalars.append(net.loss(X, T, loss, red, huber_delta=hd, **kw))
         grads.append(net.gradient(X, T, loss, red, huber_delta=hd, **kw))
+        if cancel is not None and cancel():
+            return None
         out = loss_grid(
             net,
             X,
@@ -136,6 +141,7 @@ def run_reductions_lab(
             red,
             huber_delta=hd,
             dtype=np.float32,
+            chunk_bytes=grid_chunk_bytes(sizes, len(X)),
             cancel=cancel,
             **kw,
         )
@@ -156,7 +162,8 @@ def run_reductions_lab(
     cloud = np.empty((n_pts, O))
     cloud[0] = net.loss_matrix(X, T, loss, hd).mean(axis=0)
     for i in range(1, n_pts):
-        if cancel is not None and i % 50 == 0 and cancel():
+        if cancel is not None and cancel():  # every point: 0.1 s at 2048,2048 hidden units
+            net.params[...] = theta
             return None
         d = random_plane(net, theta, rng).d1
         net.params[...] = theta + 0.15 * rng.uniform(0.2, 1.0) * d

@@ -1,0 +1,127 @@
+"""Cooperative cancellation for the experiments: small pieces of work, a check between them.
+
+An experiment polls ``cancel()`` between pieces that each take well under 0.1 s at the widest
+allowed network, so Cancel (or closing the window) stops it within a fraction of a second.
+``check`` raises ``CancelledError``; each ``run_*`` function catches it and returns None (or its
+last complete partial result, where it has one).
+
+The largest single piece is one gradient of a large batch: ``gradient_in_pieces`` splits it
+over samples (the reduced scalar is a weighted sum over samples, so its gradient is the sum
+of the pieces' gradients; ``max`` is the gradient of the one sample holding the largest
+entry), checking between pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..losses import sample_weights_for
+from ..mlp import MLP
+
+__all__ = [
+    "CancelledError",
+    "check",
+    "grid_chunk_bytes",
+    "gradient_in_pieces",
+    "samples_per_piece",
+]
+
+#: samples x parameters of one piece of a gradient: 128 samples at 2048,2048 hidden units
+#: (P = 4.2 million), about 0.07 s on one core of the test machine
+PIECE_WORK = 128 * 4_300_000
+
+
+#: work of one chunk of a loss grid, grid points x parameters x (samples + 8): the per-point
+#: weights are built (P values each) and then run over the samples; 2-3 points at 2048,2048
+#: hidden units and 32 samples, about 0.1 s
+GRID_WORK = 4 * 10**8
+
+
+class CancelledError(Exception):
+    """Raised by ``check`` when the experiment was asked to stop."""
+
+
+def check(cancel: Callable[[], bool] | None) -> None:
+    """Raise ``CancelledError`` if ``cancel()`` is true (no-op for None)."""
+    if cancel is not None and cancel():
+        raise CancelledError
+
+
+def samples_per_piece(n_params: int, work: int = PIECE_WORK) -> int:
+    """How many samples one piece of a gradient over ``n_params`` parameters may hold."""
+    return max(1, int(work // max(1, n_params)))
+
+
+def gradient_in_pieces(
+    net: MLP,
+    X: np.ndarray,
+    T: np.ndarray,
+    loss: str = "mse",
+    reduction: str = "mean",
+    cancel: Callable[[], bool] | None = None,
+    huber_delta: float = 1.0,
+    output_weights: np.ndarray | None = None,
+    sample_weights: np.ndarray | None = None,
+    work: int = PIECE_WORK,
+) -> np.ndarray:
+    """Gradient (P,) of the reduced scalar of batch (X (B, n_in), T (B, n_out)), computed in
+    pieces of at most ``samples_per_piece(P, work)`` samples with ``check(cancel)`` between.
+
+    Equal to ``net.gradient(X, T, ...)`` to round-off (the same call when the batch fits in
+    one piece). Raises ``CancelledError``.
+    """
+    check(cancel)
+    kw = {"huber_delta": huber_delta}
+    if output_weights is not None:
+        kw["output_weights"] = output_weights
+    if sample_weights is not None:
+        kw["sample_weights"] = sample_weights
+    B = len(X)
+    per = samples_per_piece(net.n_params, work)
+    if B <= per:
+        return net.gradient(X, T, loss, reduction, **kw)
+    pieces = range(0, B, per)
+    if reduction == "max":
+        # the scalar is the largest entry of M: find its sample, then backpropagate it alone
+        best, where = -np.inf, 0
+        for s in pieces:
+            check(cancel)
+            M = net.loss_matrix(X[s : s + per], T[s : s + per], loss, huber_delta)
+            i = int(np.argmax(M.max(axis=1)))
+            if M[i].max() > best:
+                best, where = float(M[i].max()), s + i
+        check(cancel)
+        return net.gradient(X[where : where + 1], T[where : where + 1], loss, "max", **kw)
+    w = sample_weights_for(np.zeros(B), reduction, sample_weights)  # (B,) the scalar's w_i
+    ow = output_weights if reduction == "weighted" else None
+    g = np.zeros(net.n_params)
+    for s in pieces:
+        check(cancel)
+        ws = np.asarray(w[s : s + per], dtype=float)
+        total = float(ws.sum())
+        if total == 0.0:
+            continue
+        # "weighted" with these sample weights is sum_i (w_i / total) L_i over the piece
+        piece = net.gradient(
+            X[s : s + per],
+            T[s : s + per],
+            loss,
+            "weighted",
+            huber_delta=huber_delta,
+            output_weights=ow,
+            sample_weights=ws,
+        )
+        g += total * piece
+    return g
+
+
+def grid_chunk_bytes(layer_sizes, n_samples: int, itemsize: int = 4, work: int = GRID_WORK) -> int:
+    """``chunk_bytes`` for ``core.landscape.loss_grid`` so that one chunk (the stretch between
+    two cancel checks) stays near ``work``: at most its default 4 MB, at least one point."""
+    sizes = list(layer_sizes)
+    P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    points = max(1, int(work // (P * (n_samples + 8))))
+    widest = max(sizes[1:]) + 1
+    return int(min(4 * 1024 * 1024, points * n_samples * widest * itemsize))
