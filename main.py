@@ -7,7 +7,8 @@ Usage::
     batchscope --steps 300 --screenshot shot.png          # render headless and exit
     batchscope --steps 300 --export-dir figures/          # every view as PNG + CSV
 
-A bad value exits with status 2 and one line naming the option and the reason.
+Exit status: 0 everything as asked; 1 a picture could not be written; 2 a bad value (one line
+naming the option and the reason); 3 the run diverged (the pictures are still written).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from core.activations import ACTIVATIONS
-from core.config import DATASETS, PLANES, Config, ConfigError, parse_hidden
+from core.config import CSV_SCALES, CSV_TASKS, DATASETS, PLANES, Config, ConfigError, parse_hidden
 from core.losses import LOSSES, REDUCTIONS
 from core.optimizers import OPTIMIZERS
 
@@ -43,15 +44,23 @@ OPTION_OF = {
     "dataset": "--dataset",
     "seed": "--seed",
     "plane": "--plane",
+    "csv_path": "--csv",
+    "csv_inputs": "--inputs",
+    "csv_targets": "--targets",
+    "csv_task": "--task",
+    "csv_scale": "--scale",
 }
+#: --screenshot: file extension -> the Qt image format written
+SCREENSHOT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+EXIT_DIVERGED = 3
 VIEW_NAMES = ("loss_surface", "gradient_spread", "mean_gradient", "loss_matrix", "loss_curves")
 
 
 class UsageError(Exception):
     """A bad command line: ``option`` and ``reason`` make the one line printed."""
 
-    def __init__(self, option: str, reason: str) -> None:
-        super().__init__(f"{option}: {reason}")
+    def __init__(self, option: str | None, reason: str) -> None:
+        super().__init__(f"{option}: {reason}" if option else reason)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="batchscope",
         description="See what a minibatch gradient is made of: a live NumPy MLP with its "
         "loss matrix, per-sample gradients, their mean and the loss surface.",
+        epilog="exit status: 0 everything as asked; 1 a picture could not be written; "
+        "2 a bad value; 3 the run diverged (the pictures are still written)",
     )
     a = p.add_argument
     a("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 32,32 (default 32,32)")
@@ -76,9 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
     a("--dataset", metavar="NAME", help=f"one of {', '.join(DATASETS)}")
     a("--seed", metavar="N", help="random seed (default 0)")
     a("--plane", metavar="NAME", help=f"loss-surface plane: one of {', '.join(PLANES)}")
+    a("--csv", metavar="PATH", help="train on your own data: a CSV file with a header row")
+    a(
+        "--inputs",
+        metavar="A,B,C",
+        help="CSV input columns (default: every column but the targets)",
+    )
+    a("--targets", metavar="Y1,Y2", help="CSV target columns (default: the last column)")
+    a(
+        "--task",
+        metavar="NAME",
+        help=f"CSV task: one of {', '.join(CSV_TASKS)} (default auto: guessed, and said)",
+    )
+    a(
+        "--scale",
+        metavar="NAME",
+        help=f"CSV values: one of {', '.join(CSV_SCALES)} (default standard: inputs and "
+        "regression targets to mean 0, sd 1 on the training split)",
+    )
     a("--config", metavar="FILE.json", help="settings from a JSON file (options override it)")
     a("--steps", metavar="N", default="0", help="train N steps before showing or rendering")
-    a("--screenshot", metavar="PATH.png", help="save the whole window after the steps; exit")
+    a(
+        "--screenshot",
+        metavar="PATH.png",
+        help="save the whole window after the steps as PNG or JPEG (.png, .jpg, .jpeg); exit",
+    )
     a(
         "--export-dir",
         metavar="DIR",
@@ -152,6 +185,7 @@ def config_from_args(args: argparse.Namespace, remembered: bool = False) -> Conf
         v = getattr(args, name)
         if v is not None:
             changes[name] = v
+    changes.update(_csv_changes(args, base, changes))
     cfg = base.replace(**changes)
     from core.session import validate_changes
 
@@ -164,6 +198,45 @@ def config_from_args(args: argparse.Namespace, remembered: bool = False) -> Conf
     return cfg
 
 
+def _columns(option: str, text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(","))
+    if not text.strip() or not all(names):
+        raise UsageError(option, f"{text!r}: give column names separated by commas, e.g. a,b,c")
+    return names
+
+
+def _csv_changes(args: argparse.Namespace, base: Config, changes: dict) -> dict:
+    """The csv_* settings the options ask for. --csv implies --dataset csv; the column, task
+    and scale options need CSV data (from --csv or the config file)."""
+    out: dict = {}
+    if args.csv is not None:
+        if changes.get("dataset", "csv") != "csv":
+            raise UsageError("--csv", f"cannot be combined with --dataset {changes['dataset']}")
+        if not args.csv.strip():
+            raise UsageError("--csv", "give the path of a CSV file")
+        out["dataset"] = "csv"
+        out["csv_path"] = args.csv
+        # another file's columns do not carry over from the config file
+        out["csv_inputs"], out["csv_targets"] = (), ()
+    if args.inputs is not None:
+        out["csv_inputs"] = _columns("--inputs", args.inputs)
+    if args.targets is not None:
+        out["csv_targets"] = _columns("--targets", args.targets)
+    if args.task is not None:
+        out["csv_task"] = args.task
+    if args.scale is not None:
+        out["csv_scale"] = args.scale
+    dataset = out.get("dataset", changes.get("dataset", base.dataset))
+    for option, name in (("--inputs", "inputs"), ("--targets", "targets"), ("--task", "task")):
+        if getattr(args, name) is not None and dataset != "csv":
+            raise UsageError(option, "applies to CSV data: add --csv PATH")
+    if args.scale is not None and dataset != "csv":
+        raise UsageError(
+            "--scale", "applies to CSV data (--csv PATH); the built-in data are on a unit scale"
+        )
+    return out
+
+
 def _parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(x) for x in text.lower().split("x"))
@@ -172,6 +245,17 @@ def _parse_size(text: str) -> tuple[int, int]:
     if not (400 <= w <= 8000 and 300 <= h <= 8000):
         raise UsageError("--size", f"{w}x{h} is outside 400x300 .. 8000x8000")
     return w, h
+
+
+def screenshot_format(path: str) -> str:
+    """The image format ``path``'s extension names ("PNG" or "JPEG"); UsageError otherwise."""
+    ext = Path(path).suffix.lower()
+    if ext not in SCREENSHOT_FORMATS:
+        raise UsageError(
+            "--screenshot",
+            f"{Path(path).name}: name a .png, .jpg or .jpeg file (the extension sets the format)",
+        )
+    return SCREENSHOT_FORMATS[ext]
 
 
 def _check_output_file(option: str, path: str) -> None:
@@ -203,30 +287,51 @@ def _ensure_display(headless: bool) -> None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         return
     raise UsageError(
-        "batchscope",
+        None,
         "no display found (DISPLAY/WAYLAND_DISPLAY unset); to "
         "render without one use --screenshot PATH.png or --export-dir DIR",
     )
 
 
-def train(session, steps: int) -> None:
-    """Train ``steps`` steps, printing progress and whether the run diverged."""
+def train(session, steps: int) -> bool:
+    """Train ``steps`` steps, printing progress; False (and one line saying so) if the run
+    diverged."""
     if steps <= 0:
-        return
+        return True
     report = max(1, steps // 4)
     for k in range(steps):
         snap = session.step(detail=False)
         if snap.diverged:
             print(
-                f"batchscope: diverged at step {session.step_count + 1}: {snap.message}",
+                f"batchscope: diverged: {session.divergence}; the pictures show the weights "
+                f"after step {session.step_count} (exit status {EXIT_DIVERGED}; try a smaller "
+                "--lr)",
                 file=sys.stderr,
             )
-            return
+            return False
         if (k + 1) % report == 0 or k + 1 == steps:
             print(f"step {snap.step}: loss {snap.loss:.6g}", file=sys.stderr)
+    return True
 
 
-def render(session, screenshot: str | None, export_dir: str | None, size: tuple[int, int]) -> int:
+def describe_data(session) -> str:
+    """One line on a CSV data set: rows, columns, task (and why), scale."""
+    d, cfg = session.data, session.config
+    n_val = len(d.X_val)
+    return (
+        f"batchscope: data: {Path(cfg.csv_path).name}, {d.n_train + n_val} rows "
+        f"({d.n_train} training), inputs {', '.join(d.input_names)} -> "
+        f"{', '.join(d.target_names)}; {d.task_note}; {d.scale_note}"
+    )
+
+
+def render(
+    session,
+    screenshot: str | None,
+    export_dir: str | None,
+    size: tuple[int, int],
+    fmt: str = "PNG",
+) -> int:
     """Show the trained session in a window offscreen (or on the display), save, exit."""
     from PySide6.QtCore import QElapsedTimer
     from PySide6.QtWidgets import QApplication
@@ -238,8 +343,9 @@ def render(session, screenshot: str | None, export_dir: str | None, size: tuple[
     app = make_app()
     if app.platformName() == "offscreen":
         quiet_offscreen_messages()
-    if not session.diverged and session.needs_surface():
+    if session.needs_surface():  # after a divergence too: at the last finite weights
         session.compute_surface()
+    session.measure_batch_noise()  # the spread view's measured 1/sqrt(B) panel
     window = MainWindow(session=session, run=False, remember=False)
     window.resize(*size)
     window.fit_docks_to_width(size[0])
@@ -263,7 +369,7 @@ def render(session, screenshot: str | None, export_dir: str | None, size: tuple[
             files = window.export_all(export_dir)
             print(f"batchscope: wrote {len(files)} files to {export_dir}", file=sys.stderr)
         if screenshot:
-            save_pixmap(window.grab(), screenshot)
+            save_pixmap(window.grab(), screenshot, fmt)
             print(f"batchscope: saved {screenshot}", file=sys.stderr)
     except (ExportError, OSError) as e:
         print(f"batchscope: {e}", file=sys.stderr)
@@ -283,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args, remembered=not headless)
         steps = _int("--steps", args.steps, 0, 10**7)
         size = _parse_size(args.size)
+        fmt = "PNG"
         if args.screenshot:
+            fmt = screenshot_format(args.screenshot)
             _check_output_file("--screenshot", args.screenshot)
         if args.export_dir:
             _check_output_dir("--export-dir", args.export_dir)
@@ -297,9 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"batchscope: error: {e}", file=sys.stderr)
         return 2
-    train(session, steps)
+    if cfg.dataset == "csv":
+        print(describe_data(session), file=sys.stderr)
+    finished = train(session, steps)
     if headless:
-        return render(session, args.screenshot, args.export_dir, size)
+        status = render(session, args.screenshot, args.export_dir, size, fmt)
+        return status if status or finished else EXIT_DIVERGED
     from gui.app import run
 
     return run(session=session)

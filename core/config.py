@@ -27,6 +27,8 @@ __all__ = [
     "DATASETS",
     "PLANES",
     "SAMPLE_WEIGHTINGS",
+    "CSV_TASKS",
+    "CSV_SCALES",
     "parse_hidden",
     "MAX_WIDTH",
     "MAX_LAYERS",
@@ -37,6 +39,11 @@ __all__ = [
 DATASETS: tuple[str, ...] = ("teacher", "waves", "blobs", "csv")
 PLANES: tuple[str, ...] = ("gradient", "random", "pca")
 SAMPLE_WEIGHTINGS: tuple[str, ...] = ("uniform", "x1_positive_double")
+#: a CSV's task: guessed from its target columns, or as chosen
+CSV_TASKS: tuple[str, ...] = ("auto", "regression", "classification")
+#: standard: inputs and regression targets shifted and scaled to mean 0, sd 1 on the
+#: training split (raw targets in the hundreds then train at the default rate); none: raw
+CSV_SCALES: tuple[str, ...] = ("standard", "none")
 
 MAX_WIDTH = 4096  #: largest hidden layer
 MAX_LAYERS = 16  #: most hidden layers
@@ -108,6 +115,8 @@ class Config:
     csv_path: str = ""
     csv_inputs: tuple[str, ...] = ()
     csv_targets: tuple[str, ...] = ()
+    csv_task: str = "auto"
+    csv_scale: str = "standard"
     batch_size: int = 32
     lr: float = 0.05
     loss: str = "mse"
@@ -140,6 +149,8 @@ class Config:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("plane", self.plane, PLANES)
         _choice("sample_weighting", self.sample_weighting, SAMPLE_WEIGHTINGS)
+        _choice("csv_task", self.csv_task, CSV_TASKS)
+        _choice("csv_scale", self.csv_scale, CSV_SCALES)
         _int_range("n_samples", self.n_samples, 8, MAX_SAMPLES)
         _float_range("val_fraction", self.val_fraction, 0.0, 0.9, low_open=False)
         _float_range("noise", self.noise, 0.0, 100.0, low_open=False)

@@ -6,20 +6,22 @@ Built-in tasks (samples are rows):
   fixed random 5-16-3 tanh "teacher" network plus Gaussian noise.
 * ``waves``: 2 inputs on [-2, 2]^2, 3 smooth outputs (easy to picture), plus noise.
 * ``blobs``: 2 inputs, 3 Gaussian classes, one-hot targets (for cross-entropy).
-* ``csv``: chosen input and target columns of a CSV file with a header row.
+* ``csv``: chosen input and target columns of a CSV file with a header row
+  (``core.csv_data`` reads it). By default (``csv_scale="standard"``) its inputs and its
+  regression targets are standardised with the training split's mean and standard deviation,
+  so a target in the hundreds trains at the default rate; ``Dataset.scale_note`` says so.
 
 All randomness comes from ``np.random.default_rng(seed)`` passed in; never the global RNG.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import Config, ConfigError
+from .csv_data import load_table, read_table
 
 __all__ = ["Dataset", "MinibatchSampler", "make_dataset", "load_csv"]
 
@@ -30,6 +32,10 @@ class Dataset:
 
     X_train : (N, n_in), T_train : (N, n_out), X_val : (V, n_in), T_val : (V, n_out) float64
     weights_train : (N,) per-sample weights used by the ``weighted`` reduction
+    x_shift, x_scale : (n_in,) and t_shift, t_scale : (n_out,) float64: the arrays hold
+        ``(raw - shift) / scale`` (zeros and ones when unscaled)
+    scale_note : how the values are scaled, e.g. "standardised on the training split"
+    task_note : for a CSV, the task and why (guessed or chosen)
     """
 
     name: str
@@ -41,6 +47,17 @@ class Dataset:
     task: str = "regression"
     input_names: tuple[str, ...] = ()
     target_names: tuple[str, ...] = ()
+    x_shift: np.ndarray | None = None
+    x_scale: np.ndarray | None = None
+    t_shift: np.ndarray | None = None
+    t_scale: np.ndarray | None = None
+    scale_note: str = ""
+    task_note: str = ""
+
+    @property
+    def scaled(self) -> bool:
+        """True when inputs or targets are standardised (not the raw values)."""
+        return bool(self.scale_note) and self.scale_note != "raw values"
 
     @property
     def n_in(self) -> int:
@@ -118,58 +135,32 @@ def _blobs(n: int, noise: float, rng: np.random.Generator):
     return X, T
 
 
-def load_csv(path: str, inputs: tuple[str, ...], targets: tuple[str, ...]):
-    """Read the named columns of a CSV file with a header row.
+def load_csv(
+    path: str, inputs: tuple[str, ...] = (), targets: tuple[str, ...] = (), task: str = "auto"
+):
+    """Read the named columns of a CSV file with a header row (see ``core.csv_data``).
 
-    Returns X (N, len(inputs)), T (N, len(targets)) float64. Errors are ConfigError naming the
-    field (csv_path, csv_inputs, csv_targets) and, for bad cells, the row and column.
+    inputs, targets : column names; empty: every column but the last are inputs, the last is
+    the target. Returns X (N, n_in), T (N, n_out) float64 (T one-hot for classification).
+    Errors are ConfigError naming the field (csv_path, csv_inputs, csv_targets, csv_task)
+    with the file's physical line number where there is one.
     """
-    if not inputs:
-        raise ConfigError("csv_inputs", "choose at least one input column")
-    if not targets:
-        raise ConfigError("csv_targets", "choose at least one target column")
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except FileNotFoundError:
-        raise ConfigError("csv_path", f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError("csv_path", f"{path}: cannot be read ({e})") from None
-    except csv.Error as e:
-        raise ConfigError("csv_path", f"{path}: not a valid CSV file ({e})") from None
-    if not rows:
-        raise ConfigError("csv_path", f"{path}: the file is empty")
-    header = [h.strip() for h in rows[0]]
-    cols = {}
-    for field, names in (("csv_inputs", inputs), ("csv_targets", targets)):
-        for name in names:
-            if name not in header:
-                raise ConfigError(
-                    field,
-                    f"column {name!r} is not in {os.path.basename(path)} "
-                    f"(columns: {', '.join(header)})",
-                )
-            cols[name] = header.index(name)
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    if len(body) < 8:
-        raise ConfigError("csv_path", f"{path}: needs at least 8 data rows (has {len(body)})")
-    data = np.empty((len(body), len(inputs) + len(targets)))
-    for i, row in enumerate(body):
-        for j, name in enumerate((*inputs, *targets)):
-            c = cols[name]
-            cell = row[c].strip() if c < len(row) else ""
-            try:
-                v = float(cell)
-            except ValueError:
-                raise ConfigError(
-                    "csv_path", f"{path}: row {i + 2}, column {name!r}: {cell!r} is not a number"
-                ) from None
-            if not np.isfinite(v):
-                raise ConfigError(
-                    "csv_path", f"{path}: row {i + 2}, column {name!r}: {cell!r} is not finite"
-                )
-            data[i, j] = v
-    return data[:, : len(inputs)], data[:, len(inputs) :]
+    d = load_table(read_table(path), inputs, targets, task)
+    return d.X, d.T
+
+
+def standardise(
+    train: np.ndarray, *others: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Mean 0, standard deviation 1 per column, with the statistics of ``train`` (N, K).
+
+    Returns (shift (K,), scale (K,), [each array (M, K) as (a - shift) / scale]); a constant
+    column keeps scale 1 (it is only shifted).
+    """
+    shift = train.mean(axis=0) if len(train) else np.zeros(train.shape[1])
+    scale = train.std(axis=0) if len(train) else np.ones(train.shape[1])
+    scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(shift)), scale, 1.0)
+    return shift, scale, [(a - shift) / scale for a in (train, *others)]
 
 
 def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Dataset:
@@ -181,6 +172,7 @@ def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Data
     task = "regression"
     in_names: tuple[str, ...] = ()
     out_names: tuple[str, ...] = ()
+    task_note = ""
     if config.dataset == "teacher":
         X, T = _teacher(config.n_samples, config.noise, rng)
     elif config.dataset == "waves":
@@ -190,18 +182,42 @@ def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Data
         task = "classification"
         out_names = ("class 1", "class 2", "class 3")
     elif config.dataset == "csv":
-        X, T = load_csv(config.csv_path, config.csv_inputs, config.csv_targets)
-        in_names, out_names = config.csv_inputs, config.csv_targets
-        if T.shape[1] > 1 and np.all((T == 0) | (T == 1)) and np.all(T.sum(axis=1) == 1):
-            task = "classification"
+        d = load_table(
+            read_table(config.csv_path), config.csv_inputs, config.csv_targets, config.csv_task
+        )
+        X, T, task, task_note = d.X, d.T, d.task, d.task_note
+        in_names, out_names = d.input_names, d.target_names
     else:
         raise ConfigError("dataset", f"unknown dataset {config.dataset!r}")
     Xt, Tt, Xv, Tv = _split(X, T, config.val_fraction, rng)
+    n_in, n_out = Xt.shape[1], Tt.shape[1]
+    shifts = [np.zeros(n_in), np.ones(n_in), np.zeros(n_out), np.ones(n_out)]
+    scale_note = ""
+    if config.dataset == "csv":
+        scale_note = "raw values"
+        if config.csv_scale == "standard":
+            shifts[0], shifts[1], (Xt, Xv) = standardise(Xt, Xv)
+            scale_note = "inputs standardised on the training split"
+            if task == "regression":
+                shifts[2], shifts[3], (Tt, Tv) = standardise(Tt, Tv)
+                scale_note = "inputs and targets standardised on the training split"
     if config.sample_weighting == "x1_positive_double":
         weights = np.where(Xt[:, 0] > 0, 2.0, 1.0)
     else:
         weights = np.ones(Xt.shape[0])
-    arrays = [np.ascontiguousarray(a) for a in (Xt, Tt, Xv, Tv, weights)]
-    for a in arrays:
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (Xt, Tt, Xv, Tv, weights)]
+    for a in (*arrays, *shifts):
         a.flags.writeable = False
-    return Dataset(config.dataset, *arrays, task=task, input_names=in_names, target_names=out_names)
+    return Dataset(
+        config.dataset,
+        *arrays,
+        task=task,
+        input_names=in_names,
+        target_names=out_names,
+        x_shift=shifts[0],
+        x_scale=shifts[1],
+        t_shift=shifts[2],
+        t_scale=shifts[3],
+        scale_note=scale_note,
+        task_note=task_note,
+    )

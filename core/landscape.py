@@ -169,6 +169,10 @@ def project_vectors(plane: Plane, V: np.ndarray) -> np.ndarray:
     return np.linalg.solve(D @ D.T, D @ np.atleast_2d(V).T).T
 
 
+# Far from the weights (or after a divergence) the float32 grid overflows: those points become
+# inf/nan, which the callers mask; NumPy's RuntimeWarnings about it are noise, not news. The
+# state is per thread, so the pool's worker function carries it too.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 def loss_grid(
     net: MLP,
     X: np.ndarray,
@@ -236,6 +240,7 @@ def loss_grid(
     Tc = T.astype(dtype)
     starts = list(range(0, n_pts, c))
 
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
     def run(my_starts):
         bufs: dict[str, np.ndarray] = {}  # preallocated per worker, reused for every chunk
         for start in my_starts:

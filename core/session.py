@@ -77,6 +77,8 @@ _SURFACE_FIELDS = {
     "reduction",
     "output_weights",
     "huber_delta",
+    "csv_task",
+    "csv_scale",
     "surface_resolution",
     "surface_samples",
     "activation",
@@ -163,6 +165,7 @@ class Session:
     def apply(self, command) -> list[str]:
         """Carry out a command from ``core.commands``; returns messages for the status bar."""
         if isinstance(command, Update):
+        self.divergence = ""  #: why the run diverged, e.g. "the loss became inf at step 7"
             return self.update(**command.changes)
         if isinstance(command, Reset):
             self.reset()
@@ -339,7 +342,11 @@ class Session:
         self._t_last = now
 
     def _diverge(self, why: str, parts: dict, t0: float) -> Snapshot:
-        np.copyto(self.net.params, self._good_params)
+        # Keep the weights after the last finite update: those ``step_count`` updates made
+        # and the history's last row led to. Only an update that made the weights themselves
+        # non-finite is undone (it was not counted).
+        if not np.all(np.isfinite(self.net.params)):
+            np.copyto(self.net.params, self._good_params)
         self.optimizer.reset()
         self.diverged = True
         self.message = (
@@ -445,6 +452,7 @@ class Session:
     def trajectory(self) -> np.ndarray:
         """The recent parameter vectors (N, P), oldest first (a copy)."""
         cap = self._traj.shape[0]
+        self.divergence = why
         n = min(self._traj_n, cap)
         start = self._traj_n % cap if self._traj_n > cap else 0
         order = (np.arange(n) + start) % cap

@@ -31,15 +31,15 @@ def check_folder(folder: str | os.PathLike) -> Path:
     return path
 
 
-def save_pixmap(pixmap: QPixmap, path: str | os.PathLike) -> None:
-    """Save a pixmap as PNG through QSaveFile (all or nothing)."""
+def save_pixmap(pixmap: QPixmap, path: str | os.PathLike, fmt: str = "PNG") -> None:
+    """Save a pixmap through QSaveFile (all or nothing); ``fmt``: "PNG" or "JPEG"."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise ExportError(f"{path} is a folder")
     f = QSaveFile(path)
     if not f.open(QSaveFile.OpenModeFlag.WriteOnly):
         raise ExportError(f"cannot write {path}: {f.errorString()}")
-    if not pixmap.save(f, "PNG"):
+    if not pixmap.save(f, fmt):
         f.cancelWriting()
         f.commit()
         raise ExportError(f"cannot write {path}: the image could not be encoded")

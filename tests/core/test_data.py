@@ -188,15 +188,21 @@ def test_load_csv_missing_column(tmp_path):
     assert err.field == "csv_targets" and "yy" in err.message
 
 
-def test_load_csv_no_columns_chosen(tmp_path):
-    path = write_csv(tmp_path / "d.csv", ["a", "b", "c", "d"], numeric_rows())
-    assert csv_error(path, inputs=()).field == "csv_inputs"
-    assert csv_error(path, targets=()).field == "csv_targets"
+def test_load_csv_default_columns(tmp_path):
+    """No columns chosen: every column but the last are inputs, the last is the target."""
+    rows = numeric_rows()
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "c", "d"], rows)
+    X, T = load_csv(path)
+    np.testing.assert_array_equal(X, rows[:, :3])
+    np.testing.assert_array_equal(T, rows[:, [3]])
+    X, T = load_csv(path, targets=("a",))  # a target named: the rest are inputs
+    np.testing.assert_array_equal(X, rows[:, 1:])
+    assert csv_error(path, inputs=("a",), targets=("a",)).field == "csv_targets"
 
 
 @pytest.mark.parametrize(
     "bad, word",
-    [("x1", "not a number"), ("", "not a number"), ("nan", "not finite"), ("inf", "not finite")],
+    [("x1", "not a number"), ("", "empty"), ("nan", "not a finite"), ("inf", "not a finite")],
 )
 def test_load_csv_bad_cell(tmp_path, bad, word):
     rows = numeric_rows().astype(object)
@@ -205,7 +211,7 @@ def test_load_csv_bad_cell(tmp_path, bad, word):
     err = csv_error(path)
     assert err.field == "csv_path"
     assert word in err.message
-    assert "row 6" in err.message  # header is row 1, the fifth data row is row 6
+    assert "line 6:" in err.message  # header is line 1, the fifth data row is line 6
     assert "'b'" in err.message
 
 
@@ -215,7 +221,7 @@ def test_load_csv_short_row(tmp_path):
     text = "a,b,c,d\n" + "".join(",".join(map(str, r)) + "\n" for r in rows[:-1])
     path.write_text(text + "1.0\n")
     err = csv_error(path)
-    assert err.field == "csv_path" and "row 11" in err.message
+    assert err.field == "csv_path" and "line 11:" in err.message
 
 
 def test_load_csv_empty_file(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 
+import numpy as np
 import pytest
 from gui_testing import CSV_HEADERS, REPO_ROOT, VIEW_NAMES, cli_env, main_cmd
 from PySide6.QtGui import QImage
@@ -112,14 +113,125 @@ def test_screenshot_with_size(tmp_path):
     assert all(ln.startswith(("step ", "batchscope: ")) for ln in lines), r.stderr
 
 
-def test_diverging_run_still_writes_the_picture(tmp_path):
+def own_lines(stderr: str) -> list[str]:
+    """stderr's non-empty lines, each checked to be one of the app's own."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert all(ln.startswith(("step ", "batchscope: ")) for ln in lines), stderr
+    return lines
+
+
+def test_diverging_run_still_writes_every_picture_and_exits_3(tmp_path):
+    out = tmp_path / "figures"
     shot = tmp_path / "diverged.png"
-    r = run_main(tmp_path, "--lr", "1000", "--steps", "200", "--screenshot", str(shot))
-    assert r.returncode == 0, r.stderr
-    assert "diverged at step" in r.stderr
-    assert "Traceback" not in r.stderr
+    r = run_main(
+        tmp_path,
+        "--hidden", "64,64", "--lr", "1000", "--reduction", "max", "--steps", "200",
+        "--export-dir", str(out), "--screenshot", str(shot),
+    )  # fmt: skip
+    assert r.returncode == 3, r.stderr
+    lines = own_lines(r.stderr)  # no RuntimeWarning, no Qt chatter, no traceback
+    said = [ln for ln in lines if "diverged" in ln.lower()]
+    assert len(said) == 1 and said[0].lower().count("diverged") == 1, said
+    assert "exit status 3" in said[0] and "--lr" in said[0]
     img = QImage(str(shot))
     assert not img.isNull() and (img.width(), img.height()) == (1600, 1000)
+    for view in VIEW_NAMES:
+        assert QImage(str(out / f"{view}.png")).width() > 100, view
+        assert (out / f"{view}.csv").is_file(), view
+    assert not QImage(str(out / "window.png")).isNull()
+
+
+@pytest.mark.parametrize(
+    "name, fmt", [("shot.jpg", b"\xff\xd8\xff"), ("shot.JPEG", b"\xff\xd8\xff")]
+)
+def test_screenshot_format_follows_the_extension(tmp_path, name, fmt):
+    shot = tmp_path / name
+    r = run_main(tmp_path, "--hidden", "8", "--steps", "3", "--screenshot", str(shot))
+    assert r.returncode == 0, r.stderr
+    assert shot.read_bytes()[:3] == fmt
+    assert not QImage(str(shot)).isNull()
+
+
+@pytest.mark.parametrize("name", ["shot.bmp", "shot", "shot.png.txt"])
+def test_screenshot_other_formats_are_refused(tmp_path, name):
+    r = run_main(tmp_path, "--steps", "3", "--screenshot", str(tmp_path / name))
+    assert r.returncode == 2
+    (line,) = own_lines(r.stderr)
+    assert line.startswith("batchscope: error: --screenshot: ") and ".png" in line
+    assert line.count("batchscope") == 1
+    assert not (tmp_path / name).exists()
+
+
+def house_csv(tmp_path, n=240):
+    """An Excel-style CSV (BOM, CRLF, quoted numbers) with raw targets in the hundreds."""
+    rng = np.random.default_rng(1)
+    area = rng.uniform(40, 250, n)
+    rooms = rng.integers(1, 7, n)
+    age = rng.integers(0, 80, n)
+    price = 1.8 * area + 12 * rooms - 0.9 * age + 60 + rng.normal(0, 15, n)
+    lines = ["area_m2,rooms,age_years,price_k"] + [
+        f'{a:.1f},{r},{g},"{p:.1f}"' for a, r, g, p in zip(area, rooms, age, price)
+    ]
+    path = tmp_path / "house.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    return str(path)
+
+
+def test_csv_trains_at_default_settings_and_says_how(tmp_path):
+    shot = tmp_path / "house.png"
+    r = run_main(
+        tmp_path, "--csv", house_csv(tmp_path), "--steps", "300", "--screenshot", str(shot)
+    )
+    assert r.returncode == 0, r.stderr
+    lines = own_lines(r.stderr)
+    data = [ln for ln in lines if ln.startswith("batchscope: data:")]
+    assert len(data) == 1
+    assert "area_m2, rooms, age_years -> price_k" in data[0]
+    assert "regression (guessed" in data[0] and "standardised on the training split" in data[0]
+    assert "step 300" in r.stderr and "diverged" not in r.stderr
+    assert not QImage(str(shot)).isNull()
+
+
+def test_csv_options(tmp_path):
+    path = house_csv(tmp_path)
+    shot = str(tmp_path / "s.png")
+    r = run_main(
+        tmp_path, "--csv", path, "--inputs", "area_m2, rooms", "--targets", "price_k",
+        "--task", "regression", "--scale", "none", "--lr", "1e-6", "--steps", "2",
+        "--screenshot", shot,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (data,) = [ln for ln in own_lines(r.stderr) if ln.startswith("batchscope: data:")]
+    assert "inputs area_m2, rooms -> price_k" in data and "raw values" in data
+    assert "regression (chosen)" in data
+
+
+@pytest.mark.parametrize(
+    "args, option, words",
+    [
+        (["--inputs", "a,b"], "--inputs", ["--csv"]),
+        (["--scale", "none"], "--scale", ["CSV"]),
+        (["--csv", "{house}", "--dataset", "teacher"], "--csv", ["--dataset"]),
+        (["--csv", "{house}", "--inputs", "nope"], "--inputs", ["'nope'"]),
+        (["--csv", "{house}", "--task", "clustering"], "--task", ["'clustering'"]),
+        (["--csv", "{house}", "--scale", "minmax"], "--scale", ["'minmax'"]),
+        (["--csv", "{missing}"], "--csv", ["no such file"]),
+        (["--csv", "{broken}"], "--csv", ["line 4:", "never closes"]),
+    ],
+)
+def test_csv_refusals_are_one_line(tmp_path, args, option, words):
+    house = house_csv(tmp_path)
+    broken = tmp_path / "broken.csv"
+    broken.write_text('a,b\n1,2\n3,4\n5,"6\n' + "7,8\n" * 300)
+    subs = {"{house}": house, "{missing}": str(tmp_path / "nope.csv"), "{broken}": str(broken)}
+    args = [subs.get(a, a) for a in args]
+    r = run_main(tmp_path, *args, "--screenshot", str(tmp_path / "s.png"))
+    assert r.returncode == 2, r.stderr
+    (line,) = own_lines(r.stderr)
+    assert line.startswith(f"batchscope: error: {option}: "), line
+    assert len(line) < 200 + len("batchscope: error: ") + len(option) + 2
+    for w in words:
+        assert w in line, line
 
 
 def test_unwritable_screenshot_path_is_refused(tmp_path):
@@ -153,8 +265,14 @@ def test_help(tmp_path):
         "--steps",
         "--screenshot",
         "--export-dir",
+        "--csv",
+        "--inputs",
+        "--targets",
+        "--task",
+        "--scale",
     ):
         assert option in r.stdout
+    assert "3 the run diverged" in " ".join(r.stdout.split())
 
 
 def test_no_display_and_no_output_is_a_usage_error(tmp_path):
@@ -170,3 +288,4 @@ def test_no_display_and_no_output_is_a_usage_error(tmp_path):
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "display" in lines[0] and "--screenshot" in lines[0]
+    assert lines[0].count("batchscope") == 1, lines[0]  # the prefix once
