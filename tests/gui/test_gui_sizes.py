@@ -1,0 +1,81 @@
+"""Every tab is whole at every window size a user will try, from the minimum (1024 x 640) to
+1920 x 1080: no title, axis, legend or label drawn outside its view, no plot squeezed to a
+strip, no control smaller than its text (tests/gui/layout_audit.py says what counts)."""
+
+from __future__ import annotations
+
+import pytest
+from gui_testing import small_config, wait_drawn
+from layout_audit import audit
+from PySide6.QtWidgets import QAbstractSpinBox, QPushButton
+
+from gui.live_grid import LiveGrid
+from gui.main_window import MIN_SIZE
+
+SIZES = [MIN_SIZE, (1280, 720), (1366, 768), (1440, 900), (1600, 1000), (1920, 1080)]
+
+
+def _settle(qtbot, window) -> None:
+    qtbot.wait(60)  # layouts, then the views' own range and label updates
+    for view in window.views.values():
+        view.scene().prepareForPaint()
+    qtbot.wait(20)
+
+
+def _problems_in_every_tab(qtbot, window) -> list[str]:
+    found = []
+    for k in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(k)
+        _settle(qtbot, window)
+        found += [f"tab {window.tabs.tabText(k)!r}: {p}" for p in audit(window)]
+    return found
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_tab_is_whole(make_window, qtbot, size):
+    window = make_window(small_config(), remember=False)
+    window.worker.request_step(3)
+    wait_drawn(qtbot, window, lambda s: s.step >= 3 and s.detail)
+    window.run_experiments_blocking(quick=True)
+    window.resize(*size)
+    window.fit_docks_to_width(size[0])
+    _settle(qtbot, window)
+    assert (window.width(), window.height()) == size
+    problems = _problems_in_every_tab(qtbot, window)
+    assert not problems, f"{len(problems)} cut or squeezed at {size}:\n" + "\n".join(problems)
+
+
+def test_minimum_size_is_at_most_1024_by_640(window):
+    hint = window.minimumSize()
+    assert hint.width() <= 1024 and hint.height() <= 640
+    window.resize(800, 500)
+    assert (window.width(), window.height()) == MIN_SIZE
+
+
+def test_the_live_views_reflow_instead_of_squeezing(window, qtbot):
+    grid = window.findChild(LiveGrid, "liveGrid")
+    window.resize(1280, 720)
+    window.fit_docks_to_width(1280)
+    qtbot.waitUntil(lambda: grid.columns == 3)
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: grid.columns == 2)
+
+
+def test_a_squeezed_dock_is_never_restored(make_window, qtbot):
+    """Shrink to the minimum, close (the state is saved), open again and grow: every control
+    in the panel is whole, Reset and the spin-box arrows included."""
+    first = make_window(small_config(), remember=True)
+    first.resize(*MIN_SIZE)
+    qtbot.wait(50)
+    first.close()
+    second = make_window(small_config(), remember=True)
+    second.resize(1600, 1000)
+    qtbot.wait(50)
+    panel = second.controls
+    dock = second.controls_dock
+    assert dock.width() >= panel.minimumSizeHint().width()
+    for w in [*panel.findChildren(QAbstractSpinBox), *panel.findChildren(QPushButton)]:
+        need = w.minimumSizeHint().width()
+        assert w.width() >= need, f"{w.objectName()} is {w.width()} px wide, needs {need}"
+        right = w.mapTo(dock, w.rect().topRight()).x()
+        assert right <= dock.width(), f"{w.objectName()} runs past the dock's edge"
