@@ -12,17 +12,25 @@ per-layer factors (||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2, Goodfellow 2
 forming the B x P matrix, which is what the session uses when B x P x 8 bytes would exceed
 ``MATERIALISE_LIMIT_BYTES``.
 
-Definitions (gbar = (1/B) sum_i g_i):
+Definitions (gbar = (1/B) sum_i g_i; G, Sigma: the mean and covariance of the per-sample
+gradients over the whole training set, estimated by ``core.noise_scale``):
 
-* tr(Sigma) = sum_i ||g_i - gbar||^2 / (B - 1), the trace of the per-sample covariance;
-* noise scale B_simple = tr(Sigma) / ||gbar||^2 (McCandlish et al. 2018);
-* standard error of the mean gradient = sqrt(tr(Sigma) / B), shrinking like 1/sqrt(B);
-* signal-to-noise ratio = ||gbar||^2 / (tr(Sigma) / B) = B / B_simple.
+* noise scale B_noise = tr(Sigma) / ||G||^2 (McCandlish et al. 2018): the batch size at which a
+  minibatch gradient's noise is as large as its signal;
+* standard error of the mean gradient = sqrt(tr(Sigma) / B), shrinking like 1/sqrt(B) (for
+  batches drawn with replacement; the sampler draws without, a factor sqrt(1 - B/n) less);
+* signal-to-noise ratio = ||G||^2 / (tr(Sigma) / B) = B / B_noise.
+
+These three use the training-set estimate passed in as ``noise`` (NaN without one). The batch
+alone gives tr(Sigma_B) = sum_i ||g_i - gbar||^2 / (B - 1) and the one-batch ratio
+``noise_scale_batch`` = tr(Sigma_B) / ||gbar||^2, shown only as what it is: since
+E||gbar||^2 = ||G||^2 + tr(Sigma)/B, it tends to B whenever ||G||^2 is small against
+tr(Sigma)/B, whatever the true noise scale. Both are undefined (NaN) for B = 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +43,7 @@ __all__ = [
 ]
 
 MATERIALISE_LIMIT_BYTES = 50 * 1024 * 1024
+NAN = float("nan")
 EIGH_MAX = 256  #: above this batch size the top eigenvector comes from power iteration
 
 
@@ -66,11 +75,21 @@ class DenseGradients:
 
 @dataclass(frozen=True)
 class GradStats:
-    """Statistics of one batch's per-sample gradients (arrays are read-only).
+    """Statistics of one batch's per-sample gradients (arrays are read-only), with the
+    training set's noise scale from ``core.noise_scale`` (see the module docstring).
 
     per_sample_norms : (B,) ||g_i||
     cosines : (B,) cos(g_i, gbar)
     projections : (B, K) g_i . d_k for the K directions asked for (K may be 0)
+
+    Batch alone: ``mean_norm`` ||gbar||, ``trace_sigma_batch``, ``noise_scale_batch`` (NaN for
+    B = 1). Training set (NaN without an estimate): ``trace_sigma``, ``grad_sq`` ||G||^2,
+    ``noise_scale`` (NaN also while ||G||^2 is not resolved), ``noise_scale_err`` (one standard
+    error; 0 when exact), ``snr``, ``std_error``. ``noise_scale_mode`` is "exact", "two-batch"
+    or "" (none yet); ``noise_scale_age`` the number of updates between the weights it was
+    measured at and this batch's; ``noise_scale_interval`` steps between measurements;
+    ``noise_scale_samples`` the training set's size (exact) or the larger sample (two-batch);
+    ``noise_scale_measurements`` how many measurements the two-batch averages hold.
     """
 
     batch_size: int
@@ -78,18 +97,62 @@ class GradStats:
     per_sample_norms: np.ndarray
     cosines: np.ndarray
     frac_against: float
-    trace_sigma: float
-    noise_scale: float
-    snr: float
-    std_error: float
+    trace_sigma_batch: float
+    noise_scale_batch: float
     projections: np.ndarray
+    trace_sigma: float = NAN
+    grad_sq: float = NAN
+    noise_scale: float = NAN
+    noise_scale_err: float = NAN
+    snr: float = NAN
+    std_error: float = NAN
+    noise_scale_mode: str = ""
+    noise_scale_step: int = -1
+    noise_scale_age: int = 0
+    noise_scale_interval: int = 0
+    noise_scale_samples: int = 0
+    noise_scale_measurements: int = 0
+
+    def with_noise(self, noise, age: int = 0) -> GradStats:
+        """A copy carrying the training-set estimate ``noise`` (a ``NoiseEstimate`` or None);
+        ``age``: updates between its weights and this batch's."""
+        return replace(self, **_noise_fields(self.batch_size, noise, age))
 
 
-def gradient_stats(gs, gbar: np.ndarray | None = None, directions: np.ndarray | None = None):
+def _noise_fields(B: int, noise, age: int) -> dict:
+    if noise is None:
+        return {}
+    S, G2, ns = noise.trace_sigma, noise.grad_sq, noise.noise_scale
+    return {
+        "trace_sigma": float(S),
+        "grad_sq": float(G2),
+        "noise_scale": float(ns),
+        "noise_scale_err": float(noise.noise_scale_err),
+        # B / B_noise; with ||G||^2 unresolved (noise_scale NaN) the signal is not measured
+        "snr": float(B / ns) if ns > 0 else NAN,
+        "std_error": float(np.sqrt(S / B)) if S >= 0 else NAN,
+        "noise_scale_mode": noise.mode,
+        "noise_scale_step": int(noise.step),
+        "noise_scale_age": int(age),
+        "noise_scale_interval": int(noise.interval),
+        "noise_scale_samples": int(noise.samples),
+        "noise_scale_measurements": int(noise.measurements),
+    }
+
+
+def gradient_stats(
+    gs,
+    gbar: np.ndarray | None = None,
+    directions: np.ndarray | None = None,
+    noise=None,
+    age: int = 0,
+):
     """Compute ``GradStats`` from a gradient set (DenseGradients or Backprop).
 
     gbar : (P,) the plain mean of the per-sample gradients; computed if not given
     directions : (K, P) directions to project every g_i on (not normalised here)
+    noise : the training set's ``core.noise_scale.NoiseEstimate`` (None: those fields NaN);
+    age : updates between its weights and this batch's
     """
     B = gs.batch_size
     if gbar is None:
@@ -105,9 +168,8 @@ def gradient_stats(gs, gbar: np.ndarray | None = None, directions: np.ndarray | 
         cos = np.where((norms > 0) & (gnorm > 0), dots_mean / (norms * gnorm), 0.0)
     cos = np.clip(cos, -1.0, 1.0)
     ss = max(float(n2.sum()) - B * gbar2, 0.0)  # sum_i ||g_i - gbar||^2
-    trace = ss / (B - 1) if B > 1 else 0.0
-    noise = trace / gbar2 if gbar2 > 0 else float("inf")
-    snr = gbar2 / (trace / B) if trace > 0 else float("inf")
+    trace = ss / (B - 1) if B > 1 else NAN
+    noise_batch = trace / gbar2 if (B > 1 and gbar2 > 0) else NAN
     proj = D[:, 1:] if directions is not None else np.zeros((B, 0))
     arrays = [np.ascontiguousarray(a) for a in (norms, cos, proj)]
     for a in arrays:
@@ -118,11 +180,10 @@ def gradient_stats(gs, gbar: np.ndarray | None = None, directions: np.ndarray | 
         per_sample_norms=arrays[0],
         cosines=arrays[1],
         frac_against=float(np.mean(cos < 0)),
-        trace_sigma=float(trace),
-        noise_scale=float(noise),
-        snr=float(snr),
-        std_error=float(np.sqrt(trace / B)),
+        trace_sigma_batch=float(trace),
+        noise_scale_batch=float(noise_batch),
         projections=arrays[2],
+        **_noise_fields(B, noise, age),
     )
 
 

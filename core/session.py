@@ -50,6 +50,7 @@ from .landscape import (
 )
 from .losses import reduce
 from .mlp import MLP
+from .noise_scale import NoiseScaleTracker
 from .optimizers import make_optimizer
 from .snapshot import History, Snapshot, freeze
 
@@ -72,6 +73,8 @@ _DATA_FIELDS = {
     "csv_targets",
     "sample_weighting",
 }
+#: settings after which the training set's noise scale is measured afresh
+_NOISE_FIELDS = {"loss", "reduction", "output_weights", "huber_delta", "activation"}
 _SURFACE_FIELDS = {
     "loss",
     "reduction",
@@ -147,6 +150,9 @@ class Session:
         self._surface_stale = True
         self._last_idx = self.sampler.next(self.config.batch_size)
         self.sampler.samples_seen = 0
+        self._noise_scale = NoiseScaleTracker(
+            self.data.n_train, np.random.default_rng([cfg.seed, 13])
+        )
         self.diverged = False
         self.message = ""
         self._loss_ref: float | None = None
@@ -235,6 +241,8 @@ class Session:
                 )
         if _SURFACE_FIELDS & changes.keys():
             self._surface_stale = True
+        if not rebuild and (_NOISE_FIELDS | _DATA_FIELDS) & changes.keys():
+            self._noise_scale.restart(self.data.n_train)
         if "plane" in changes:
             self.plane = None
             self._surface_stale = True
@@ -291,6 +299,7 @@ class Session:
                 snap_parts,
                 t0,
             )
+        self._measure_noise(snap_parts)
         np.copyto(self._good_params, self.net.params)
         self.optimizer.step(self.net.params, grad)
         if not np.all(np.isfinite(self.net.params)):
@@ -312,7 +321,12 @@ class Session:
             train_loss=train,
             val_loss=val,
             grad_norm=float(np.linalg.norm(grad)),
-            noise_scale=snap_parts["stats"].noise_scale,
+            # measured values only (NaN in between): the curve joins the measurements
+            noise_scale=(
+                snap_parts["stats"].noise_scale
+                if snap_parts["stats"].noise_scale_step == self.step_count - 1
+                else np.nan
+            ),
             batch_size=len(idx),
         )
         self._record_position()
@@ -340,6 +354,25 @@ class Session:
             dt = max(now - self._t_last, 1e-9)
             self._sps = 1.0 / dt if self._sps == 0 else 0.95 * self._sps + 0.05 / dt
         self._t_last = now
+
+    def _measure_noise(self, parts: dict) -> None:
+        """Let the noise-scale tracker measure if due (weights before this step's update) and
+        put its newest estimate into this step's statistics."""
+        kw = {"loss": self.config.loss, "reduction": self.config.reduction}
+        kw["huber_delta"] = self.config.huber_delta
+        kw.update(self._reduction_kwargs(np.arange(self.data.n_train)))
+        stats = parts["stats"]
+        est = self._noise_scale.observe(
+            self.step_count,
+            self.net,
+            self.data.X_train,
+            self.data.T_train,
+            kw,
+            stats.mean_norm**2,
+            stats.batch_size,
+            self._sec_step,
+        )
+        parts["stats"] = stats.with_noise(est, 0 if est is None else self.step_count - est.step)
 
     def _diverge(self, why: str, parts: dict, t0: float) -> Snapshot:
         # Keep the weights after the last finite update: those ``step_count`` updates made
@@ -404,15 +437,17 @@ class Session:
         }
         if not (np.isfinite(red.value) and np.all(np.isfinite(grad))):
             detail = parts["detail"] = False  # nothing to draw; the step will diverge
+        noise = self._noise_scale.current
+        age = 0 if noise is None else self.step_count - noise.step
         if not detail:
-            parts["stats"] = gradient_stats(gs, gbar)
+            parts["stats"] = gradient_stats(gs, gbar, noise=noise, age=age)
             return parts
         # --- detail: what the views draw ---
         disagree = disagreement_direction(gs, gbar)
         plane = self._current_plane(gbar, disagree)
         ghat = gbar / np.linalg.norm(gbar) if np.any(gbar) else gbar
         dirs = [ghat, disagree, plane.d1, plane.d2]
-        stats = gradient_stats(gs, gbar, dirs)
+        stats = gradient_stats(gs, gbar, dirs, noise=noise, age=age)
         proj = np.asarray(stats.projections)
         DD = np.array(
             [[plane.d1 @ plane.d1, plane.d1 @ plane.d2], [plane.d1 @ plane.d2, plane.d2 @ plane.d2]]

@@ -58,8 +58,9 @@ class History:
     """Per-step records since the last reset (read-only views; NaN where not measured).
 
     steps (n,), loss (n,) the backpropagated scalar of each batch, val_loss (n,) and
-    train_loss (n,) measured every ``eval_every`` steps, grad_norm (n,), noise_scale (n,),
-    batch_size (n,). ``events``: (step, text) for changes of settings. Past
+    train_loss (n,) measured every ``eval_every`` steps, grad_norm (n,), noise_scale (n,) the
+    training set's noise scale at the steps it was measured (``core.noise_scale``; NaN at the
+    others, never inf), batch_size (n,). ``events``: (step, text) for changes of settings. Past
     ``core.history.MAX_ROWS`` rows, a row stands for several steps (their mean).
     """
 

@@ -8,6 +8,7 @@ import pytest
 
 from core.gradstats import DenseGradients, disagreement_direction, gradient_stats
 from core.mlp import MLP
+from core.noise_scale import NoiseEstimate
 
 SIZES = [5, 6, 4, 3]
 
@@ -34,10 +35,8 @@ def direct_stats(G: np.ndarray, dirs: np.ndarray | None) -> dict:
         "per_sample_norms": norms,
         "cosines": cos,
         "frac_against": float(np.count_nonzero(cos < 0) / B),
-        "trace_sigma": trace,
-        "noise_scale": trace / float(gbar @ gbar),
-        "snr": float(gbar @ gbar) / (trace / B),
-        "std_error": float(np.sqrt(trace / B)),
+        "trace_sigma_batch": trace,
+        "noise_scale_batch": trace / float(gbar @ gbar),
         "projections": G @ dirs.T if dirs is not None else np.zeros((B, 0)),
     }
 
@@ -68,7 +67,38 @@ def test_stats_match_direct_formulas(seed, loss):
     assert 0.0 <= s1.frac_against <= 1.0
     for a in (s1.per_sample_norms, s1.cosines, s1.projections):
         assert not a.flags.writeable
-    np.testing.assert_allclose(s1.snr, G.shape[0] / s1.noise_scale, rtol=1e-12)
+    # without a training-set estimate the training-set quantities are not made up
+    for key in ("trace_sigma", "grad_sq", "noise_scale", "noise_scale_err", "snr", "std_error"):
+        assert np.isnan(getattr(s1, key)), key
+    assert s1.noise_scale_mode == ""
+
+
+def test_training_set_estimate_gives_snr_and_standard_error():
+    """SNR and the standard error come from the training set's tr(Sigma) and |G|^2, not from
+    the batch: SNR = |G|^2 / (tr(Sigma)/B) = B / B_noise, std error = sqrt(tr(Sigma)/B)."""
+    _, bp, G, _ = batch(7, B=9)
+    est = NoiseEstimate(250.0, 0.0, 5.0, 0.02, "exact", 3, 1024, 1, 12)
+    s = gradient_stats(DenseGradients(G), noise=est, age=4)
+    assert s.noise_scale == 250.0 and s.trace_sigma == 5.0 and s.grad_sq == 0.02
+    assert s.snr == pytest.approx(0.02 / (5.0 / 9), rel=1e-12)
+    assert s.snr == pytest.approx(9 / 250.0, rel=1e-12)
+    assert s.std_error == pytest.approx(np.sqrt(5.0 / 9), rel=1e-12)
+    assert (s.noise_scale_mode, s.noise_scale_step, s.noise_scale_age) == ("exact", 3, 4)
+    assert (s.noise_scale_interval, s.noise_scale_samples) == (12, 1024)
+    # the batch's own ratio is still there, under its own name, and different
+    assert s.noise_scale_batch == pytest.approx(direct_stats(G, None)["noise_scale_batch"])
+    # with_noise replaces only the training-set fields
+    t = gradient_stats(DenseGradients(G)).with_noise(est, 4)
+    for f in s.__dataclass_fields__:
+        a, b = getattr(t, f), getattr(s, f)
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=f)
+        else:
+            assert a == b or (a != a and b != b), f
+    # an unresolved |G|^2 (two-batch average <= 0) gives NaN, never inf
+    unresolved = NoiseEstimate(float("nan"), float("nan"), 5.0, -0.01, "two-batch", 3, 512, 5)
+    u = gradient_stats(DenseGradients(G), noise=unresolved)
+    assert np.isnan(u.noise_scale) and np.isnan(u.snr) and np.isfinite(u.std_error)
 
 
 def test_stats_count_gradients_against_the_mean():
@@ -79,7 +109,7 @@ def test_stats_count_gradients_against_the_mean():
     gbar = np.array([0.5, 0.625])
     assert s.mean_norm == pytest.approx(np.hypot(0.5, 0.625))
     ss = sum(float((g - gbar) @ (g - gbar)) for g in G)
-    assert s.trace_sigma == pytest.approx(ss / 3)
+    assert s.trace_sigma_batch == pytest.approx(ss / 3)
     assert s.cosines[3] < 0 < s.cosines[2]
     assert s.projections.shape == (4, 0)
 
@@ -92,7 +122,7 @@ def test_backprop_path_equals_dense_path():
     fact = gradient_stats(bp, gbar, dirs)
     fact2 = gradient_stats(bp, directions=dirs)  # gbar from bp.combine
     for s in (fact, fact2):
-        for key in ("mean_norm", "frac_against", "trace_sigma", "noise_scale", "snr", "std_error"):
+        for key in ("mean_norm", "frac_against", "trace_sigma_batch", "noise_scale_batch"):
             assert getattr(s, key) == pytest.approx(getattr(dense, key), rel=1e-10), key
         for key in ("per_sample_norms", "cosines", "projections"):
             np.testing.assert_allclose(
@@ -122,24 +152,30 @@ def test_backprop_primitives_match_G():
 
 
 def test_noise_scale_shrinks_the_standard_error_like_one_over_sqrt_B():
-    """Same gradient population, 4x the batch: the standard error halves (exactly, for a
-    population repeated 4 times, up to the (B-1) correction)."""
+    """Same training-set estimate, 4x the batch: the standard error halves and the SNR grows
+    4x; the batch's own tr(Sigma_B) of a population repeated 4 times follows the (B-1)."""
     _, _, G, _ = batch(5, B=8)
-    s8 = gradient_stats(DenseGradients(G))
-    s32 = gradient_stats(DenseGradients(np.tile(G, (4, 1))))
+    est = NoiseEstimate(40.0, 0.0, 2.0, 0.05, "exact", 0, 100)
+    s8 = gradient_stats(DenseGradients(G), noise=est)
+    s32 = gradient_stats(DenseGradients(np.tile(G, (4, 1))), noise=est)
     assert s32.mean_norm == pytest.approx(s8.mean_norm, rel=1e-12)
-    ss = s8.trace_sigma * 7
-    assert s32.trace_sigma == pytest.approx(4 * ss / 31, rel=1e-10)
-    assert s32.std_error == pytest.approx(np.sqrt(4 * ss / 31 / 32), rel=1e-10)
-    assert s32.std_error < 0.55 * s8.std_error
+    ss = s8.trace_sigma_batch * 7
+    assert s32.trace_sigma_batch == pytest.approx(4 * ss / 31, rel=1e-10)
+    assert s32.std_error == pytest.approx(s8.std_error / 2, rel=1e-12)
+    assert s32.snr == pytest.approx(4 * s8.snr, rel=1e-12)
+    assert s8.noise_scale == s32.noise_scale == 40.0  # a property of the set, not of B
 
 
 def test_single_sample_has_no_spread():
     _, bp, G, _ = batch(6, B=1)
+    est = NoiseEstimate(40.0, 0.0, 2.0, 0.05, "exact", 0, 100)
     for gs in (DenseGradients(G), bp):
         s = gradient_stats(gs)
-        assert s.trace_sigma == 0.0 and s.std_error == 0.0
-        assert s.snr == float("inf")
+        # one gradient has no spread to measure: undefined, not 0 and not inf
+        assert np.isnan(s.trace_sigma_batch) and np.isnan(s.noise_scale_batch)
+        # the training set's noise is defined at any B, B = 1 included
+        s = gradient_stats(gs, noise=est)
+        assert s.std_error == pytest.approx(np.sqrt(2.0)) and s.snr == pytest.approx(1 / 40)
         assert s.cosines[0] == pytest.approx(1.0)
         np.testing.assert_array_equal(disagreement_direction(gs, G[0]), 0.0)
 
@@ -148,7 +184,8 @@ def test_zero_gradients_give_zero_cosines_not_nan():
     G = np.zeros((3, 5))
     s = gradient_stats(DenseGradients(G))
     np.testing.assert_array_equal(s.cosines, 0.0)
-    assert s.noise_scale == float("inf")
+    assert np.isnan(s.noise_scale_batch)  # 0/0: undefined, never inf
+    assert s.trace_sigma_batch == 0.0
     assert s.frac_against == 0.0
 
 
