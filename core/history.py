@@ -61,6 +61,40 @@ class HistoryBuffer:
             views.append(v)
         return History(*views, events=tuple(self.events), generation=self.generation)
 
+    def light_state(self) -> dict:
+        """Everything but the rows: row count, stride, generation, the steps waiting to make
+        the next row. With the rows a window already holds, ``from_rows`` rebuilds the buffer
+        (a restarted engine process carries on the record; see core.remote)."""
+        return {
+            "max_rows": self.max_rows,
+            "n": self.n,
+            "stride": self.stride,
+            "generation": self.generation,
+            "bucket": (self._bucket_steps, dict(self._sum), dict(self._weight)),
+        }
+
+    @classmethod
+    def from_rows(cls, rows: History, state: dict) -> HistoryBuffer:
+        """The buffer whose ``light_state()`` was ``state`` and whose rows (and events) are
+        those of ``rows``; ValueError if ``rows`` is not that record."""
+        if len(rows) != state["n"] or rows.generation != state["generation"]:
+            raise ValueError(
+                f"the rows ({len(rows)}, generation {rows.generation}) are not the record's "
+                f"({state['n']}, generation {state['generation']})"
+            )
+        buf = cls(state["max_rows"])
+        size = min(buf.max_rows, max(1024, 2 * buf.n, 2 * state["n"]))
+        buf._cols = {f: np.empty(size) for f in HISTORY_FIELDS}
+        for f in HISTORY_FIELDS:
+            buf._cols[f][: state["n"]] = getattr(rows, f)
+        buf.n = state["n"]
+        buf.stride = state["stride"]
+        buf.generation = state["generation"]
+        buf.events = list(rows.events)
+        steps, sums, weights = state["bucket"]
+        buf._bucket_steps, buf._sum, buf._weight = steps, dict(sums), dict(weights)
+        return buf
+
     # ------------------------------------------------------------------ inside
     def _clear_bucket(self) -> None:
         """The steps that will make the next row: weighted sums (NaN values left out)."""

@@ -1,20 +1,34 @@
-"""Run a Session in its own process, driven through queues (no Qt here).
+"""Run a Session in its own process, driven through pipes (no Qt here).
 
 Why a process and not a thread: drawing with Qt holds Python's GIL (QPainter calls do not
 release it), so a training thread in the window's process ran at a tenth of its bare speed
 (benchmarks/bench_gui.py). In a child process the session trains on its own core while the
 window draws on the other.
 
-Protocol. The parent sends tuples on ``inbox``:
-``("cmd", command)`` (core.commands), ``("run", bool)``, ``("step", n)``, ``("params",)``,
-``("stop",)``. The child answers on ``outbox``:
+Protocol. The parent sends tuples: ``("cmd", command)`` (core.commands), ``("run", bool)``,
+``("step", n)``, ``("params",)``, ``("stop",)``. The child answers with
 ``("snapshot", Snapshot)``, ``("messages", [str])``, ``("failed", field, message)``,
 ``("state", "running" | "paused" | "diverged")``, ``("error", summary, traceback)``,
-``("surface", busy)``, ``("params", (layer_sizes, params))``, ``("stopped",)``.
+``("surface", busy)``, ``("params", (layer_sizes, params))``,
+``("checkpoint", Session.training_state())`` and ``("stopped",)``; ``EngineProcess.get``
+reports the child's end as ``("ended", how)``.
 
 Snapshots travel light: their history holds only the steps since the previous snapshot
 (``History.start`` says where they begin) and a surface is sent once, then referred to by
 ``surface_id``; ``SnapshotMirror`` on the parent's side puts whole snapshots back together.
+
+Checkpoints: right after a snapshot (so the rows the parent holds are exactly the record's),
+at most ~5 % of the child's time and only while the weights and optimiser state stay under
+``CHECKPOINT_MAX_BYTES``, the child sends what a new engine needs to carry on
+(``Session.training_state``), with the count of commands applied so far: a parent whose
+engine died starts a new one from it (``Session.restored``) and resends the commands the
+dead one had not applied.
+
+Ending. The two directions are plain pipes, each end held by one process only, so either
+side sees the other's end as end-of-file at once: the parent when the engine dies (killed,
+out of memory), the child when the window's process ends however it ends. The child stops
+silently then, and on SIGINT, SIGTERM or SIGHUP (sent to a whole process group by terminals,
+``timeout`` and service managers) it ends at once with the default action: no traceback.
 """
 
 from __future__ import annotations
@@ -23,10 +37,12 @@ import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
-import queue
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections import deque
 
 import numpy as np
 
@@ -34,10 +50,69 @@ from .config import ConfigError
 from .session import DivergedError, Session
 from .snapshot import HISTORY_FIELDS, History, Snapshot
 
-__all__ = ["EngineProcess", "SnapshotMirror", "serve"]
+__all__ = ["EngineProcess", "SnapshotMirror", "serve", "STOP_SIGNALS", "CHECKPOINT_MAX_BYTES"]
+
+#: the signals that mean "stop now" (those a terminal, ``timeout`` or a service manager send)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+#: weights + optimiser state above this are not checkpointed (a copy a second of a large
+#: network would cost more than it saves); a restart then begins the run again
+CHECKPOINT_MAX_BYTES = 64 * 2**20
+#: the share of the child's time checkpoints may take
+CHECKPOINT_SHARE = 0.05
+#: how often the child checks that its parent is still there (besides the pipe's end)
+PARENT_CHECK_S = 0.5
+
+
+class ParentGone(BaseException):
+    """The window's process ended: the engine stops at once, silently. A BaseException, so
+    no ``except Exception`` in the engine mistakes it for an error to report."""
 
 
 # ---------------------------------------------------------------- child side
+class _Inbox:
+    """The child's end of the parent's pipe, with room to put messages back in order."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.deferred: deque = deque()
+        self.ppid = os.getppid()
+        self._checked = time.monotonic()
+
+    def get(self, timeout: float = 0.0):
+        """One message, or None if none came within ``timeout`` s; ParentGone at the end."""
+        if self.deferred:
+            return self.deferred.popleft()
+        now = time.monotonic()
+        if now - self._checked > PARENT_CHECK_S:
+            self._checked = now
+            if os.getppid() != self.ppid:
+                raise ParentGone
+        try:
+            if not self.conn.poll(timeout):
+                return None
+            return self.conn.recv()
+        except (EOFError, OSError) as e:
+            raise ParentGone from e
+
+    def defer(self, msg) -> None:
+        self.deferred.append(msg)
+
+
+class _PipeOut:
+    """The child's end of its answers' pipe (``put`` as a queue's)."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def put(self, msg) -> None:
+        try:
+            self.conn.send(msg)
+        except (BrokenPipeError, EOFError, OSError) as e:
+            raise ParentGone from e
+
+
 class _Outbox:
     """Strips what the parent already has from outgoing snapshots."""
 
@@ -81,16 +156,53 @@ class _Outbox:
         self.sent_generation = h.generation
 
 
+class _Checkpoints:
+    """Sends ``("checkpoint", state)`` after snapshots, within its share of the time."""
+
+    def __init__(self, session: Session, out: _Outbox) -> None:
+        self.session = session
+        self.out = out
+        self.next_due = 0.0
+        self.sent = None  #: (run_id, step, commands applied) of the last one sent
+        self.commands_applied = 0
+
+    def key(self) -> tuple:
+        s = self.session
+        return (s.run_id, s.step_count, self.commands_applied, len(s.history))
+
+    def after_snapshot(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.key() == self.sent or not (force or now >= self.next_due):
+            return
+        if self.session.training_state_nbytes() > CHECKPOINT_MAX_BYTES:
+            return
+        state = self.session.training_state()
+        state["commands_applied"] = self.commands_applied
+        self.out.put("checkpoint", state)
+        self.sent = self.key()
+        self.next_due = now + (time.perf_counter() - now) / CHECKPOINT_SHARE
+
+
 def serve(
     session: Session, inbox, outbox, detail_hz: float = 40.0, surface_interval: float = 1.0
 ) -> None:
     """The child's loop: step, send snapshots, apply commands, compute surfaces; until
-    ``("stop",)``. An unexpected exception is reported and pauses the run; the loop goes on."""
+    ``("stop",)``. An unexpected exception is reported and pauses the run; the loop goes on.
+
+    inbox : ``_Inbox`` (or anything with ``get(timeout)`` -> message or None, and
+        ``defer(msg)``); outbox : anything with ``put(msg)``. ParentGone from either ends
+        the loop silently.
+    """
     out = _Outbox(outbox)
+    ckpt = _Checkpoints(session, out)
     state = {"running": False, "steps": 0, "stop": False, "changed": False}
     min_dt = 1.0 / detail_hz
     last_emit = last_surface = 0.0
     shown_state = None
+
+    def send_snapshot(snap: Snapshot) -> None:
+        out.snapshot(snap)
+        ckpt.after_snapshot(force=changed)
 
     def handle(msg) -> None:
         kind = msg[0]
@@ -104,83 +216,89 @@ def serve(
             net = session.net
             out.put("params", (tuple(net.layer_sizes), net.params.copy()))
         elif kind == "cmd":
+            ckpt.commands_applied += 1  # applied or refused, it is done with
+            state["changed"] = True
             try:
                 msgs = session.apply(msg[1])
             except ConfigError as e:
                 out.put("failed", e.field, e.message)
                 return
-            state["changed"] = True
             if msgs:
                 out.put("messages", msgs)
 
     def drain(block: float = 0.0) -> None:
-        try:
-            handle(inbox.get(timeout=block) if block else inbox.get_nowait())
-        except queue.Empty:
-            return
-        while True:
-            try:
-                handle(inbox.get_nowait())
-            except queue.Empty:
-                return
+        msg = inbox.get(block)
+        while msg is not None:
+            handle(msg)
+            msg = inbox.get(0.0)
 
-    out.snapshot(session.snapshot())
-    while not state["stop"]:
-        try:
-            drain()
-            if state["stop"]:
-                break
-            changed, state["changed"] = state["changed"], False
-            single = state["steps"] > 0
-            if single:
-                state["steps"] -= 1
-            running = state["running"]
-            new_state = "diverged" if session.diverged else ("running" if running else "paused")
-            if new_state != shown_state:
-                shown_state = new_state
-                out.put("state", new_state)
-            now = time.perf_counter()
-            due = changed or session.surface is None or now - last_surface > surface_interval
-            if due and not session.diverged and session.needs_surface():
-                out.put("surface", True)
-                try:
-                    session.compute_surface(cancel=lambda: _stop_requested(inbox, state, handle))
-                finally:
-                    out.put("surface", False)
-                last_surface = time.perf_counter()
-                if not (running or single):
-                    out.snapshot(session.snapshot())
-                    last_emit = time.perf_counter()
-            if (running or single) and not session.diverged:
+    changed = True
+    try:
+        send_snapshot(session.snapshot())
+        while not state["stop"]:
+            try:
+                drain()
+                if state["stop"]:
+                    break
+                changed, state["changed"] = state["changed"], False
+                single = state["steps"] > 0
+                if single:
+                    state["steps"] -= 1
+                running = state["running"]
+                new_state = (
+                    "diverged" if session.diverged else ("running" if running else "paused")
+                )
+                if new_state != shown_state:
+                    shown_state = new_state
+                    out.put("state", new_state)
                 now = time.perf_counter()
-                detail = single or now - last_emit >= min_dt
-                try:
-                    snap = session.step(detail=detail)
-                except DivergedError:
-                    continue
-                if snap.diverged:
-                    state["running"] = False
-                    out.put("messages", [snap.message])
-                    out.snapshot(snap)
+                due = changed or session.surface is None or now - last_surface > surface_interval
+                if due and not session.diverged and session.needs_surface():
+                    out.put("surface", True)
+                    try:
+                        session.compute_surface(
+                            cancel=lambda: _stop_requested(inbox, state, handle)
+                        )
+                    finally:
+                        out.put("surface", False)
+                    last_surface = time.perf_counter()
+                    if not (running or single):
+                        send_snapshot(session.snapshot())
+                        last_emit = time.perf_counter()
+                if (running or single) and not session.diverged:
+                    now = time.perf_counter()
+                    detail = single or now - last_emit >= min_dt
+                    try:
+                        snap = session.step(detail=detail)
+                    except DivergedError:
+                        continue
+                    if snap.diverged:
+                        state["running"] = False
+                        out.put("messages", [snap.message])
+                        send_snapshot(snap)
+                        last_emit = time.perf_counter()
+                    elif detail:
+                        send_snapshot(snap)
+                        last_emit = now
+                        # A detailed step that costs much (a large batch) is spaced out to at
+                        # least 3x its cost, so detail never takes over training.
+                        min_dt = max(1.0 / detail_hz, 3 * (time.perf_counter() - now))
+                elif changed or out.last_step != (session.run_id, session.step_count):
+                    # settings changed, or paused on a step the window has not seen yet
+                    send_snapshot(session.snapshot())
                     last_emit = time.perf_counter()
-                elif detail:
-                    out.snapshot(snap)
-                    last_emit = now
-                    # A detailed step that costs much (a large batch) is spaced out to at
-                    # least 3x its cost, so detail never takes over training.
-                    min_dt = max(1.0 / detail_hz, 3 * (time.perf_counter() - now))
-            elif changed or out.last_step != (session.run_id, session.step_count):
-                # settings changed, or paused on a step the window has not seen yet
-                out.snapshot(session.snapshot())
-                last_emit = time.perf_counter()
-            else:
-                drain(block=0.05)
-        except Exception as e:  # shown in the window; the session's state is kept
-            state["running"] = False
-            shown_state = "paused"
-            out.put("state", "paused")
-            out.put("error", f"{type(e).__name__}: {e}", traceback.format_exc())
-    out.put("stopped")
+                else:
+                    # idle on a state the parent has seen: checkpoint it (once)
+                    ckpt.after_snapshot(force=True)
+                    drain(block=0.05)
+            except Exception as e:  # shown in the window; the session's state is kept
+                state["running"] = False
+                shown_state = "paused"
+                out.put("state", "paused")
+                out.put("error", f"{type(e).__name__}: {e}", traceback.format_exc())
+        out.put("stopped")
+    except ParentGone:
+        return  # the window's process ended: nobody to report to
 
 
 def _stop_requested(inbox, state, handle) -> bool:
@@ -189,9 +307,8 @@ def _stop_requested(inbox, state, handle) -> bool:
         return True
     pending = []
     while True:
-        try:
-            msg = inbox.get_nowait()
-        except queue.Empty:
+        msg = inbox.get(0.0)
+        if msg is None:
             break
         if msg[0] == "stop":
             state["stop"] = True
@@ -201,7 +318,7 @@ def _stop_requested(inbox, state, handle) -> bool:
         if msg[0] in ("run", "step", "params"):
             handle(msg)
         else:  # commands wait until the surface is done
-            inbox.put(msg)
+            inbox.defer(msg)
     return state["stop"]
 
 
@@ -227,13 +344,49 @@ def _main_module_hidden():
             main.__dict__[k] = v
 
 
-def _child_main(session, inbox, outbox, detail_hz, surface_interval) -> None:
-    serve(session, inbox, outbox, detail_hz, surface_interval)
+@contextlib.contextmanager
+def _stop_signals_blocked():
+    """Block STOP_SIGNALS in this thread while a child is started: the child inherits the
+    mask, so a signal to the group during its start-up (while it imports NumPy) waits until
+    ``_child_main`` has set the silent default action, instead of printing a
+    KeyboardInterrupt traceback from the middle of an import."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _child_main(session, inbox_conn, outbox_conn, detail_hz, surface_interval) -> None:
+    for sig in STOP_SIGNALS:  # stop now, silently (the default action: end the process)
+        signal.signal(sig, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    serve(session, _Inbox(inbox_conn), _PipeOut(outbox_conn), detail_hz, surface_interval)
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """'killed by SIGKILL', 'exit status 1', ... for a process's exit code."""
+    if exitcode is None:
+        return "ended (exit status unknown)"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit status {exitcode}"
 
 
 # --------------------------------------------------------------- parent side
 class SnapshotMirror:
-    """Rebuilds whole snapshots (full history, surface attached) from the light ones."""
+    """Rebuilds whole snapshots (full history, surface attached) from the light ones.
+
+    The histories it hands out are views that never change afterwards: rows are only ever
+    appended beyond them, and a record sent whole again goes into new arrays.
+    """
 
     def __init__(self) -> None:
         self._cols = {f: np.empty(0) for f in HISTORY_FIELDS}
@@ -243,12 +396,13 @@ class SnapshotMirror:
 
     def full(self, snap: Snapshot) -> Snapshot:
         part = snap.history
+        k = len(part)
         if part.start == 0:
             self._n = 0
             self._events = []
+            self._cols = {f: np.empty(max(1024, 2 * k)) for f in HISTORY_FIELDS}
         if part.start != self._n:  # should not happen; resynchronise on what we have
             part = dataclasses.replace(part, start=self._n)
-        k = len(part)
         for f in HISTORY_FIELDS:
             col = self._cols[f]
             if self._n + k > col.size:
@@ -279,16 +433,19 @@ class SnapshotMirror:
 class EngineProcess:
     """A Session training in a child process (spawned: no Qt and no threads are inherited).
 
-    ``send(...)`` puts a message on the child's inbox; ``get(timeout)`` takes one reply (or
-    None). Close with ``stop()``.
+    ``send(...)`` gives the child a message (thread-safe; dropped if the child has ended);
+    ``get(timeout)`` takes one reply, None if none came, or ``("ended", how)`` once the child
+    has ended. Close with ``stop()``.
     """
 
     def __init__(
         self, session: Session, detail_hz: float = 40.0, surface_interval: float = 1.0
     ) -> None:
         ctx = mp.get_context("spawn")
-        self.inbox = ctx.Queue()
-        self.outbox = ctx.Queue()
+        child_in, self._to_child = ctx.Pipe(duplex=False)
+        self._from_child, child_out = ctx.Pipe(duplex=False)
+        self._send_lock = threading.Lock()
+        self.ended = False
         # One BLAS thread in the child: a second one only spins on these small matrices,
         # and the other core is the window's (set before the child imports NumPy).
         env_before = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
@@ -299,52 +456,72 @@ class EngineProcess:
                 target=_child_main,
                 name="batchscope-engine",
                 daemon=True,
-                args=(session, self.inbox, self.outbox, detail_hz, surface_interval),
+                args=(session, child_in, child_out, detail_hz, surface_interval),
             )
-            with _main_module_hidden():
+            with _main_module_hidden(), _stop_signals_blocked():
                 self.process.start()
         finally:
             for k, v in env_before.items():
                 if v is None:
                     os.environ.pop(k, None)
+            # The child's ends now live in the child only: its end is then our end-of-file.
+            child_in.close()
+            child_out.close()
         self.mirror = SnapshotMirror()
 
     def send(self, *msg) -> None:
-        self.inbox.put(msg)
+        with self._send_lock:
+            try:
+                self._to_child.send(msg)
+            except (OSError, ValueError):
+                pass  # the child has ended; get() says so
 
     def get(self, timeout: float | None = None):
+        if self.ended:
+            return ("ended", self.how_it_ended())
         try:
-            msg = self.outbox.get(timeout=timeout) if timeout else self.outbox.get_nowait()
-        except queue.Empty:
-            return None
+            if not self._from_child.poll(timeout or 0.0):
+                return None
+            msg = self._from_child.recv()
+        except (EOFError, OSError):
+            self.ended = True
+            return ("ended", self.how_it_ended())
         if msg[0] == "snapshot":
             return ("snapshot", self.mirror.full(msg[1]))
         return msg
 
+    def how_it_ended(self) -> str:
+        """'killed by SIGKILL', 'exit status 0', ... (waits up to 1 s for the exit status)."""
+        self.process.join(1.0)
+        return describe_exit(self.process.exitcode)
+
     def stop(self, timeout: float = 1.0) -> bool:
         """Ask the child to stop, wait up to ``timeout`` s, then terminate it. True if it
-        stopped by itself."""
-        if not self.process.is_alive():
-            return True
-        try:
-            self.inbox.put(("stop",))
-        except (OSError, ValueError):
-            pass
-        # Keep reading (and dropping) replies while waiting: a child blocked writing a large
-        # snapshot into a full pipe could not exit otherwise.
-        end = time.monotonic() + timeout
-        while self.process.is_alive() and time.monotonic() < end:
-            try:
-                while True:
-                    self.outbox.get_nowait()
-            except (queue.Empty, OSError, ValueError, EOFError):
-                pass
-            self.process.join(0.02)
-        clean = not self.process.is_alive()
-        if not clean:
-            self.process.terminate()
-            self.process.join(1.0)
-        for q in (self.inbox, self.outbox):
-            q.cancel_join_thread()
-            q.close()
+        stopped by itself (or had already ended)."""
+        clean = True
+        if self.process.is_alive():
+            self.send("stop")
+            # Keep reading (and dropping) replies while waiting: a child blocked writing a
+            # large snapshot into a full pipe could not exit otherwise.
+            end = time.monotonic() + timeout
+            while self.process.is_alive() and time.monotonic() < end:
+                try:
+                    while not self.ended and self._from_child.poll(0.02):
+                        self._from_child.recv()
+                except (EOFError, OSError):
+                    self.ended = True
+                self.process.join(0.02)
+            clean = not self.process.is_alive()
+            if not clean:
+                self.process.terminate()
+                self.process.join(1.0)
+                if self.process.is_alive():
+                    self.process.kill()
+                    self.process.join(1.0)
+        else:
+            self.process.join(0.5)
+        for conn in (self._to_child, self._from_child):
+            with self._send_lock:
+                conn.close()
+        self.ended = True
         return clean

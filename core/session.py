@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from collections.abc import Callable
@@ -263,6 +264,64 @@ class Session:
         """Fresh weights from the seed, fresh optimiser; the history is cleared."""
         self._reset_history()
         self._build_network()
+
+    # ------------------------------------------------------- carry on elsewhere
+    def training_state(self) -> dict:
+        """What a new session needs to carry on this run where it stands (``restored``):
+        the settings, weights ``params`` (P,), the optimiser and its state, the sampler's
+        position, the step count, run id and the record's bookkeeping, but not the record's
+        rows (whoever restores has them: the window's copy) nor the recent trajectory (the
+        path on the surface starts again). Copies: later steps do not change it."""
+        return {
+            "config": self.config,
+            "run_id": self.run_id,
+            "step_count": self.step_count,
+            "params": self.net.params.copy(),
+            "optimizer": copy.deepcopy(self.optimizer),
+            "sampler": copy.deepcopy(self.sampler),
+            "last_idx": np.array(self._last_idx),
+            "last_train": self._last_train,
+            "last_val": self._last_val,
+            "loss_ref": self._loss_ref,
+            "diverged": self.diverged,
+            "message": self.message,
+            "surface_id": self.surface.surface_id if self.surface is not None else 0,
+            "history": self._history.light_state(),
+        }
+
+    def training_state_nbytes(self) -> int:
+        """About how many bytes ``training_state()`` holds (weights and optimiser vectors)."""
+        vectors = [v for v in vars(self.optimizer).values() if isinstance(v, np.ndarray)]
+        return self.net.params.nbytes + sum(v.nbytes for v in vectors)
+
+    @classmethod
+    def restored(cls, state: dict, rows: History) -> Session:
+        """A session that carries on from ``state`` (``training_state()``) with the record
+        ``rows`` (its History at that moment). ConfigError if the settings no longer build
+        (a CSV file gone), ValueError if the weights do not fit the network they build."""
+        s = cls(state["config"])
+        params = np.asarray(state["params"], dtype=np.float64)
+        if params.shape != s.net.params.shape:
+            raise ValueError(
+                f"the saved weights ({params.size:,}) do not fit the network the settings "
+                f"build ({s.net.n_params:,})"
+            )
+        s._history = HistoryBuffer.from_rows(rows, state["history"])
+        s.run_id = state["run_id"]
+        s._run_ids = itertools.count(s.run_id + 1)
+        s._surface_ids = itertools.count(state["surface_id"] + 1)
+        s.step_count = state["step_count"]
+        np.copyto(s.net.params, params)
+        np.copyto(s._good_params, params)
+        s.optimizer = state["optimizer"]
+        s.sampler = state["sampler"]
+        s._last_idx = np.asarray(state["last_idx"])
+        s._last_train, s._last_val = state["last_train"], state["last_val"]
+        s._loss_ref = state["loss_ref"]
+        s.diverged, s.message = state["diverged"], state["message"]
+        s._traj_n = 0  # the path starts again from here
+        s._record_position()
+        return s
 
     # --------------------------------------------------------------- training
     def step(self, detail: bool = True) -> Snapshot:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
-from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialog
 
 from core import Config, Session
 
+from .error_log import error_log_of
 from .plots import style
+from .stop_signals import StopSignals
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -65,18 +69,57 @@ def style_icon() -> QIcon | None:
 
 
 def run(config: Config | None = None, session: Session | None = None) -> int:
-    """Open the window and train until it is closed; returns the exit status."""
+    """Open the window and train until it is closed; returns the exit status.
+
+    SIGINT, SIGTERM and SIGHUP close the window as Ctrl+Q does (settings saved, engine
+    stopped); the process then ends by that signal's default action, so a shell, ``timeout``
+    or a service manager sees what ended it. A second signal while closing, or a close that
+    takes over ``FORCE_EXIT_S``, ends the process at once.
+    """
     app = make_app()
+    stop = StopSignals(app)  # first: a signal during start-up waits in its socket
+    log = error_log_of(app)
+    log.install_hooks()
     from .main_window import MainWindow
 
     window = MainWindow(config, session=session, run=True)
     window.show()
-    # Ctrl+C in the terminal or a polite kill closes the window as the user would (settings
-    # saved, engine stopped). Python runs signal handlers only between bytecodes, so a timer
-    # gives the interpreter a moment every 200 ms while Qt's loop runs.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: window.close())
-    heartbeat = QTimer()
-    heartbeat.timeout.connect(lambda: None)
-    heartbeat.start(200)
-    return app.exec()
+
+    def on_signal(signum: int) -> None:
+        if ended_by:
+            _end_by(signum)  # asked twice: now
+        ended_by.append(signum)
+        watchdog = threading.Timer(FORCE_EXIT_S, _end_by, (signum,))
+        watchdog.daemon = True
+        watchdog.start()
+        for w in app.topLevelWidgets():  # a dialog's own event loop would keep us
+            if isinstance(w, QDialog) and w.isVisible():
+                w.reject()
+        window.close()
+        app.quit()
+
+    ended_by: list[int] = []
+    stop.received.connect(on_signal)
+    status = app.exec()
+    stop.uninstall()
+    log.close()
+    if ended_by:
+        _end_by(ended_by[0])
+    return status
+
+
+#: a close asked for by a signal that takes longer than this ends the process at once
+FORCE_EXIT_S = 5.0
+
+
+def _end_by(signum: int) -> None:
+    """End this process by ``signum``'s default action (after our own clean-up)."""
+    if threading.current_thread() is not threading.main_thread():
+        os._exit(128 + signum)  # the watchdog: handlers can only be changed in the main thread
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # not reached where the default action ends the process

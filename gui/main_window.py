@@ -12,8 +12,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QTabWidget,
     QTextBrowser,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -33,8 +34,10 @@ from core.commands import RecomputeSurface, Reset, Update
 from core.session import validate_changes
 from core.snapshot import Snapshot
 
+from .banner import Banner
 from .controls import ControlPanel
 from .divergence import CAUSES, RESUME_RULE, divergence_text
+from .error_log import error_log_of
 from .experiments import EXPERIMENTS
 from .experiments.base import Context
 from .export import ExportError, export_views, save_pixmap
@@ -145,7 +148,17 @@ class MainWindow(QMainWindow):
             self.experiments[cls.file_stem] = view
             self.tabs.addTab(view, f"&{k + 2} {cls.title}")
             self.tabs.setTabToolTip(k + 1, cls.help_text)
-        self.setCentralWidget(self.tabs)
+        # a banner above the views says what the user should know but need not answer
+        self.banner = Banner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.banner)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.error_log = error_log_of(QApplication.instance())
+        self.error_log.errorLogged.connect(self._on_uncaught, Qt.ConnectionType.QueuedConnection)
 
         # ---- controls
         self.controls = ControlPanel(self.session.config, validator=self._validate)
@@ -230,6 +243,8 @@ class MainWindow(QMainWindow):
         w.commandFailed.connect(self._on_command_failed, Qt.ConnectionType.QueuedConnection)
         w.stateChanged.connect(self._on_state, Qt.ConnectionType.QueuedConnection)
         w.errorOccurred.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
+        w.engineRestarted.connect(self._on_engine_restarted, Qt.ConnectionType.QueuedConnection)
+        w.engineLost.connect(self._on_engine_lost, Qt.ConnectionType.QueuedConnection)
         w.surfaceBusy.connect(self._on_surface_busy, Qt.ConnectionType.QueuedConnection)
 
         c = self.controls
@@ -367,6 +382,14 @@ class MainWindow(QMainWindow):
                 "F1",
                 "Seven steps through the question",
                 name="tourAction",
+            )
+        )
+        hm.addAction(
+            act(
+                "Open &log folder",
+                self.open_log_folder,
+                tip=f"Unexpected errors are written with their details to {self.error_log.path}",
+                name="openLogFolderAction",
             )
         )
         hm.addAction(act("&About Batchscope", self._about, name="aboutAction"))
@@ -507,16 +530,64 @@ class MainWindow(QMainWindow):
         self.controls.set_running(state == "running")
 
     def _on_error(self, summary: str, details: str) -> None:
+        """An unexpected error in the engine: logged with its traceback, said in the banner;
+        the run is paused with its state kept."""
         self.controls.set_running(False)
-        box = QMessageBox(self)
-        box.setObjectName("errorBox")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Batchscope: an error in the training worker")
-        box.setText(f"The run is paused and its state is kept.\n\n{summary}")
-        box.setDetailedText(details)
-        box.setModal(False)
-        box.show()
-        self.error_box = box
+        self.error_log.error(f"error in the engine: {summary}", details)
+        self._show_logged_error(
+            f"An error in the engine paused the run (its state is kept; Space resumes): "
+            f"{summary}."
+        )
+
+    def _on_uncaught(self, summary: str) -> None:
+        if not self._closing:
+            self._show_logged_error(f"An unexpected error in the window: {summary}.")
+
+    def _show_logged_error(self, text: str) -> None:
+        self.banner.show_message(
+            f"{text} Details are in {self.error_log.path}.",
+            "error",
+            ("Open log folder", "Show the log file's folder", self.open_log_folder),
+        )
+
+    def _on_engine_restarted(self, how: str, step: int, seconds: float) -> None:
+        if self._closing:
+            return
+        self.error_log.warning(
+            f"the engine process ended ({how}); a new one carries on from step {step} "
+            f"(started in {seconds:.2f} s)"
+        )
+        self.banner.show_message(
+            f"The training engine ended unexpectedly ({how}). A new one carries on from step "
+            f"{step:,} with the weights, optimiser state and history kept.",
+            "warning",
+        )
+
+    def _on_engine_lost(self, how: str, why: str) -> None:
+        if self._closing:
+            return
+        self.controls.set_running(False)
+        self.error_log.error(f"the engine process ended ({how}); {why}")
+        self.banner.show_message(
+            f"The training engine ended unexpectedly ({how}); {why}. Details are in "
+            f"{self.error_log.path}.",
+            "error",
+            ("Restart engine", "Start a new engine from the last state kept",
+             self.restart_engine),
+        )
+
+    def restart_engine(self) -> None:
+        """Start a new engine after the restarts were given up."""
+        self.banner.hide()
+        self.worker.restart_engine()
+
+    def open_log_folder(self) -> bool:
+        """Show the log's folder in the desktop's file manager; False if none could."""
+        self.error_log.folder.mkdir(parents=True, exist_ok=True)
+        ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.error_log.folder)))
+        if not ok:
+            self.statusBar().showMessage(f"the log folder is {self.error_log.folder}", 10000)
+        return ok
 
     def _on_surface_busy(self, busy: bool) -> None:
         if busy:

@@ -18,6 +18,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _SETTINGS_DIR = tempfile.mkdtemp(prefix="batchscope-gui-tests-")
 os.environ["BATCHSCOPE_SETTINGS"] = os.path.join(_SETTINGS_DIR, "settings.ini")
+os.environ["BATCHSCOPE_LOG_DIR"] = os.path.join(_SETTINGS_DIR, "logs")  # gui.error_log
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]

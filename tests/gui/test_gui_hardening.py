@@ -100,8 +100,11 @@ def test_an_error_in_the_engine_is_shown_pauses_and_keeps_the_state(make_window,
     summary, details = blocker.args
     assert "TypeError" in summary and "Traceback" in details
     wait_state(qtbot, window, "paused")
-    box = window.error_box
-    assert box.isVisible() and "paused" in box.text() and box.detailedText()
+    banner = window.banner  # no modal box: a banner naming the log with the traceback
+    assert banner.isVisible() and banner.level == "error" and "paused" in banner.text()
+    assert str(window.error_log.path) in banner.text()
+    logged = window.error_log.path.read_text(encoding="utf-8")
+    assert "TypeError" in logged and "Traceback" in logged
     step = window.last_snapshot.step
     assert step >= 10  # state kept: no reset
     qtbot.mouseClick(child(window, QPushButton, "runButton"), Qt.MouseButton.LeftButton)

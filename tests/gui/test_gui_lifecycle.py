@@ -154,3 +154,141 @@ def test_resources_are_found_in_a_checkout_and_in_an_install(tmp_path):
     (installed / "batchscope_resources" / "help.md").write_text("# help\n", encoding="utf-8")
     assert find_resources(installed) == installed / "batchscope_resources"
     assert find_resources(tmp_path / "empty").name == "resources"  # missing: said in the window
+
+
+# ------------------------------------------------------------ the engine dying
+def _kill_engine(window) -> int:
+    import os
+    import signal
+
+    pid = window.worker.engine.process.pid
+    os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does
+    return pid
+
+
+def test_a_killed_engine_is_replaced_and_training_carries_on_with_its_history(qtbot):
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    window = open_window(qtbot, small_config(optimizer="adam"), run=True)
+    try:
+        before = wait_snapshot(qtbot, window, lambda s: s.step >= 300)
+        with qtbot.waitSignal(window.worker.engineRestarted, timeout=20_000) as restarted:
+            _kill_engine(window)
+        how, step, _seconds = restarted.args
+        assert "SIGKILL" in how
+        # carries on from the newest state the window held: at most the steps in flight lost
+        assert step >= before.step
+        t0 = time.perf_counter()
+        after = wait_snapshot(qtbot, window, lambda s: s.step >= step + 100, timeout=20_000)
+        resumed_s = time.perf_counter() - t0
+        assert resumed_s < 10, f"training resumed {resumed_s:.1f} s after the restart"
+        assert after.run_id == before.run_id  # the same run, not a reset
+        # the history is whole: every step once, in order, and the old rows unchanged
+        np.testing.assert_array_equal(after.history.steps, np.arange(1, after.step + 1))
+        n = len(before.history)
+        np.testing.assert_array_equal(after.history.loss[:n], before.history.loss)
+        np.testing.assert_array_equal(after.history.steps[:n], before.history.steps)
+        # no modal box; the banner says what happened
+        assert QApplication.activeModalWidget() is None
+        assert window.banner.isVisible() and "SIGKILL" in window.banner.text()
+        assert f"step {step:,}" in window.banner.text()
+        assert window.worker.is_running()
+        logged = window.error_log.path.read_text(encoding="utf-8")
+        assert "killed by SIGKILL" in logged
+    finally:
+        close_window(window)
+
+
+def test_commands_the_dead_engine_had_not_applied_reach_the_new_one(qtbot):
+    from core import Update
+
+    window = open_window(qtbot, small_config(), run=False)
+    try:
+        window.step_once()
+        wait_snapshot(qtbot, window, lambda s: s.step == 1)
+        with qtbot.waitSignal(window.worker.engineRestarted, timeout=20_000):
+            window.worker.engine.process.kill()
+            window.worker.post(Update({"batch_size": 8}))  # sent to the dead engine
+        window.step_once()
+        snap = wait_snapshot(qtbot, window, lambda s: s.step == 2, timeout=20_000)
+        assert snap.batch_size == 8 and snap.config.batch_size == 8
+        assert len(snap.history) == 2 and list(snap.history.batch_size) == [32, 8]
+    finally:
+        close_window(window)
+
+
+def test_three_deaths_within_30_s_stop_the_restarts_and_say_so(qtbot):
+    from PySide6.QtWidgets import QPushButton
+
+    window = open_window(qtbot, small_config(), run=True)
+    try:
+        wait_snapshot(qtbot, window, lambda s: s.step >= 20)
+        for _ in range(2):
+            with qtbot.waitSignal(window.worker.engineRestarted, timeout=20_000):
+                _kill_engine(window)
+            step = window.last_snapshot.step
+            wait_snapshot(qtbot, window, lambda s, n=step: s.step > n, timeout=20_000)
+        with qtbot.waitSignal(window.worker.engineLost, timeout=20_000) as lost:
+            _kill_engine(window)
+        how, why = lost.args
+        assert "SIGKILL" in how and "3 times within 30 s" in why
+        banner = window.banner
+        assert banner.isVisible() and banner.level == "error" and "not restarted" in banner.text()
+        assert not window.worker.is_running()
+        assert not child(window, QPushButton, "runButton").isChecked()
+        # the banner's button starts a new engine; Space then trains again
+        button = child(window, QPushButton, "bannerAction")
+        assert button.text() == "Restart engine"
+        with qtbot.waitSignal(window.worker.engineRestarted, timeout=20_000):
+            click(qtbot, window, "bannerAction")
+        step = window.last_snapshot.step
+        window.set_running(True)
+        wait_snapshot(qtbot, window, lambda s: s.step > step + 10, timeout=20_000)
+    finally:
+        close_window(window)
+
+
+# ------------------------------------------------------------------- the log
+def test_help_opens_the_log_folder(window, monkeypatch):
+    from PySide6.QtGui import QAction, QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    action = window.findChild(QAction, "openLogFolderAction")
+    assert action is not None and str(window.error_log.path) in action.toolTip()
+    action.trigger()
+    assert [u.toLocalFile() for u in opened] == [str(window.error_log.folder)]
+    assert window.error_log.folder.is_dir()
+
+
+def test_uncaught_errors_are_logged_with_their_traceback_and_rotated(qtbot, tmp_path, monkeypatch):
+    import sys
+
+    from gui import error_log
+
+    monkeypatch.setattr(error_log, "MAX_BYTES", 2000)
+    printed = []  # stands for Python's own hook (pytest-qt's would fail this test)
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: printed.append(exc[1]))
+    log = error_log.ErrorLog(tmp_path / "logs")
+    before = sys.excepthook
+    log.install_hooks()
+    try:
+        assert log.path.parent == tmp_path / "logs" and not log.path.exists()  # made lazily
+        try:
+            raise ValueError("a bug in a slot")
+        except ValueError:
+            with qtbot.waitSignal(log.errorLogged) as got:
+                sys.excepthook(*sys.exc_info())
+        assert got.args == ["ValueError: a bug in a slot"]
+        text = log.path.read_text(encoding="utf-8")
+        assert "uncaught exception: ValueError: a bug in a slot" in text
+        assert "Traceback (most recent call last)" in text and "raise ValueError" in text
+        assert [str(e) for e in printed] == ["a bug in a slot"]  # still printed as before
+        for k in range(40):
+            log.error(f"error {k}", "x" * 200)
+        assert (tmp_path / "logs" / "batchscope.log.1").is_file()  # rotated, bounded
+        assert len(list((tmp_path / "logs").iterdir())) <= 1 + error_log.BACKUPS
+    finally:
+        log.close()
+    assert sys.excepthook is before
