@@ -252,8 +252,15 @@ def serve(
                     shown_state = new_state
                     out.put("state", new_state)
                 now = time.perf_counter()
-                due = changed or session.surface is None or now - last_surface > surface_interval
-                if due and not session.diverged and session.needs_surface():
+                due = (
+                    changed
+                    or session.surface is None
+                    or now - last_surface > surface_interval
+                    or session.surface_expired()  # fresh: at most ~0.5 s behind the weights
+                )
+                # after a divergence too: the surface then shows the last finite weights, as
+                # the other views do
+                if due and session.needs_surface():
                     out.put("surface", True)
                     try:
                         session.compute_surface(
@@ -262,6 +269,11 @@ def serve(
                     finally:
                         out.put("surface", False)
                     last_surface = time.perf_counter()
+                    if not (running or single):
+                        send_snapshot(session.snapshot())
+                        last_emit = time.perf_counter()
+                if session.batch_noise_due():  # the measured 1/sqrt(B) panel, every few s
+                    session.measure_batch_noise()
                     if not (running or single):
                         send_snapshot(session.snapshot())
                         last_emit = time.perf_counter()

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .batch_noise import MAX_POPULATION, BatchNoise, measure_batch_noise
 from .commands import RecomputeSurface, Reset, Update
 from .config import Config, ConfigError
 from .data import Dataset, MinibatchSampler, make_dataset
@@ -63,6 +64,10 @@ TRAJECTORY_MAX = 2000
 EVAL_SAMPLES = 512  #: samples for the train/validation loss curves
 SURFACE_FLOP_BUDGET = 2e9  #: ~0.2 s of float32 grid on these machines
 DIVERGENCE_FACTOR = 1e8  #: a loss this many times its starting value counts as diverged
+#: a surface older than this (wall seconds of training) is recomputed (or 4x its cost if more)
+SURFACE_REFRESH_SECONDS = 0.5
+#: the measured 1/sqrt(B) panel is redone this often (or 30x its cost if more)
+BATCH_NOISE_SECONDS = 3.0
 
 _DATA_FIELDS = {
     "dataset",
@@ -149,6 +154,10 @@ class Session:
         self.plane: Plane | None = None
         self.surface: Surface | None = None
         self._surface_stale = True
+        self._surface_time = 0.0  # perf_counter when the surface's weights were current
+        self.batch_noise: BatchNoise | None = None
+        self._batch_noise_time = 0.0
+        self._noise_rng = np.random.default_rng([cfg.seed, 4])
         self._last_idx = self.sampler.next(self.config.batch_size)
         self.sampler.samples_seen = 0
         self._noise_scale = NoiseScaleTracker(
@@ -244,6 +253,9 @@ class Session:
             self._surface_stale = True
         if not rebuild and (_NOISE_FIELDS | _DATA_FIELDS) & changes.keys():
             self._noise_scale.restart(self.data.n_train)
+        if (_SURFACE_FIELDS | _DATA_FIELDS) & changes.keys():
+            self.batch_noise = None  # measured for another loss or data: redo at once
+            self._batch_noise_time = 0.0
         if "plane" in changes:
             self.plane = None
             self._surface_stale = True
@@ -611,6 +623,8 @@ class Session:
             return False
         if self.surface is None or self._surface_stale or self.plane is None:
             return True
+        if self.surface_expired():
+            return True
         s = self.surface
         c, off = project(self.plane, self.net.params)
         centre = np.array([s.alphas.mean(), s.betas.mean()])
@@ -618,6 +632,60 @@ class Session:
             return True
         scale = 0.5 * (np.linalg.norm(self.plane.d1) + np.linalg.norm(self.plane.d2))
         return bool(off[0] > 0.5 * s.span * scale)
+
+    def surface_age_seconds(self) -> float:
+        """Wall seconds of training since the weights the surface was computed at (0 while
+        the run has not stepped since; nan without a surface)."""
+        s = self.surface
+        if s is None:
+            return float("nan")
+        if s.step == self.step_count:
+            return 0.0
+        return max(0.0, time.perf_counter() - self._surface_time)
+
+    def surface_expired(self) -> bool:
+        """True when the weights moved on and the surface is older than
+        ``SURFACE_REFRESH_SECONDS`` (or 4x its own cost): keeps what is drawn under the path
+        at most about half a second behind the training at default settings."""
+        refresh = max(SURFACE_REFRESH_SECONDS, 4.0 * self.surface_compute_seconds)
+        return self.surface_age_seconds() > refresh
+
+    def batch_noise_due(self) -> bool:
+        """True when the measured 1/sqrt(B) panel should be redone: none yet, or the weights
+        moved on and ``BATCH_NOISE_SECONDS`` (or 30x its cost) have passed."""
+        bn = self.batch_noise
+        if bn is None:  # none yet (or it could not be measured: retried each second)
+            return time.perf_counter() - self._batch_noise_time > 1.0
+        if bn.step == self.step_count:
+            return False
+        every = max(BATCH_NOISE_SECONDS, 30.0 * bn.seconds)
+        return time.perf_counter() - self._batch_noise_time > every
+
+    def measure_batch_noise(self) -> BatchNoise | None:
+        """Measure the standard error of the minibatch mean gradient for B = 1, 2, 4 ... 256
+        at the current weights (``core.batch_noise``), drawing minibatches from the training set
+        (or a fixed random ``MAX_POPULATION`` of it). Kept as ``self.batch_noise``."""
+        cfg = self.config
+        n = self.data.n_train
+        if n > MAX_POPULATION:
+            idx = np.sort(
+                np.random.default_rng([cfg.seed, 5]).choice(n, MAX_POPULATION, replace=False)
+            )
+        else:
+            idx = np.arange(n)
+        with np.errstate(all="ignore"):
+            bp = self.net.backprop(
+                self.data.X_train[idx],
+                self.data.T_train[idx],
+                cfg.loss,
+                cfg.reduction,
+                huber_delta=cfg.huber_delta,
+                **self._reduction_kwargs(idx),
+            )
+            bn = measure_batch_noise(bp, self._noise_rng, step=self.step_count)
+        self.batch_noise = bn
+        self._batch_noise_time = time.perf_counter()
+        return bn
 
     def surface_plan(self) -> tuple[int, int]:
         """(resolution, samples) for the next surface: the configured ones, reduced (samples
@@ -661,6 +729,7 @@ class Session:
                 "sample_weights": self.data.weights_train[idx],
             }
         t0 = time.perf_counter()
+        surface_time = t0
         with np.errstate(all="ignore"):
             out = loss_grid(
                 self.net,
@@ -686,6 +755,7 @@ class Session:
         Z = np.where(np.isfinite(Z), Z, np.nan)
         secs = time.perf_counter() - t0
         self.surface_compute_seconds = secs
+        self._surface_time = surface_time
         self.surface = Surface(
             self.plane,
             freeze(alphas),
@@ -750,6 +820,7 @@ class Session:
                 "surface": s if (s is not None and s.plane is plane) else None,
                 "surface_id": s.surface_id if (s is not None and s.plane is plane) else 0,
                 "surface_age_steps": self.step_count - s.step if s is not None else 0,
+                "surface_age_seconds": self.surface_age_seconds(),
             }
         return Snapshot(
             run_id=self.run_id,
@@ -766,6 +837,8 @@ class Session:
             per_sample_loss=freeze(red.per_sample),
             weights=freeze(red.weights),
             output_weights=freeze(ow),
+            dLdY=freeze(bp.deltas[-1] * red.weights[:, None]),
+            batch_noise=self.batch_noise,
             grad_norm=float(np.linalg.norm(parts["grad"])),
             stats=parts["stats"],
             history=self.history,

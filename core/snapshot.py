@@ -9,6 +9,10 @@ Arrays (B = batch size, O = outputs, P = parameters, K = parameters shown, N = p
 * ``M`` (B, O) the current batch's loss matrix; ``per_sample_loss`` (B,) L_i;
   ``weights`` (B,) w_i with ``loss == weights @ per_sample_loss``;
   ``output_weights`` (O,) how a row of M becomes L_i (None for max, which picks the largest)
+* ``dLdY`` (B, O) d(scalar)/dY: the matrix the backward pass of the scalar starts from (row i
+  is w_i dL_i/dY_i; for mse with the mean, 2 (Y - T) / (O B)); the GUI shows it as O x B
+* ``batch_noise`` the measured standard error of the mean gradient against B
+  (``core.batch_noise.BatchNoise``, redone every few seconds; None before the first)
 * ``grad_shown`` (K,) the gradient of the scalar loss (one backward pass) at parameters
   ``shown_index`` (K,); ``mean_shown`` (K,) sum_i w_i g_i from the per-sample gradients;
   ``band_lo``/``band_hi`` (K,) 10th/90th percentile of the per-sample values (None when the
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .batch_noise import BatchNoise
 from .config import Config
 from .gradstats import GradStats
 from .landscape import Surface
@@ -109,6 +114,8 @@ class Snapshot:
     task: str = "regression"
     diverged: bool = False
     message: str = ""
+    dLdY: np.ndarray | None = None
+    batch_noise: BatchNoise | None = None
     # --- detail (None in light snapshots) -------------------------------------------------
     detail: bool = False
     shown_index: np.ndarray | None = None
@@ -128,6 +135,9 @@ class Snapshot:
     surface: Surface | None = None
     surface_id: int = 0  #: the id of ``surface`` (kept when a light copy drops the surface)
     surface_age_steps: int = 0
+    #: wall seconds of training since the weights the surface was computed at (0 when the run
+    #: has not stepped since; nan without a surface)
+    surface_age_seconds: float = float("nan")
 
     @property
     def n_params(self) -> int:

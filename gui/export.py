@@ -12,6 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QSaveFile
 from PySide6.QtGui import QPixmap
 
+from .plots.base import write_csv
+
 
 class ExportError(OSError):
     """An export failed; the message names the file and the reason."""
@@ -84,6 +86,15 @@ def export_views(
                 # PNG and CSV of the view are written regardless.
                 skipped.append(target)
                 continue
+            written.append(target)
+        # further tables a view holds (the spread view's noise_vs_batch.csv)
+        extra = getattr(view, "extra_tables", None)
+        for stem, (header, rows) in (extra() if extra is not None else {}).items():
+            target = out / f"{stem}.csv"
+            try:
+                write_csv(os.fspath(target), header, rows)
+            except OSError as e:
+                raise ExportError(f"cannot write {target}: {e.strerror or e}") from None
             written.append(target)
     if progress is not None:
         progress(total, total, "done")

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem
@@ -40,15 +40,18 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self.ci.setContentsMargins(4, 4, 4, 4)
 
     def set_text(self, label: pg.LabelItem, text: str) -> None:
-        """Set a label's rich text only when it changed (re-layout of HTML is not free)."""
+        """Set a label's rich text only when it changed (re-layout of HTML is not free). The
+        label wraps its lines to the width the view gives it instead of widening the view."""
         if getattr(label, "_bs_text", None) != text:
             label._bs_text = text
+            make_wrapping(label)
             label.setText(text)
 
     def set_title(self, plot: pg.PlotItem, text: str, **kw) -> None:
-        """Set a plot's title only when it changed."""
+        """Set a plot's title only when it changed; it wraps to the plot's width."""
         if getattr(plot, "_bs_title", None) != text:
             plot._bs_title = text
+            make_wrapping(plot.titleLabel, plot)
             plot.setTitle(text, **kw)
 
     def cache_axes(self) -> None:
@@ -119,12 +122,20 @@ class ViewWidget(pg.GraphicsLayoutWidget):
                 os.unlink(tmp)
 
     def export_csv(self, path: str) -> None:
-        header, rows = self.table()
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-        write_text_atomic(path, buf.getvalue())
+        write_csv(path, *self.table())
+
+    def extra_tables(self) -> dict[str, tuple[list[str], list[list]]]:
+        """Further CSV files the view writes on export: {file stem: (header, rows)}."""
+        return {}
+
+
+def write_csv(path: str, header: list[str], rows: list[list]) -> None:
+    """Write a CSV file all or nothing (a temporary name, then renamed)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
 
 
 def sticky_range(plot: pg.PlotItem, axis: str, lo: float, hi: float) -> None:
@@ -146,6 +157,61 @@ def sticky_range(plot: pg.PlotItem, axis: str, lo: float, hi: float) -> None:
         vb.setXRange(lo - pad, hi + pad, padding=0)
     else:
         vb.setYRange(lo - pad, hi + pad, padding=0)
+
+
+def make_wrapping(label: pg.LabelItem, plot: pg.PlotItem | None = None) -> None:
+    """Make ``label`` wrap its text to the width it is given, never asking for more than a
+    little width (pyqtgraph's labels ask for their whole one-line width, which pushed views
+    wider than their widgets: the right part was cut off). ``plot``: the label is that
+    plot's title; the title row then grows to the wrapped height."""
+    if getattr(label, "_bs_wrapping", False):
+        return
+    label._bs_wrapping = True
+
+    def update_min() -> None:
+        item = label.item
+        width = label.rect().width()
+        item.setTextWidth(-1)
+        natural = item.boundingRect().width()
+        if 20 < width < natural:
+            item.setTextWidth(width)
+        h = label.itemRect().height()
+        label.setMinimumWidth(min(natural, 40.0))
+        label.setMinimumHeight(h)
+        label._sizeHint = {
+            Qt.SizeHint.MinimumSize: (min(natural, 40.0), h),
+            Qt.SizeHint.PreferredSize: (min(natural, 40.0), h),
+            Qt.SizeHint.MaximumSize: (-1, -1),
+            Qt.SizeHint.MinimumDescent: (0, 0),
+        }
+        if plot is not None and label.isVisible():
+            plot.layout.setRowFixedHeight(0, max(h, 18.0))
+        label.updateGeometry()
+
+    label.updateMin = update_min
+
+
+def coloured(text: str, rgb: tuple[int, int, int]) -> str:
+    """``text`` as rich text in the colour of its mark (a title that is also the legend)."""
+    r, g, b = rgb[:3]
+    return f"<span style='color: #{r:02x}{g:02x}{b:02x}; font-weight: 600'>{text}</span>"
+
+
+def integer_ticks(axis: pg.AxisItem, n: int, first: int = 0, max_ticks: int = 7) -> None:
+    """Ticks at whole numbers ``first .. first + n - 1`` (a sample or output index), at most
+    about ``max_ticks`` of them (steps of 1, 2, 5, 10, 20 ...), labelled as integers."""
+    step = 1
+    for k in range(12):
+        for m in (1, 2, 5):
+            step = m * 10**k
+            if n / step <= max_ticks:
+                break
+        else:
+            continue
+        break
+    major = [(float(i), str(i + first)) for i in range(0, n, step)]
+    axis.enableAutoSIPrefix(False)  # whole numbers: never "(x0.001)"
+    axis.setTicks([major, []])
 
 
 def _tmp_name(path: str) -> str:

@@ -23,6 +23,34 @@ def _finite(x: np.ndarray, y: np.ndarray, positive: bool = False):
     return x[keep], y[keep]
 
 
+def _gapped(x: np.ndarray, y: np.ndarray, positive: bool = False):
+    """Points of a per-step series whose undefined values (inf, or <= 0 on a log axis) break
+    the line instead of being bridged; draw with ``connect="finite"``. NaN means "not
+    measured at this step" and is dropped."""
+    keep = ~np.isnan(y)
+    x, y = x[keep], y[keep].astype(np.float64, copy=True)
+    bad = ~np.isfinite(y)
+    if positive:
+        bad |= y <= 0
+    y[bad] = np.nan
+    return x, y
+
+
+def robust_top(values: list[np.ndarray]) -> tuple[float, float]:
+    """(top of the y-range, largest value): the top is the largest value unless that is a
+    spike far above the rest (a blow-up), then the 95th percentile of the finite values with
+    room above it (the largest is then named in words)."""
+    v = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in values])
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return float("nan"), float("nan")
+    peak = float(v.max())
+    first = abs(float(v[0]))
+    top = max(2.0 * float(np.percentile(v, 95)), 1.1 * first)
+    # a blow-up: far above where the curve started (the usual early drop is not clipped)
+    return (top if peak > 10.0 * max(first, top / 2) else peak), peak
+
+
 def _coloured(text: str, rgb: tuple[int, int, int]) -> str:
     """``text`` as rich text in the colour of its curve (the title is the legend)."""
     r, g, b = rgb
@@ -35,14 +63,13 @@ class LossCurvePlot(ViewWidget):
     help_text = (
         "Top: the scalar backpropagated at each step (grey, noisy: one minibatch), and the "
         "mean loss over the training and validation sets. Bottom: the gradient norm and the "
-        "gradient noise scale. Dotted lines mark changes of settings."
+        "noise scale B_noise = tr Σ/|G|² of the training set, measured every few steps (the "
+        "line joins the measurements). Dotted lines mark changes of settings."
     )
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        top = self.top = self.addPlot(
-            row=0, col=0, title="Loss", axisItems={"left": LogAxisItem("left")}
-        )
+        top = self.top = self.addPlot(row=0, col=0, axisItems={"left": LogAxisItem("left")})
         top.setLabel("left", "loss")
         top.showGrid(x=True, y=True, alpha=0.2)
         top.setDownsampling(auto=True, mode="peak")
@@ -55,9 +82,10 @@ class LossCurvePlot(ViewWidget):
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
         bot = self.bottom = self.addPlot(row=1, col=0, axisItems={"left": LogAxisItem("left")})
-        bot.setTitle(
+        self.set_title(
+            bot,
             f"gradient: {_coloured('|∇ scalar|', style.GREEN)} and "
-            f"{_coloured('noise scale B<sub>simple</sub>', style.PURPLE)}",
+            f"{_coloured('noise scale B<sub>noise</sub> (training set)', style.PURPLE)}",
             size="10pt",
         )
         bot.setLabel("bottom", "step")
@@ -69,7 +97,7 @@ class LossCurvePlot(ViewWidget):
         bot.setClipToView(True)
         self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1), name="|∇ scalar|")
         self.noise = bot.plot(
-            [], [], pen=pg.mkPen(style.PURPLE, width=1), name="noise scale B_simple"
+            [], [], pen=pg.mkPen(style.PURPLE, width=1), name="noise scale B_noise"
         )
         self.event_lines = []
         for _ in range(N_EVENT_LINES):
@@ -88,6 +116,10 @@ class LossCurvePlot(ViewWidget):
             ln.setVisible(False)
             top.addItem(ln)
             self.event_lines.append(ln)
+        # says where the loss left the plot when its y-range leaves out a spike
+        self.off_scale = pg.TextItem("", color=style.RED, anchor=(1, 0))
+        self.off_scale.setZValue(20)
+        top.addItem(self.off_scale, ignoreBounds=True)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
         self._log_y = False
@@ -104,19 +136,27 @@ class LossCurvePlot(ViewWidget):
         h = snap.history
         x = np.asarray(h.steps, dtype=np.float64)
         pos = self._log_y
-        self.batch.setData(*_finite(x, np.asarray(h.loss), pos))
+        self.batch.setData(*_gapped(x, np.asarray(h.loss), pos), connect="finite")
         self.train.setData(*_finite(x, np.asarray(h.train_loss), pos))
         self.val.setData(*_finite(x, np.asarray(h.val_loss), pos))
-        self.gnorm.setData(*_finite(x, np.asarray(h.grad_norm), True))
-        self.noise.setData(*_finite(x, np.asarray(h.noise_scale), True))
+        self.gnorm.setData(*_gapped(x, np.asarray(h.grad_norm), True), connect="finite")
+        # not drawn across stretches where it is undefined (inf, or 0 at B = 1)
+        self.noise.setData(*_gapped(x, np.asarray(h.noise_scale), True), connect="finite")
         if len(x):
             # the step axis grows in jumps, not every frame (ticks regenerate on each change)
             sticky_range(self.top, "x", 0.0, float(x[-1]))
+            note = ""
             if not pos:
-                y = np.asarray(h.loss)[-2000:]
-                y = y[np.isfinite(y)]
-                if y.size:
-                    sticky_range(self.top, "y", 0.0, float(y.max()))
+                # the y-range follows the curves, not one spike (a blow-up before divergence)
+                recent = [np.asarray(getattr(h, f))[-2000:] for f in ("loss", "train_loss")]
+                top_y, peak = robust_top(recent)
+                if np.isfinite(top_y):
+                    sticky_range(self.top, "y", 0.0, top_y)
+                    if peak > top_y * 1.0001:
+                        k = int(np.nanargmax(np.where(np.isfinite(recent[0]), recent[0], -1)))
+                        where = int(np.asarray(h.steps)[-2000:][k]) if len(recent[0]) else 0
+                        note = f"▲ off scale: {fmt(peak)} at step {where}"
+            self._set_off_scale(note)
         events = tuple(e for e in h.events if e[1])[-N_EVENT_LINES:]
         if events != self._events:  # the lines' labels are HTML: touch them only on change
             self._events = events
@@ -129,11 +169,19 @@ class LossCurvePlot(ViewWidget):
                     ln.setVisible(True)
         self.set_title(
             self.top,
-            f"step {snap.step}: {_coloured(f'batch scalar {fmt(snap.loss)}', style.GREY)} · "
+            f"step {snap.step}: {_coloured(f'batch {fmt(snap.loss)}', style.GREY)} · "
             f"{_coloured(f'train {fmt(snap.train_loss)}', style.BLUE)} · "
-            f"{_coloured(f'validation {fmt(snap.val_loss)}', style.ORANGE)}",
+            f"{_coloured(f'val. {fmt(snap.val_loss)}', style.ORANGE)}",
             size="10pt",
         )
+
+    def _set_off_scale(self, note: str) -> None:
+        if note != getattr(self, "_off_note", None):
+            self._off_note = note
+            self.off_scale.setText(note)
+        if note:
+            (x0, x1), (_, y1) = self.top.getViewBox().viewRange()
+            self.off_scale.setPos(x1, y1)
 
     def table(self):
         snap = self.snapshot

@@ -1,5 +1,6 @@
-"""Loss matrix: M of the current batch (outputs x batch), the per-sample losses, and the
-reduction that turns M into the one scalar that is backpropagated."""
+"""Loss matrix: M of the current batch (outputs x batch), beside it dL/dY (the matrix the
+backward pass of the scalar starts from), the per-sample losses L_i with their weights w_i, and
+the reduction that turns M into the one scalar that is backpropagated."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
-from core.losses import REDUCTION_LABELS
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, fmt
+from .base import ViewWidget, coloured, fmt, integer_ticks
 
+#: how sample i's column of M becomes its own loss L_i, by loss
+PER_SAMPLE = {
+    "mse": "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>",
+    "mae": "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>",
+    "huber": "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>",
+    "cross_entropy": "L<sub>i</sub> = Σ<sub>o</sub> M<sub>oi</sub> (cross-entropy sums outputs)",
+}
+#: how the L_i become the scalar, by reduction
 FORMULA = {
     "mean": "scalar = (1/B) Σ<sub>i</sub> L<sub>i</sub>",
-    "sum": "scalar = Σ<sub>i</sub> L<sub>i</sub>  (= B × mean)",
-    "max": "scalar = max<sub>i,o</sub> M<sub>io</sub>  (★)",
+    "sum": "scalar = Σ<sub>i</sub> L<sub>i</sub> = B × mean",
+    "max": "scalar = max<sub>o,i</sub> M<sub>oi</sub> (★)",
     "weighted": "scalar = Σ<sub>i</sub> s<sub>i</sub> L<sub>i</sub> / Σ s",
 }
 
@@ -25,17 +33,20 @@ class LossMatrixPlot(ViewWidget):
     object_name = "lossMatrixPlot"
     title = "Loss matrix M"
     help_text = (
-        "M holds one loss per output and sample (outputs x batch, e.g. 3 x 32). Libraries do "
-        "not backpropagate M: a reduction turns it into one number, because only numbers can "
-        "be compared. Each sample's row becomes its own loss L_i (bars), and the L_i combine "
-        "with weights w_i into the scalar."
+        "M holds one loss per output and sample: outputs x batch (3 x 32), each column one "
+        "sample. Libraries do not backpropagate M: a reduction turns it into one number, "
+        "because only numbers can be compared. Each sample's column becomes its own loss L_i "
+        "(blue bars), and the L_i combine with weights w_i (red-orange diamonds, right axis) "
+        "into the scalar. Beside M: dL/dY, the derivative of that scalar with respect to the "
+        "outputs (outputs x batch). The libraries do backpropagate a scalar, and its backward "
+        "pass begins with this matrix."
     )
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.info = self.addLabel("", row=0, col=0, colspan=2, justify="left", size="9pt")
         p = self.plot = self.addPlot(row=1, col=0)
-        p.setLabel("left", "M: output")
+        p.setLabel("left", "output o")
         p.hideAxis("bottom")
         p.invertY(True)
         p.setMouseEnabled(x=False, y=False)
@@ -43,7 +54,7 @@ class LossMatrixPlot(ViewWidget):
         self.image.setColorMap(style.MATRIX_CMAP)
         p.addItem(self.image)
         self.colorbar = pg.ColorBarItem(
-            values=(0, 1), colorMap=style.MATRIX_CMAP, label="M", interactive=False, width=12
+            values=(0, 1), colorMap=style.MATRIX_CMAP, label="M", interactive=False, width=10
         )
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar, row=1, col=1)
@@ -51,69 +62,136 @@ class LossMatrixPlot(ViewWidget):
             size=13, symbol="star", brush=pg.mkBrush("w"), pen=pg.mkPen("k", width=1)
         )
         p.addItem(self.max_marker)
-        b = self.bar_plot = self.addPlot(row=2, col=0)
-        b.setLabel("bottom", "sample i in batch (bars: L<sub>i</sub>, ◆: weight w<sub>i</sub>)")
-        b.setLabel("left", "L<sub>i</sub>")
-        b.setXLink(p)
-        # one width for both left axes, so their labels line up instead of colliding; plain
-        # numbers (an SI prefix such as "x0.001" would rescale the losses)
-        for axis in (p.getAxis("left"), b.getAxis("left")):
-            axis.setWidth(52)
-            axis.enableAutoSIPrefix(False)
+        # --- dL/dY beside M: what the scalar's backward pass starts from
+        d = self.dldy_plot = self.addPlot(row=2, col=0)
+        d.hideAxis("bottom")
+        d.invertY(True)
+        d.setMouseEnabled(x=False, y=False)
+        self.dldy_image = pg.ImageItem(axisOrder="col-major")
+        self.dldy_image.setColorMap(style.SIGNED_CMAP)
+        d.addItem(self.dldy_image)
+        self.dldy_bar = pg.ColorBarItem(
+            values=(-1, 1), colorMap=style.SIGNED_CMAP, label="dL/dY", interactive=False, width=10
+        )
+        self.dldy_bar.setImageItem(self.dldy_image)
+        self.addItem(self.dldy_bar, row=2, col=1)
+        # --- per-sample losses (bars, left axis) and weights w_i (diamonds, their own axis)
+        b = self.bar_plot = self.addPlot(row=3, col=0)
+        b.setLabel("bottom", "sample i (a column of M)")
+        b.setLabel("left", coloured("L<sub>i</sub>", style.BLUE))
+        b.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=style.BAR_BRUSH)
         b.addItem(self.bars)
+        self.w_view = pg.ViewBox(enableMouse=False)
+        b.showAxis("right")
+        b.scene().addItem(self.w_view)
+        wax = b.getAxis("right")
+        wax.linkToView(self.w_view)
+        wax.setLabel(coloured("w<sub>i</sub> ◆", style.RED))
+        self.w_view.setXLink(b)
+        b.getViewBox().sigResized.connect(self._sync_w_view)
         self.weight_curve = pg.ScatterPlotItem(
             size=6, symbol="d", brush=pg.mkBrush(style.RED), pen=style.NO_PEN
         )
-        b.addItem(self.weight_curve)
+        self.w_view.addItem(self.weight_curve)
+        # one width for the left axes, so their labels line up; plain numbers (an SI prefix
+        # such as "x0.001" would rescale the losses)
+        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left"), wax):
+            axis.enableAutoSIPrefix(False)
+        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left")):
+            axis.setWidth(46)
+        d.setLabel("left", "output o")
         self.ci.layout.setRowStretchFactor(1, 3)
-        self.ci.layout.setRowStretchFactor(2, 2)
+        self.ci.layout.setRowStretchFactor(2, 3)
+        self.ci.layout.setRowStretchFactor(3, 3)
         self._shape = None
+
+    def _sync_w_view(self) -> None:
+        self.w_view.setGeometry(self.bar_plot.getViewBox().sceneBoundingRect())
+        self.w_view.linkedViewChanged(self.bar_plot.getViewBox(), self.w_view.XAxis)
 
     def draw(self, snap: Snapshot) -> None:
         M = np.asarray(snap.M)
         B, O = M.shape
-        finite = M[np.isfinite(M)]
-        # 98th percentile: one outlier must not turn the rest of M black (the bar says so)
-        hi = float(np.percentile(finite, 98)) if finite.size else 1.0
-        hi = hi if hi > 0 else 1.0
+        hi, clipped = _top_level(M)
         self.image.setImage(np.ascontiguousarray(M), autoLevels=False, levels=(0.0, hi))
         self.colorbar.setLevels((0.0, hi))
+        self.set_title(
+            self.plot,
+            f"M (outputs × batch), colour clipped above {fmt(hi, 2)}"
+            if clipped
+            else "M (outputs × batch)",
+            size="9pt",
+        )
         if (B, O) != self._shape:  # setRect after setImage: it scales the current image
             self._shape = (B, O)
             self.image.setRect(QRectF(-0.5, -0.5, B, O))
-            self.plot.getAxis("left").setTicks([[(o, str(o + 1)) for o in range(O)]])
-            self.plot.setRange(xRange=(-0.5, B - 0.5), yRange=(-0.5, O - 0.5), padding=0)
+            for plot in (self.plot, self.dldy_plot):
+                plot.getAxis("left").setTicks([[(o, str(o + 1)) for o in range(O)]])
+            # each plot gets its own x-range (linked views align by screen position, and the
+            # bar plot is narrower than M's: its right axis holds the weights)
+            for plot in (self.plot, self.dldy_plot):
+                plot.setRange(xRange=(-0.5, B - 0.5), yRange=(-0.5, O - 0.5), padding=0)
+            self.bar_plot.setXRange(-0.5, B - 0.5, padding=0)
+            integer_ticks(self.bar_plot.getAxis("bottom"), B)
+        self._draw_dldy(snap, B, O)
         L = np.asarray(snap.per_sample_loss)
         w = np.asarray(snap.weights)
         self.bars.setOpts(x=np.arange(B), height=L, width=0.8)
-        # weights drawn on the L axis, scaled so the largest weight sits at the top of the bars
-        scale = (float(np.max(L)) / max(float(np.max(w)), 1e-300)) if B else 1.0
-        self.weight_curve.setData(np.arange(B), w * scale)
+        Lf = L[np.isfinite(L)]
+        self.bar_plot.setYRange(0.0, float(Lf.max()) if Lf.size and Lf.max() > 0 else 1.0)
+        self.weight_curve.setData(np.arange(B), w)
+        wf = w[np.isfinite(w)]
+        self.w_view.setYRange(0.0, float(wf.max()) * 1.1 if wf.size and wf.max() > 0 else 1.0)
         cfg = snap.config
         if cfg.reduction == "max":
             i, o = np.unravel_index(int(np.nanargmax(M)), M.shape)
             self.max_marker.setData([i], [o])
         else:
             self.max_marker.setData([], [])
-        row = ""
-        if snap.output_weights is not None:
-            v = ", ".join(f"{x:.3g}" for x in snap.output_weights)
-            row = f"L<sub>i</sub> = Σ<sub>o</sub> u<sub>o</sub> M<sub>io</sub>, u = ({v})"
+        self.set_text(self.info, self._info_text(snap, w, B, O))
+
+    def _draw_dldy(self, snap: Snapshot, B: int, O: int) -> None:
+        D = snap.dLdY
+        if D is None:
+            self.dldy_image.clear()
+            return
+        D = np.asarray(D)
+        top, clipped = _top_level(np.abs(D))
+        self.dldy_image.setImage(np.ascontiguousarray(D), autoLevels=False, levels=(-top, top))
+        self.dldy_image.setRect(QRectF(-0.5, -0.5, B, O))
+        self.dldy_bar.setLevels((-top, top))
+        cfg = snap.config
+        if cfg.loss == "mse" and cfg.reduction == "mean":
+            formula = "= 2(Y − T)/(O·B)"
         else:
-            row = "L<sub>i</sub> = max<sub>o</sub> M<sub>io</sub>"
+            formula = "= w<sub>i</sub> ∂L<sub>i</sub>/∂Y<sub>i</sub>"
+        clip = f", colour clipped beyond ±{fmt(top, 2)}" if clipped else ""
+        self.set_title(self.dldy_plot, f"dL/dY {formula}{clip}", size="9pt")
+
+    def _info_text(self, snap: Snapshot, w: np.ndarray, B: int, O: int) -> str:
+        cfg = snap.config
+        if snap.output_weights is not None and cfg.reduction == "weighted":
+            v = ", ".join(f"{x:.3g}" for x in snap.output_weights)
+            row = f"L<sub>i</sub> = Σ<sub>o</sub> u<sub>o</sub> M<sub>oi</sub>, u = ({v})"
+        elif cfg.reduction == "max":
+            row = "L<sub>i</sub> = max<sub>o</sub> M<sub>oi</sub>"
+        else:
+            row = PER_SAMPLE.get(cfg.loss, "L<sub>i</sub> from column i of M")
         ws = np.unique(np.round(w, 12))
         wtxt = (
             f"w<sub>i</sub> = {fmt(ws[0])} for all i"
             if len(ws) == 1
-            else f"w<sub>i</sub> from {fmt(w.min())} to {fmt(w.max())} (◆)"
+            else f"w<sub>i</sub> from {fmt(w.min())} to {fmt(w.max())}"
         )
-        self.set_text(
-            self.info,
-            f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b> "
-            f"({REDUCTION_LABELS[cfg.reduction]})<br>{row}<br>{FORMULA[cfg.reduction]}; "
-            f"{wtxt}<br><b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> "
-            f"from the {O}×{B} M",
+        note = ""
+        if cfg.reduction == "sum" and cfg.loss != "cross_entropy":
+            note = f" (as Keras; torch's reduction='sum' is {O} × this)"
+        return (
+            f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b>: {row}; "
+            f"{FORMULA[cfg.reduction]}{note}; {wtxt}<br>"
+            f"<b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> from the {O}×{B} M; "
+            "its backward pass starts from dL/dY"
         )
 
     def table(self):
@@ -121,14 +199,34 @@ class LossMatrixPlot(ViewWidget):
         if snap is None:
             return ["sample"], []
         B, O = snap.M.shape
-        header = ["sample", *[f"M_output{o + 1}" for o in range(O)], "L_i", "w_i"]
+        D = snap.dLdY
+        header = [
+            "sample",
+            *[f"M_output{o + 1}" for o in range(O)],
+            "L_i",
+            "w_i",
+            *([f"dLdY_output{o + 1}" for o in range(O)] if D is not None else []),
+        ]
         rows = [
             [
                 i,
                 *[f"{snap.M[i, o]:.10g}" for o in range(O)],
                 f"{snap.per_sample_loss[i]:.10g}",
                 f"{snap.weights[i]:.10g}",
+                *([f"{D[i, o]:.10g}" for o in range(O)] if D is not None else []),
             ]
             for i in range(B)
         ]
         return header, rows
+
+
+def _top_level(A: np.ndarray) -> tuple[float, bool]:
+    """The top of a colour scale for values A >= 0: the 98th percentile of the finite values
+    (one outlier must not turn the rest black), and whether anything lies above it."""
+    finite = A[np.isfinite(A)]
+    # a small matrix (B = 1: three entries) is shown whole; percentiles need numbers
+    q = 98 if finite.size >= 50 else 100
+    hi = float(np.percentile(finite, q)) if finite.size else 1.0
+    hi = hi if hi > 0 else (float(finite.max()) if finite.size and finite.max() > 0 else 1.0)
+    clipped = bool(finite.size and finite.max() > hi * (1 + 1e-9)) or finite.size < A.size
+    return hi, clipped

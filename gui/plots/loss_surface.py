@@ -13,6 +13,8 @@ from .base import ViewWidget, fmt
 from .surface_image import add_surface_image, show_surface
 
 N_CONTOURS = 9
+SMOOTH = 4  #: the grid is drawn bilinearly interpolated at this many times its resolution
+MIN_STEP_FRACTION = 0.22  #: the step arrow is drawn at least this fraction of the room
 
 PLANE_TEXT = {
     "gradient": "d1 = mean gradient, d2 = main disagreement",
@@ -26,15 +28,17 @@ class LossSurfacePlot(ViewWidget):
     title = "Loss surface"
     help_text = (
         "The scalar loss (log10, colour) on a plane through the current weights. White line: "
-        "the path so far. Thin blue arrows: the B per-sample descent directions (-g_i); red "
-        "arrow: their weighted mean, the step the optimiser takes. Change the reduction and "
-        "the surface itself changes: a different scalar is being minimised."
+        "the path so far. Thin light-blue arrows: the B per-sample descent directions (-g_i); "
+        "red-orange arrow: the gradient of the scalar reversed, the direction of the step. "
+        "Arrows are scaled to fit the plot (all per-sample arrows by one factor, so their "
+        "lengths compare). Change the reduction and the surface itself changes: a different "
+        "scalar is being minimised."
     )
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.info = self.addLabel("", row=0, col=0, colspan=2, justify="left", size="9pt")
-        self.plot = self.addPlot(row=1, col=0, title="Loss surface")
+        self.plot = self.addPlot(row=1, col=0)
         p = self.plot
         p.setLabel("bottom", "α  (along d1)")
         p.setLabel("left", "β  (along d2)")
@@ -75,6 +79,12 @@ class LossSurfacePlot(ViewWidget):
         self.legend.addItem(self.arrow_line, "mean −g (the step)")
         self._surface_id = None
         self._scale = 1.0
+        self._step_boost = 1.0
+        self._extent: tuple[float, float, float, float] | None = None
+        self._shown_surface = None
+        # the surface fills the plot: on a resize the view crops the square grid to the plot's
+        # shape instead of leaving bands
+        p.getViewBox().sigResized.connect(self._fit_view)
 
     def draw(self, snap: Snapshot) -> None:
         if not snap.detail:
@@ -87,47 +97,102 @@ class LossSurfacePlot(ViewWidget):
             self.path.setData(snap.path[:, 0], snap.path[:, 1])
         px, py = snap.point
         self.point.setData([px], [py])
-        fan = -np.asarray(snap.fan)
-        arrow = -np.asarray(snap.arrow)
-        # Scale so that most per-sample arrows (80 %) and the mean fit in 45 % of the span;
-        # the few longest may leave the grid, the mean arrow stays readable.
-        typical = float(np.percentile(np.hypot(fan[:, 0], fan[:, 1]), 80)) if len(fan) else 0
-        longest = max(typical, float(np.hypot(*arrow)), 1e-300)
-        self._scale = 0.45 * span / longest
+        fan = np.nan_to_num(-np.asarray(snap.fan), nan=0.0, posinf=0.0, neginf=0.0)
+        arrow = np.nan_to_num(-np.asarray(snap.arrow), nan=0.0, posinf=0.0, neginf=0.0)
+        # Every arrow stays on the plot: the longest reaches 90 % of the way from the point to
+        # the nearest edge in view; all per-sample arrows share that one factor.
+        room = self._room(px, py, span)
+        lengths = np.hypot(fan[:, 0], fan[:, 1]) if len(fan) else np.zeros(0)
+        step_len = float(np.hypot(*arrow))
+        longest = max(float(lengths.max()) if lengths.size else 0.0, step_len, 1e-300)
+        self._scale = 0.9 * room / longest
+        # the step arrow is drawn long enough to be seen beside the point (and said so)
+        self._step_boost = 1.0
+        if 0 < step_len * self._scale < MIN_STEP_FRACTION * room:
+            self._step_boost = MIN_STEP_FRACTION * room / (step_len * self._scale)
         seg = np.empty((2 * len(fan), 2))
         seg[0::2] = (px, py)
         seg[1::2] = (px, py) + fan * self._scale
         self.fan.setData(seg[:, 0], seg[:, 1])
-        tip = np.array([px, py]) + arrow * self._scale
+        tip = np.array([px, py]) + arrow * self._scale * self._step_boost
         self.arrow_line.setData([px, tip[0]], [py, tip[1]])
         self.arrow_head.setPos(*tip)
         self.arrow_head.setStyle(angle=180 - np.degrees(np.arctan2(arrow[1], arrow[0])))
-        age = snap.surface_age_steps
+        self.arrow_head.setVisible(step_len > 0)
         kind = snap.plane_kind
-        res = (
-            f"{s.resolution}×{s.resolution} grid on {s.n_samples} samples, "
-            f"{s.seconds * 1000:.0f} ms, {age} steps old"
-            if s is not None
-            else "computing…"
+        self.set_text(self.info, self._info_text(snap, s, PLANE_TEXT.get(kind, kind)))
+
+    def _room(self, px: float, py: float, span: float) -> float:
+        """Distance from the point to the nearest edge of what the plot shows."""
+        if self._extent is None:
+            return span
+        x0, x1, y0, y1 = self._extent
+        room = min(px - x0, x1 - px, py - y0, y1 - py)
+        return room if room > 0 else span * 0.5
+
+    def _info_text(self, snap: Snapshot, s, plane: str) -> str:
+        if s is None:
+            res = "computing the surface…"
+        else:
+            age = snap.surface_age_seconds
+            age_txt = "up to date" if not age > 0 else f"{age:.1f} s old"
+            if age != age:  # nan: no age known
+                age_txt = f"{snap.surface_age_steps} steps old"
+            res = (
+                f"{s.resolution}×{s.resolution} grid on {s.n_samples} samples "
+                f"({s.seconds * 1000:.0f} ms), <b>{age_txt}</b>"
+            )
+        boost = (
+            f"; the step arrow ×{self._step_boost:.0f} longer" if self._step_boost >= 1.5 else ""
         )
-        self.set_text(
-            self.info,
-            f"<b>Plane</b>: {PLANE_TEXT.get(kind, kind)}<br>"
-            f"{res}<br>off-plane distance {fmt(snap.off_plane)} · arrows ×{fmt(self._scale)}",
+        return (
+            f"<b>Plane</b>: {plane}<br>{res}<br>"
+            f"off-plane {fmt(snap.off_plane)} · arrows shrunk to fit{boost}"
         )
+
+    def _fit_view(self) -> None:
+        """Show the part of the surface that fills the plot (no bands): the whole grid along
+        the plot's shorter side, cropped along the longer one (aspect kept 1:1)."""
+        s = self._shown_surface
+        if s is None:
+            return
+        vb = self.plot.getViewBox()
+        w, h = vb.width(), vb.height()
+        if w <= 0 or h <= 0:
+            return
+        a, b = s.alphas, s.betas
+        ca, cb = (a[0] + a[-1]) / 2, (b[0] + b[-1]) / 2
+        half = min(a[-1] - a[0], b[-1] - b[0]) / 2
+        hx, hy = (half * w / h, half) if w >= h else (half, half * h / w)
+        # inside the grid: crop the longer side; never beyond the surface
+        if hx > half:
+            hx, hy = half, half * h / w
+        elif hy > half:
+            hx, hy = half * w / h, half
+        self._extent = (ca - hx, ca + hx, cb - hy, cb + hy)
+        vb.setRange(xRange=(ca - hx, ca + hx), yRange=(cb - hy, cb + hy), padding=0)
 
     def _set_surface(self, s) -> None:
         self._surface_id = s.surface_id
-        out = show_surface(self.image, self.colorbar, s.Z, s.alphas, s.betas)
+        out = show_surface(self.image, self.colorbar, s.Z, s.alphas, s.betas, smooth=SMOOTH)
         if out is None:
             return
         L, lo, hi = out
-        a, b = s.alphas, s.betas
         for iso, level in zip(self.contours, np.linspace(lo, hi, N_CONTOURS + 2)[1:-1]):
             iso.setData(L, level=level)
-        # The view follows the surface, not the arrows (long ones may leave the grid).
-        self.plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
+        Z = np.asarray(s.Z)
+        finite = Z[np.isfinite(Z) & (Z > 0)]
+        clipped = finite.size < Z.size or (
+            finite.size and (np.log10(finite.max()) > hi + 1e-9 or np.log10(finite.min()) < lo)
+        )
+        label = "log₁₀ loss (ends clipped)" if clipped else "log₁₀ loss"
+        if getattr(self.colorbar, "_bs_label", None) != label:
+            self.colorbar._bs_label = label
+            self.colorbar.getAxis("left").setLabel(label)
+        # The view follows the surface and fills the plot with it.
         self.plot.disableAutoRange()
+        self._shown_surface = s
+        self._fit_view()
 
     def table(self):
         snap = self.snapshot

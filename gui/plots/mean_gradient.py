@@ -24,16 +24,17 @@ class MeanGradientPlot(ViewWidget):
     title = "Mean of the gradients = gradient of the mean"
     help_text = (
         "For every parameter (grouped by layer): the band holds 80 % of the per-sample "
-        "gradients (10th to 90th percentile), the red line is their weighted mean Σ w_i g_i, "
-        "and the dashed black line is the gradient of the one scalar loss from a single "
-        "backward pass. They coincide: the printed difference is round-off."
+        "gradients (10th to 90th percentile), the solid black line is the gradient of the one "
+        "scalar loss from a single backward pass, and the dashed red-orange line over it is "
+        "the weighted mean of the per-sample gradients Σ w_i g_i. They coincide: the panel "
+        "below draws their difference on its own scale (round-off, about 1e-17)."
     )
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.info = self.addLabel("", row=0, col=0, justify="left", size="9pt")
         p = self.plot = self.addPlot(row=1, col=0)
-        p.setLabel("bottom", "parameter (flat index; layers W1 b1 W2 b2 …)")
+        p.setLabel("bottom", "parameter index (W1 b1 W2 b2 …)")
         p.setLabel("left", "∂L/∂θ")
         p.showGrid(x=False, y=True, alpha=0.25)
         # The band is one closed polygon (x, hi) then (x reversed, lo reversed), built by
@@ -43,15 +44,30 @@ class MeanGradientPlot(ViewWidget):
         self.band.setBrush(style.BAND_BRUSH)
         self.band.setPen(style.NO_PEN)
         p.addItem(self.band)
-        self.mean = p.plot([], [], pen=style.MEAN_PEN)
-        self.scalar = p.plot([], [], pen=style.SCALAR_PEN)
+        # solid under dashed: where they coincide both stay visible
+        self.scalar = p.plot([], [], pen=pg.mkPen(style.BLACK, width=2.5))
+        self.mean = p.plot([], [], pen=style.MEAN_DASHED_PEN)
         for item in (self.mean, self.scalar):
             item.setSkipFiniteCheck(True)
         self.legend = p.addLegend(offset=(-5, 5), labelTextSize="8pt")
-        self.legend.addItem(_band_swatch(), "per-sample g_i (10–90 %)")
-        self.legend.addItem(self.mean, "mean of per-sample Σ w_i g_i")
-        self.legend.addItem(self.scalar, "gradient of the scalar (1 backward pass)")
+        self.legend.addItem(_band_swatch(), "g_i, 10–90 %")
+        self.legend.addItem(self.scalar, "∇ scalar")
+        self.legend.addItem(self.mean, "Σ w_i g_i")
+        # their difference, on its own scale (round-off)
+        dp = self.diff_plot = self.addPlot(row=2, col=0)
+        dp.setLabel("left", "Δ")
+        dp.setXLink(p)
+        dp.hideAxis("bottom")
+        dp.showGrid(x=False, y=True, alpha=0.25)
+        dp.getAxis("left").enableAutoSIPrefix(False)
+        dp.getAxis("left").setWidth(p.getAxis("left").width())
+        self.diff = dp.plot([], [], pen=pg.mkPen(style.PURPLE, width=1))
+        self.diff.setSkipFiniteCheck(True)
+        self.ci.layout.setRowStretchFactor(1, 4)
+        self.ci.layout.setRowStretchFactor(2, 1)
         self._bounds: tuple[int, ...] = ()
+        self._names_width: float | None = None
+        p.getViewBox().sigResized.connect(self._place_layer_names)
         self._lines: list[pg.InfiniteLine] = []
 
     def _set_layers(self, snap: Snapshot) -> None:
@@ -64,33 +80,67 @@ class MeanGradientPlot(ViewWidget):
             if k % 2:  # a bias group: a line without a label (too narrow to name)
                 ln = pg.InfiniteLine(b[k] - 0.5, angle=90, pen=style.GRID_PEN)
             else:
-                # A layer too narrow for its name (the output layer, typically) is named to
-                # the left of its line, pointing at it; otherwise the name ran off the plot.
-                narrow = (b[min(k + 2, len(b) - 1)] - b[k]) < 0.08 * b[-1]
                 ln = pg.InfiniteLine(
                     b[k] - 0.5,
                     angle=90,
                     pen=style.GRID_PEN,
-                    label=f"{name}, b{name[1:]} →" if narrow else f"{name}, b{name[1:]}",
+                    label=name,
                     labelOpts={  # at the bottom: the legend holds the top right
                         "position": 0.04,
                         "color": style.GREY,
-                        "anchors": [(1, 1), (1, 1)] if narrow else [(0, 1), (0, 1)],
+                        "anchors": [(0, 1), (0, 1)],
                     },
                 )
+                ln._bs_layer = (k, name, b[min(k + 2, len(b) - 1)] - b[k])
             self.plot.addItem(ln)
             self._lines.append(ln)
         self._bounds = b
+        self._names_width = None
         self.plot.setXRange(0, b[-1], padding=0.01)
+
+    def _place_layer_names(self) -> None:
+        """Each layer's name at the start of its parameters: "W2, b2" where the layer is wide
+        enough on screen, "W2" where only that fits, and a layer too narrow even for that (the
+        output layer, typically) named left of its line with an arrow; never past the edge."""
+        width = self.plot.getViewBox().width()
+        if not self._bounds or width == self._names_width or width <= 0:
+            return
+        self._names_width = width
+        total = max(self._bounds[-1], 1)
+        for ln in self._lines:
+            info = getattr(ln, "_bs_layer", None)
+            if info is None:
+                continue
+            k, name, count = info
+            px = count / total * width
+            if px >= 60:
+                text, anchors = f"{name}, b{name[1:]}", [(0, 1), (0, 1)]
+            elif px >= 26 or k == 0:
+                text, anchors = name, [(0, 1), (0, 1)]
+            else:
+                text, anchors = f"{name} →", [(1, 1), (1, 1)]
+            ln.label.setFormat(text)
+            ln.label.anchors = anchors
+            ln.label.updatePosition()
 
     def draw(self, snap: Snapshot) -> None:
         if not snap.detail:
             return
         if snap.param_bounds != self._bounds:
             self._set_layers(snap)
+        self._place_layer_names()
         x = np.asarray(snap.shown_index, dtype=np.float64)
         self.mean.setData(x, snap.mean_shown)
         self.scalar.setData(x, snap.grad_shown)
+        d = np.asarray(snap.mean_shown) - np.asarray(snap.grad_shown)
+        self.diff.setData(x, d)
+        big = float(np.max(np.abs(d))) if d.size else 0.0
+        sticky_range(self.diff_plot, "y", -big or -1e-17, big or 1e-17)
+        self.set_title(
+            self.diff_plot,
+            f"difference, own scale: max {fmt(big)}",
+            size="8pt",
+        )
         ys = [snap.grad_shown] if snap.band_lo is None else [snap.band_lo, snap.band_hi]
         lo = min(float(np.min(v)) for v in ys)
         hi = max(float(np.max(v)) for v in ys)
@@ -109,7 +159,7 @@ class MeanGradientPlot(ViewWidget):
         self.set_text(
             self.info,
             f"<b>max |Σ w<sub>i</sub> g<sub>i</sub> − ∇ scalar| = {fmt(snap.max_abs_diff)}</b>"
-            f" (round-off; largest |∇| = {fmt(float(np.max(np.abs(snap.grad_shown))))})<br>"
+            f" (round-off)<br>largest |∇| = {fmt(float(np.max(np.abs(snap.grad_shown))))} · "
             f"P = {snap.n_params:,}{note} · B = {snap.batch_size}{band}",
         )
 

@@ -17,6 +17,7 @@ BLACK = (20, 20, 20)
 
 MEAN_PEN = pg.mkPen(RED, width=2.5)
 SCALAR_PEN = pg.mkPen(BLACK, width=1)  # solid width-1: runs inside the red mean line
+MEAN_DASHED_PEN = pg.mkPen(RED, width=1.5, style=Qt.PenStyle.DashLine)
 SAMPLE_PEN = pg.mkPen((*SKY, 230), width=1)
 PATH_PEN = pg.mkPen((255, 255, 255, 230), width=2)
 PATH_SHADOW_PEN = pg.mkPen((0, 0, 0, 160), width=4)
@@ -31,6 +32,20 @@ NO_PEN = pg.mkPen(None)
 
 SURFACE_CMAP = pg.colormap.get("viridis")
 MATRIX_CMAP = pg.colormap.get("magma")
+#: signed values (dL/dY): blue below zero, white at zero, red above
+SIGNED_CMAP = pg.colormap.get("CET-D1")
+
+#: the words the text uses for the palette's colours (help, tour, titles)
+COLOUR_NAMES = {
+    BLUE: "blue",
+    ORANGE: "orange",
+    GREEN: "green",
+    RED: "red-orange",
+    PURPLE: "pink",
+    SKY: "light blue",
+    GREY: "grey",
+    BLACK: "black",
+}
 
 
 def configure() -> None:

@@ -40,22 +40,52 @@ def log_levels(Z: np.ndarray, q=(0.5, 99.5)) -> tuple[np.ndarray, float, float] 
     return np.ascontiguousarray(np.where(np.isnan(L), hi, L)), lo, hi
 
 
+def upsample(L: np.ndarray, k: int) -> np.ndarray:
+    """Bilinear interpolation of a (n, m) grid to ((n - 1) k + 1, (m - 1) k + 1) points over
+    the same span: the surface drawn smoothly instead of as blocks (two small matrix products)."""
+    if k <= 1:
+        return L
+
+    def weights(n: int) -> np.ndarray:  # (n_fine, n) interpolation matrix
+        t = np.linspace(0, n - 1, (n - 1) * k + 1)
+        i = np.minimum(np.floor(t).astype(int), n - 2)
+        f = t - i
+        W = np.zeros((len(t), n))
+        W[np.arange(len(t)), i] = 1 - f
+        W[np.arange(len(t)), i + 1] = f
+        return W
+
+    n, m = L.shape
+    if n < 2 or m < 2:
+        return L
+    return np.ascontiguousarray(weights(n) @ L @ weights(m).T)
+
+
 def show_surface(
     image: pg.ImageItem,
     bar: pg.ColorBarItem | None,
     Z: np.ndarray,
     alphas: np.ndarray,
     betas: np.ndarray,
+    smooth: int = 1,
 ):
-    """Draw Z[i, j] at (alphas[i], betas[j]); returns (L, lo, hi) or None if all non-finite."""
+    """Draw Z[i, j] at (alphas[i], betas[j]); returns (L, lo, hi) or None if all non-finite.
+
+    smooth : draw the log-loss interpolated bilinearly at ``smooth`` times the grid's
+    resolution (L is then the fine grid, in the image's pixels)."""
     out = log_levels(Z)
     if out is None:
         return None
     L, lo, hi = out
+    L = upsample(L, smooth)
+    out = (L, lo, hi)
     image.setImage(L, autoLevels=False, levels=(lo, hi))
     if bar is not None:
         bar.setLevels((lo, hi))
     a, b = np.asarray(alphas), np.asarray(betas)
+    if smooth > 1:
+        a = np.linspace(a[0], a[-1], L.shape[0])
+        b = np.linspace(b[0], b[-1], L.shape[1])
     da = (a[-1] - a[0]) / max(len(a) - 1, 1)
     db = (b[-1] - b[0]) / max(len(b) - 1, 1)
     # setRect after setImage: it maps the current image's pixels onto the plane

@@ -37,7 +37,9 @@ CSV_HEADERS = {
         "sample,along_mean,along_disagreement,cosine_to_mean,norm,per_sample_loss,weight"
     ),
     "mean_gradient": "param_index,layer,scalar_gradient,mean_of_per_sample,p10,p90",
-    "loss_matrix": "sample,M_output1,M_output2,M_output3,L_i,w_i",
+    "loss_matrix": (
+        "sample,M_output1,M_output2,M_output3,L_i,w_i,dLdY_output1,dLdY_output2,dLdY_output3"
+    ),
     "loss_curves": "step,batch_loss,train_loss,val_loss,grad_norm,noise_scale,batch_size",
 }
 

@@ -16,6 +16,8 @@ from gui_testing import (
 )
 from PySide6.QtWidgets import QWidget
 
+from gui.plots.loss_surface import SMOOTH
+
 RES = 15  # the small config's surface resolution
 
 
@@ -55,7 +57,8 @@ def test_loss_surface_view(drawn):
     snap = _shown(window)
     view = window.views["loss_surface"]
     img = view.image.image
-    assert img is not None and img.shape == (RES, RES)
+    # drawn smoothly: the grid interpolated at SMOOTH times its resolution
+    assert img is not None and img.shape == ((RES - 1) * SMOOTH + 1,) * 2
     assert np.all(np.isfinite(img))
     lo, hi = view.colorbar.levels()
     assert np.isfinite(lo) and np.isfinite(hi) and lo < hi
