@@ -165,6 +165,7 @@ class Session:
         )
         self.diverged = False
         self.message = ""
+        self.divergence = ""  #: why the run diverged, e.g. "the loss became inf at step 7"
         self._loss_ref: float | None = None
         self._t_last = None
         self._sps = 0.0
@@ -181,7 +182,6 @@ class Session:
     def apply(self, command) -> list[str]:
         """Carry out a command from ``core.commands``; returns messages for the status bar."""
         if isinstance(command, Update):
-        self.divergence = ""  #: why the run diverged, e.g. "the loss became inf at step 7"
             return self.update(**command.changes)
         if isinstance(command, Reset):
             self.reset()
@@ -453,6 +453,7 @@ class Session:
             np.copyto(self.net.params, self._good_params)
         self.optimizer.reset()
         self.diverged = True
+        self.divergence = why
         self.message = (
             f"Diverged: {why}. The last finite weights are kept; lower the "
             "learning rate or reset to continue."
@@ -558,7 +559,6 @@ class Session:
     def trajectory(self) -> np.ndarray:
         """The recent parameter vectors (N, P), oldest first (a copy)."""
         cap = self._traj.shape[0]
-        self.divergence = why
         n = min(self._traj_n, cap)
         start = self._traj_n % cap if self._traj_n > cap else 0
         order = (np.arange(n) + start) % cap
