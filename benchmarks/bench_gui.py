@@ -460,6 +460,13 @@ def measure_period(
     probe = TickProbe()
     w = window.worker
     surf0 = engine_view(window).surface_id
+    ages: list[float] = []  # Snapshot.surface_age_seconds of every snapshot drawn
+
+    def drawn(snap) -> None:
+        if snap.detail and snap.surface is not None and np.isfinite(snap.surface_age_seconds):
+            ages.append(snap.surface_age_seconds)
+
+    window.snapshotDrawn.connect(drawn)
     steps0, redraws0 = w.steps_done, window.redraw_count
     mark = vt.mark()
     cpu0 = clock.read()
@@ -473,6 +480,7 @@ def measure_period(
     if profiler is not None:
         profiler.disable()
     gaps = probe.stop()
+    window.snapshotDrawn.disconnect(drawn)
     dt = time.perf_counter() - t0
     cpu1 = clock.read()
     steps, redraws = w.steps_done - steps0, window.redraw_count - redraws0
@@ -493,6 +501,7 @@ def measure_period(
         step_end=s.step,
         n_params=s.n_params,
         message=s.message,
+        extra={"surface_age": ages},
     )
 
 
@@ -617,6 +626,18 @@ def per_view_rows(p: Period) -> list[list[str]]:
     return rows
 
 
+def surface_age_rows(p: Period) -> list[list[str]]:
+    """How old the drawn loss surface was (Snapshot.surface_age_seconds of each redraw)."""
+    ages = np.asarray(p.extra.get("surface_age", []), dtype=np.float64)
+    if not ages.size:
+        return [["surface age as drawn (s)", "no snapshot with a surface drawn"]]
+    return [
+        ["surface age as drawn (s): median", f"{np.median(ages):.2f}"],
+        ["                          p95", f"{np.percentile(ages, 95):.2f}"],
+        ["                          max (target <= 1 s)", f"{ages.max():.2f}"],
+    ]
+
+
 def report_live(p: Period) -> None:
     section(f"2. Live: default network, every view live, {p.seconds:.1f} s")
     rm, rp95, rmax = stats_ms(p.redraw_ms)
@@ -636,6 +657,7 @@ def report_live(p: Period) -> None:
         ["GUI-thread CPU ms per redraw", f1(1e3 * p.cpu["gui"] / n)],
         ["other processes on this machine, cores busy", f"{p.others_load:.2f}"],
         ["loss surfaces computed (worker)", f"{p.surfaces}"],
+        *surface_age_rows(p),
         ["longest gap between 10 ms ticks (ms)", f"{p.worst_gap:.0f}"],
         ["gaps > 100 ms", f"{sum(g > MAX_GUI_GAP_MS for g in p.gaps_ms)}"],
     ]
