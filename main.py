@@ -401,7 +401,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             session = Session(cfg)
         except ConfigError as e:
-            raise UsageError(OPTION_OF.get(e.field, f"--{e.field}"), e.message) from None
+            if headless or args.config or args.csv or cfg == config_from_args(args):
+                raise UsageError(OPTION_OF.get(e.field, f"--{e.field}"), e.message) from None
+            # The last session's data cannot be loaded any more (a CSV moved or changed):
+            # start from the defaults instead of refusing to open for good.
+            print(
+                f"batchscope: the last session's settings were not used ({e.message})",
+                file=sys.stderr,
+            )
+            cfg = config_from_args(args)
+            try:
+                session = Session(cfg)
+            except ConfigError as e2:
+                raise UsageError(OPTION_OF.get(e2.field, f"--{e2.field}"), e2.message) from None
     except UsageError as e:
         print(f"batchscope: error: {e}", file=sys.stderr)
         return 2

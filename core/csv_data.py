@@ -335,7 +335,7 @@ def _targets(table, X, inputs, targets, task) -> CsvData:
     if task == "regression":
         note = "regression (chosen)"
     else:
-        note = "regression (guessed: numeric targets; --task classification for class labels)"
+        note = "regression (guessed: numeric targets; choose classification for class labels)"
     return CsvData(X, T, inputs, targets, "regression", note)
 
 

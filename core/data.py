@@ -23,7 +23,14 @@ import numpy as np
 from .config import Config, ConfigError
 from .csv_data import load_table, read_table
 
-__all__ = ["Dataset", "MinibatchSampler", "make_dataset", "load_csv"]
+__all__ = [
+    "Dataset",
+    "MinibatchSampler",
+    "make_dataset",
+    "load_csv",
+    "scale_caption",
+    "standardise",
+]
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,15 @@ def standardise(
     scale = train.std(axis=0) if len(train) else np.ones(train.shape[1])
     scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(shift)), scale, 1.0)
     return shift, scale, [(a - shift) / scale for a in (train, *others)]
+
+
+def scale_caption(config: Config, task: str) -> str:
+    """Which scale the losses on screen are on, in words for the views: "standardised
+    targets" or "raw targets" for CSV regression; "" for the built-in data and for classes
+    (one-hot targets are never scaled)."""
+    if config.dataset != "csv" or task != "regression":
+        return ""
+    return "standardised targets" if config.csv_scale == "standard" else "raw targets"
 
 
 def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Dataset:

@@ -54,7 +54,7 @@ DATASET_LABELS = {
     ),
     "waves": ("waves 2 → 3", "Three smooth waves of 2 inputs: easy to picture"),
     "blobs": ("blobs, 3 classes", "Gaussian blobs of 2 inputs in 3 classes: for cross-entropy"),
-    "csv": ("CSV file", "Your own data from a CSV file (File → Open CSV… or a config file)"),
+    "csv": ("CSV file", "Your own data from a CSV file (Dataset → Open CSV… or --csv PATH)"),
 }
 LOSS_LABELS = {
     "mse": ("MSE  (Y − T)²", "Squared error (Y − T)² per output and sample"),
@@ -369,6 +369,9 @@ class ControlPanel(QWidget):
                 combo.addItem(value, value)
                 i = combo.findData(value)
             combo.setCurrentIndex(i)
+        if config.dataset == "csv":  # the combo names the file (Dataset → Open CSV… sets it)
+            name = config.csv_path.replace("\\", "/").rsplit("/", 1)[-1]
+            self.dataset_combo.setItemText(self.dataset_combo.findData("csv"), f"CSV: {name}")
         for w in widgets:
             w.blockSignals(False)
 

@@ -36,6 +36,7 @@ from core.snapshot import Snapshot
 
 from .banner import Banner
 from .controls import ControlPanel
+from .csv_dialog import CsvMenu
 from .divergence import CAUSES, RESUME_RULE, divergence_text
 from .error_log import error_log_of
 from .experiments import EXPERIMENTS
@@ -351,6 +352,7 @@ class MainWindow(QMainWindow):
         rm = mb.addMenu("&Run")
         self.run_action = act(
             "&Run / pause",
+        self.csv_menu = CsvMenu(self, mb.addMenu("&Dataset"), remember=self._remember)
             self._toggle_run,
             "Space",
             "Train continuously or pause",

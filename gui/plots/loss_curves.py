@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from core.data import scale_caption
 from core.snapshot import Snapshot
 
 from . import style
@@ -174,6 +175,10 @@ class LossCurvePlot(ViewWidget):
             f"{_coloured(f'val. {fmt(snap.val_loss)}', style.ORANGE)}",
             size="10pt",
         )
+        caption = scale_caption(snap.config, snap.task)  # CSV data: which scale the loss is on
+        if caption != getattr(self, "_caption", ""):
+            self._caption = caption
+            self.top.setLabel("left", f"loss ({caption})" if caption else "loss")
 
     def _set_off_scale(self, note: str) -> None:
         if note != getattr(self, "_off_note", None):

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
+from core.data import scale_caption
 from core.snapshot import Snapshot
 
 from . import style
@@ -149,7 +150,9 @@ class LossMatrixPlot(ViewWidget):
             self.max_marker.setData([i], [o])
         else:
             self.max_marker.setData([], [])
-        self.set_text(self.info, self._info_text(snap, w, B, O))
+        info = self._info_text(snap, w, B, O)
+        caption = scale_caption(snap.config, snap.task)  # CSV data: which scale M is on
+        self.set_text(self.info, f"{info} · {caption}" if caption else info)
 
     def _draw_dldy(self, snap: Snapshot, B: int, O: int) -> None:
         D = snap.dLdY

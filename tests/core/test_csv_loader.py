@@ -181,7 +181,7 @@ def test_text_labels_are_guessed_as_classification(tmp_path):
 def test_integer_labels_are_regression_unless_chosen(tmp_path):
     path = labelled(tmp_path, ["0", "1", "2.0"] * 5)
     auto = load_table(read_table(path))
-    assert auto.task == "regression" and "--task classification" in auto.task_note
+    assert auto.task == "regression" and "choose classification" in auto.task_note
     cls = load_table(read_table(path), task="classification")
     assert cls.task == "classification" and cls.target_names == ("kind=0", "kind=1", "kind=2")
     assert cls.T[2].tolist() == [0.0, 0.0, 1.0]  # "2.0" is class 2
