@@ -267,17 +267,17 @@ def noise_scale_text(snap: Snapshot) -> str:
     st = snap.stats
     B = snap.batch_size
     ns, mode = st.noise_scale, st.noise_scale_mode
-    age = "this step" if st.noise_scale_age == 0 else f"{st.noise_scale_age:,} steps old"
-    every = f"every {st.noise_scale_interval:,} steps"
+    n_age = st.noise_scale_age
+    age = "this step" if n_age == 0 else f"{n_age:,} step{'s' if n_age > 1 else ''} ago"
     if mode == "":
         value, how = "not measured yet", ""
     elif mode == "exact":
-        how = f" (exact over all {st.noise_scale_samples:,} training samples, {age}, {every})"
+        how = f": exact, all {st.noise_scale_samples:,} training samples, {age}"
         value = f"<b>{_big(ns)}</b>" if np.isfinite(ns) else "undefined: |G| = 0"
     else:
         how = (
-            f" (two-batch estimate, {st.noise_scale_measurements:,} draws of "
-            f"{st.noise_scale_samples:,}, {age})"
+            f": two-batch estimate, {st.noise_scale_measurements:,} draws of "
+            f"{st.noise_scale_samples:,}, {age}"
         )
         if not np.isfinite(ns):
             value = "not resolved yet: |G|² is still below its noise"
@@ -286,7 +286,7 @@ def noise_scale_text(snap: Snapshot) -> str:
         else:
             value = f"<b>{_big(ns)}</b> ± ? (one draw)"
     line1 = (
-        f"<b>B = {B}</b> · noise scale of the training set B<sub>noise</sub> = tr Σ/|G|² = "
+        f"<b>B = {B}</b> · noise scale B<sub>noise</sub> = tr Σ/|G|² = "
         f"{value}{how}"
     )
     if np.isfinite(st.snr) and np.isfinite(st.std_error):
@@ -302,8 +302,8 @@ def noise_scale_text(snap: Snapshot) -> str:
         line3 = "this batch alone (tr Σ<sub>B</sub>/|ḡ|²): needs B ≥ 2"
     elif np.isfinite(st.noise_scale_batch):
         line3 = (
-            f"this batch alone: tr Σ<sub>B</sub>/|ḡ|² = {_big(st.noise_scale_batch)}, which "
-            f"tends to B = {B}, not to B<sub>noise</sub> (|ḡ|² ≈ |G|² + tr Σ/B)"
+            f"this batch alone: tr Σ<sub>B</sub>/|ḡ|² = {_big(st.noise_scale_batch)}, on "
+            f"average below B = {B}, since |ḡ|² ≈ |G|² + tr Σ/B"
         )
     else:
         line3 = "this batch alone: tr Σ<sub>B</sub>/|ḡ|² undefined (ḡ = 0)"

@@ -86,7 +86,7 @@ class LossCurvePlot(ViewWidget):
         self.set_title(
             bot,
             f"gradient: {_coloured('|∇ scalar|', style.GREEN)} and "
-            f"{_coloured('noise scale B<sub>noise</sub> (training set)', style.PURPLE)}",
+            f"{_coloured('noise scale B<sub>noise</sub>', style.PURPLE)}",
             size="10pt",
         )
         bot.setLabel("bottom", "step")
