@@ -247,6 +247,8 @@ class MainWindow(QMainWindow):
         w.engineRestarted.connect(self._on_engine_restarted, Qt.ConnectionType.QueuedConnection)
         w.engineLost.connect(self._on_engine_lost, Qt.ConnectionType.QueuedConnection)
         w.surfaceBusy.connect(self._on_surface_busy, Qt.ConnectionType.QueuedConnection)
+        self._params_callbacks: list = []  # experiments waiting for a copy of the weights
+        w.paramsReady.connect(self._on_params, Qt.ConnectionType.QueuedConnection)
 
         c = self.controls
         c.changesRequested.connect(self._on_changes)
@@ -644,17 +646,45 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- experiments
     def experiment_context(self) -> Context:
-        """The settings and (when the engine answers in time) a copy of the live weights."""
-        got = self.worker.params_copy(timeout=0.5)
+        """The settings, and ways to the live weights that never block the window: the
+        engine's answer comes as a message (``fetch_params``); headless rendering may wait
+        for it (``wait_params``); a timing experiment pauses live training meanwhile."""
         cfg = self.controls.config
         snap = self.newest_snapshot
         sizes = snap.layer_sizes if snap is not None else tuple(self.session.net.layer_sizes)
-        params = None
-        if got is not None:
-            sizes, params = got
-        if list(sizes[1:-1]) != list(cfg.hidden):
-            params = None  # a rebuild is pending: start from fresh weights of the new shape
-        return Context(cfg, params, sizes[0], sizes[-1])
+        return Context(
+            cfg,
+            None,
+            sizes[0],
+            sizes[-1],
+            fetch_params=self._fetch_params,
+            wait_params=lambda: self.worker.params_copy(timeout=2.0),
+            pause_training=self._pause_for_experiment,
+        )
+
+    def _fetch_params(self, callback) -> None:
+        """Ask the engine for (layer_sizes, weights); ``callback`` gets them in this thread."""
+        self._params_callbacks.append(callback)
+        self.worker.request_params()
+
+    def _on_params(self, got) -> None:
+        callbacks, self._params_callbacks = self._params_callbacks, []
+        for callback in callbacks:
+            callback(got)
+
+    def _pause_for_experiment(self):
+        """Pause live training (an experiment that measures time needs the cores); returns
+        the function that resumes it (a no-op if it was not running)."""
+        if not self.worker.is_running():
+            return lambda: None
+        self.set_running(False)
+        self.statusBar().showMessage("training paused while the experiment measures", 4000)
+
+        def resume() -> None:
+            if not self._closing:
+                self.set_running(True)
+
+        return resume
 
     def run_experiments_blocking(self, quick: bool = True) -> None:
         """Run every experiment now, in this thread (headless export)."""
@@ -869,9 +899,10 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         for view in self.experiments.values():
             view.cancel()
+        deadline = time.monotonic() + 1.0  # experiments: at most 1 s together
         self.worker_thread.shutdown()
         for view in self.experiments.values():
-            view.shutdown()
+            view.shutdown(max(0.0, deadline - time.monotonic()))
 
     def closeEvent(self, event) -> None:
         if self._remember:

@@ -1,28 +1,42 @@
 """The common shape of an experiment tab: a Run button, a progress bar, a Cancel button, a
 status line, and a pyqtgraph canvas that draws the result.
 
-The computation runs in its own QThread (``ExperimentRunner``), so the window and the live
-training stay responsive; it polls a thread-safe cancel flag between pieces of work.
-Subclasses implement ``compute(context, progress, cancel)`` (pure NumPy, called in the worker
-thread, returns a result or None if cancelled) and ``draw(result)`` (GUI thread), plus
-``table()`` for CSV.
+The computation runs in a daemon ``threading.Thread``, not a QThread: a QThread object
+destroyed while its thread still runs aborts the whole process ("QThread: Destroyed while
+thread ... is still running"), which closing the window mid-experiment once did, whereas a
+daemon thread that has not yet seen its cancel flag simply ends with the process. The
+experiments poll a thread-safe cancel flag between small pieces of work (at most ~0.3 s at
+2048,2048 hidden units, ``benchmarks/bench_cancel.py``), so Cancel and closing the window
+stop them within half a second; ``shutdown`` waits at most the time it is given.
+Results come back as queued signals of an ``ExperimentRunner`` QObject living in the GUI
+thread.
+
+Starting never blocks the window: an experiment that needs the live weights asks the engine
+for them (``Context.fetch_params``) and says "waiting for the engine" until they arrive as a
+message. Subclasses implement ``compute(context, progress, cancel, quick, partial)`` (pure
+NumPy, worker thread; returns a result or None if cancelled; may pass results so far to
+``partial``) and ``draw(result)`` (GUI thread), plus ``table()`` for CSV.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QGraphicsTextItem,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -31,22 +45,47 @@ from core.config import Config
 
 from ..plots.base import ViewWidget
 
+#: how long an experiment waits for the engine's copy of the weights before starting from
+#: fresh weights of the same shape (and saying so)
+PARAMS_TIMEOUT_MS = 10_000
+
 
 @dataclass(frozen=True)
 class Context:
-    """What an experiment needs from the live window: the settings and the current weights
-    (a copy, or None for a fresh network)."""
+    """What an experiment needs from the live window: the settings, the current weights (a
+    copy, or None for fresh weights), and ways to reach the engine without blocking.
+
+    fetch_params(callback) : asks the engine for (layer_sizes, weights); ``callback`` gets
+        them later, in the GUI thread
+    wait_params() : the same, waiting (headless rendering only); None on timeout
+    pause_training() : pauses live training, returns the function that resumes it
+    """
 
     config: Config
     params: Any = None
     n_in: int = 5
     n_out: int = 3
+    fetch_params: Callable[[Callable[[Any], None]], None] | None = None
+    wait_params: Callable[[], Any] | None = None
+    pause_training: Callable[[], Callable[[], None]] | None = None
+
+    def with_weights(self, got) -> Context:
+        """This context with the engine's answer ``got`` = (layer_sizes, params) applied,
+        unless the network is about to be rebuilt to other sizes (then fresh weights)."""
+        if got is None:
+            return self
+        sizes, params = got
+        if list(sizes[1:-1]) != list(self.config.hidden):
+            return self
+        return dataclasses.replace(self, params=params, n_in=sizes[0], n_out=sizes[-1])
 
 
 class ExperimentRunner(QObject):
-    """Runs ``fn(progress, cancel)`` once in a QThread and reports back by signals."""
+    """Runs ``fn(progress, cancel, partial)`` once in a daemon thread and reports back by
+    signals (emitted from that thread, delivered queued in the GUI thread)."""
 
     progressed = Signal(int, int, str)
+    partial = Signal(object)
     done = Signal(object)
     failed = Signal(str, str)
 
@@ -54,6 +93,7 @@ class ExperimentRunner(QObject):
         super().__init__()
         self._fn = fn
         self._cancel = threading.Event()
+        self.thread: threading.Thread | None = None
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -61,14 +101,67 @@ class ExperimentRunner(QObject):
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    @Slot()
+    def start(self, name: str) -> None:
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` s for the thread; True if it has ended."""
+        if self.thread is None:
+            return True
+        self.thread.join(max(0.0, timeout))
+        return not self.thread.is_alive()
+
     def run(self) -> None:
         try:
-            result = self._fn(lambda d, t, s: self.progressed.emit(d, t, s), self._cancel.is_set)
+            result = self._fn(
+                lambda d, t, s: self.progressed.emit(d, t, s),
+                self._cancel.is_set,
+                self.partial.emit,
+            )
         except Exception as e:  # reported in the tab; the window carries on
             self.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
             return
-        self.done.emit(result)
+        self.done.emit(None if self._cancel.is_set() else result)
+
+
+class WrappedLabel(pg.GraphicsWidget):
+    """Rich text that wraps to the width the layout gives it (a pyqtgraph LabelItem keeps one
+    line and, when the line is longer than the view, widens the whole layout past the
+    window's edge). Its height follows its text; its minimum width is zero."""
+
+    def __init__(self, html: str = "", size_pt: float = 9.5) -> None:
+        super().__init__()
+        self.item = QGraphicsTextItem(self)
+        font = self.item.font()
+        font.setPointSizeF(size_pt)
+        self.item.setFont(font)
+        self.item.setDefaultTextColor(pg.mkColor(pg.getConfigOption("foreground")))
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(0)
+        self._width = 400.0
+        self.set_text(html)
+
+    def set_text(self, html: str) -> None:
+        self.item.setHtml(html)
+        self._fit()
+
+    def text(self) -> str:
+        return self.item.toPlainText()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        w = float(ev.newSize().width())
+        if abs(w - self._width) > 0.5:
+            self._width = w
+            self._fit()
+
+    def _fit(self) -> None:
+        self.item.setTextWidth(max(40.0, self._width))
+        h = float(self.item.boundingRect().height())
+        self.setMinimumHeight(h)
+        self.setMaximumHeight(h)
+        self.setPreferredHeight(h)
+        self.updateGeometry()
 
 
 class Canvas(ViewWidget):
@@ -86,15 +179,23 @@ class Canvas(ViewWidget):
     def table(self):
         return self._owner.table()
 
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        if self._owner.built:
+            self._owner.reflow(self.width(), self.height())
+        super().resizeEvent(ev)
+
 
 class ExperimentView(QWidget):
     """A tab holding one experiment. ``self.canvas`` (objectName = ``object_name``) is the
-    pyqtgraph layout to draw in; ``self.result`` the last result."""
+    pyqtgraph layout to draw in; ``self.result`` the last result drawn (a partial one after
+    a cancelled run that had finished some of its parts)."""
 
     object_name = ""
     file_stem = ""
     title = ""
     help_text = ""
+    #: pause live training while it runs (it measures time)
+    pauses_training = False
 
     finished = Signal(object)
 
@@ -104,15 +205,24 @@ class ExperimentView(QWidget):
         self._context = context_provider
         self.result = None
         self._started = 0.0
-        self._thread: QThread | None = None
-        self._runner: ExperimentRunner | None = None
+        self._runner: ExperimentRunner | None = None  # the current or last run
+        self._active = False  # from Run until the run reports back (or is cancelled)
+        self._waiting = 0  # token of the weights request being waited for (0: none)
+        self._token = 0
+        self._resume: Callable[[], None] | None = None
+        self._partial_drawn = False
+        self._params_timer = QTimer(self)
+        self._params_timer.setSingleShot(True)
+        self._params_timer.timeout.connect(self._on_params_timeout)
+        self._pending_ctx: Context | None = None
+        self._pending_quick = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         bar = QHBoxLayout()
         self.run_button = QPushButton(f"Run {self.title.lower()}")
         self.run_button.setObjectName(self.object_name + "RunButton")
         self.run_button.setToolTip(f"Run the experiment on the current settings. {self.help_text}")
-        self.run_button.clicked.connect(self.start)
+        self.run_button.clicked.connect(lambda: self.start())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName(self.object_name + "CancelButton")
         self.cancel_button.setToolTip("Stop the experiment; the last complete result stays.")
@@ -133,21 +243,52 @@ class ExperimentView(QWidget):
         self.options = QHBoxLayout()
         lay.addLayout(self.options)
         lay.addWidget(self.status)
+        self.built = False  # reflow only once build() has made the items
         self.canvas = Canvas(self)
         lay.addWidget(self.canvas, 1)
         self.build(self.canvas)
+        self.built = True
+        self.reflow(self.canvas.width(), self.canvas.height())
 
     # ----------------------------------------------------------- to implement
     def build(self, canvas: pg.GraphicsLayoutWidget) -> None:  # pragma: no cover
         """Create the plot items once."""
         raise NotImplementedError
 
-    def compute(self, context: Context, progress, cancel, quick: bool = False):  # noqa: ARG002
+    def compute(self, context: Context, progress, cancel, quick: bool = False, partial=None):  # noqa: ARG002
         """The experiment itself (worker thread, no Qt). Returns a result or None."""
         raise NotImplementedError
 
     def draw(self, result) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def reflow(self, width: int, height: int) -> None:
+        """Rearrange the panels for a canvas of this size (fewer columns when narrow)."""
+
+    def arrange(self, key, cells, col_stretch=(), row_stretch=()) -> None:
+        """Put the canvas's items in the grid ``cells`` = [(item, row, col, rowspan, colspan)]
+        (items created once; only their places change), unless ``key`` is the current
+        arrangement. ``col_stretch`` / ``row_stretch``: stretch factor per column / row."""
+        if getattr(self, "_arrangement", None) == key:
+            return
+        self._arrangement = key
+        ci = self.canvas.ci
+        for item in list(ci.items):
+            ci.removeItem(item)
+        grid = ci.layout
+        for k in range(8):  # forget the last arrangement: its rows and columns now empty
+            grid.setColumnStretchFactor(k, 0)
+            grid.setRowStretchFactor(k, 0)
+        for item, row, col, rowspan, colspan in cells:
+            ci.addItem(item, row=row, col=col, rowspan=rowspan, colspan=colspan)
+        for k, f in enumerate(col_stretch):
+            grid.setColumnStretchFactor(k, f)
+        for k, f in enumerate(row_stretch):
+            grid.setRowStretchFactor(k, f)
+
+    def uses_live_weights(self) -> bool:
+        """Whether the experiment starts from the live weights (asked of the engine)."""
+        return True
 
     def table(self) -> tuple[list[str], list[list]]:
         if self.result is None:
@@ -156,79 +297,150 @@ class ExperimentView(QWidget):
 
     # --------------------------------------------------------------- running
     def is_running(self) -> bool:
-        return self._thread is not None
+        """From Run until the result (or the cancellation) is reported."""
+        return self._active
+
+    def is_waiting_for_engine(self) -> bool:
+        return self._waiting != 0
 
     def start(self, quick: bool = False) -> None:
-        if self._thread is not None:
+        """Start the experiment; never blocks (the weights, if needed, come as a message)."""
+        if self._active:
             return
         ctx = self._context()
-        runner = ExperimentRunner(lambda p, c: self.compute(ctx, p, c, quick))
-        thread = QThread()
-        thread.setObjectName(self.object_name + "Thread")
-        runner.moveToThread(thread)
-        thread.started.connect(runner.run)
-        runner.progressed.connect(self._on_progress)
-        runner.done.connect(self._on_done)
-        runner.failed.connect(self._on_failed)
-        runner.done.connect(thread.quit)
-        runner.failed.connect(thread.quit)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._runner = thread, runner
+        self._active = True
+        self._partial_drawn = False
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.progress.setFormat("starting…")
-        self.status.setText("running…")
         self._started = time.perf_counter()
-        thread.start()
+        if self.pauses_training and ctx.pause_training is not None:
+            self._resume = ctx.pause_training()
+        if self.uses_live_weights() and ctx.fetch_params is not None:
+            self._token += 1
+            token = self._waiting = self._token
+            self._pending_ctx, self._pending_quick = ctx, quick
+            self.progress.setFormat("waiting for the engine…")
+            self.status.setText(
+                "waiting for the engine: a copy of the current weights arrives between two "
+                "training steps"
+            )
+            self._params_timer.start(PARAMS_TIMEOUT_MS)
+            ctx.fetch_params(lambda got: self._on_params(token, got))
+            return
+        self._launch(ctx, quick)
+
+    def _on_params(self, token: int, got) -> None:
+        if token != self._waiting:
+            return  # cancelled meanwhile, or timed out
+        self._waiting = 0
+        self._params_timer.stop()
+        self._launch(self._pending_ctx.with_weights(got), self._pending_quick)
+
+    def _on_params_timeout(self) -> None:
+        if not self._waiting:
+            return
+        self._waiting = 0
+        self._launch(self._pending_ctx, self._pending_quick, note="the engine did not answer")
+
+    def _launch(self, ctx: Context, quick: bool, note: str = "") -> None:
+        self._pending_ctx = None
+        runner = ExperimentRunner(
+            lambda progress, cancel, partial: self.compute(ctx, progress, cancel, quick, partial)
+        )
+        queued = Qt.ConnectionType.QueuedConnection
+        runner.progressed.connect(self._on_progress, queued)
+        runner.partial.connect(self._on_partial, queued)
+        runner.done.connect(self._on_done, queued)
+        runner.failed.connect(self._on_failed, queued)
+        self._runner = runner
+        self.progress.setFormat("starting…")
+        weights = (
+            "from the current weights"
+            if ctx.params is not None
+            else "from fresh weights" + (f" ({note})" if note else "")
+        )
+        self.status.setText(f"running {weights}…")
+        runner.start(self.object_name + "Thread")
 
     def cancel(self) -> None:
-        if self._runner is not None:
+        """Ask the experiment to stop; it does within a fraction of a second."""
+        if self._waiting:
+            self._waiting = 0
+            self._params_timer.stop()
+            self._pending_ctx = None
+            self._finish("cancelled before it started: the previous result is kept", None)
+            return
+        if self._runner is not None and self._active:
             self._runner.cancel()
             self.status.setText("cancelling…")
 
-    def shutdown(self, timeout_ms: int = 3000) -> None:
-        """Cancel and wait for the thread (window close)."""
-        thread = self._thread
-        if thread is not None:
-            self._runner.cancel()
-            thread.quit()
-            thread.wait(timeout_ms)
+    def shutdown(self, timeout_s: float = 1.0) -> bool:
+        """Cancel and wait at most ``timeout_s`` for the thread (window close); True if it
+        ended. A thread still running is a daemon: it cannot hold the process open."""
+        self._waiting = 0
+        self._params_timer.stop()
+        runner = self._runner
+        if runner is None:
+            return True
+        runner.cancel()
+        return runner.join(timeout_s)
 
     def run_blocking(self, quick: bool = True) -> None:
         """Compute in the calling thread and draw (headless export)."""
-        result = self.compute(self._context(), lambda d, t, s: None, lambda: False, quick)
+        ctx = self._context()
+        if self.uses_live_weights() and ctx.wait_params is not None:
+            ctx = ctx.with_weights(ctx.wait_params())
+        result = self.compute(ctx, lambda d, t, s: None, lambda: False, quick, None)
         if result is not None:
             self.result = result
             self.draw(result)
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
+        if not self._active:
+            return
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
         self.progress.setFormat(f"%p %  {text}")
 
+    def _on_partial(self, result) -> None:
+        if not self._active or self._runner is None or self._runner.cancelled():
+            return
+        self.result = result
+        self._partial_drawn = True
+        self.draw(result)
+
     def _on_done(self, result) -> None:
         if result is None:
-            self.status.setText("cancelled: the previous result is kept")
+            kept = (
+                "the parts finished before it stay drawn"
+                if self._partial_drawn
+                else "the previous result is kept"
+            )
             self.progress.setFormat("cancelled")
-        else:
-            self.result = result
-            self.draw(result)
-            self.progress.setValue(self.progress.maximum())
-            self.progress.setFormat("done")
-            self.status.setText(f"done in {time.perf_counter() - self._started:.1f} s")
-        self.finished.emit(result)
+            self._finish(f"cancelled: {kept}", None)
+            return
+        self.result = result
+        self.draw(result)
+        self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat("done")
+        self._finish(f"done in {time.perf_counter() - self._started:.1f} s", result)
 
     def _on_failed(self, summary: str, details: str) -> None:
-        self.status.setText(f"failed: {summary}")
         self.status.setToolTip(details)
         self.progress.setFormat("failed")
-        self.finished.emit(None)
+        self._finish(f"failed: {summary}", None)
 
-    def _on_thread_finished(self) -> None:
-        self._thread = None
-        self._runner = None
+    def _finish(self, text: str, result) -> None:
+        self.status.setText(text)
+        if text.startswith("cancelled before"):
+            self.progress.setFormat("cancelled")
+        self._active = False
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            resume()
+        self.finished.emit(result)
 
     # ---------------------------------------------------------------- export
     def export_png(self, path: str) -> None:

@@ -10,7 +10,12 @@ from core.experiments.dldy import run_misconception
 from ..plots import style
 from ..plots.base import fmt
 from ..plots.surface_image import add_surface_image, show_surface
-from .base import ExperimentView
+from .base import ExperimentView, WrappedLabel
+
+
+def _hex(rgb) -> str:
+    r, g, b = rgb
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 class MisconceptionView(ExperimentView):
@@ -25,35 +30,35 @@ class MisconceptionView(ExperimentView):
     )
 
     def build(self, canvas) -> None:
-        self.info = canvas.addLabel(
-            "Press Run to compare.", row=0, col=0, colspan=3, justify="left", size="10pt"
-        )
-        s = self.surface_plot = canvas.addPlot(
-            row=1, col=0, rowspan=2, title="Loss around the weights"
-        )
-        s.setAspectLocked(True)
+        self.info = WrappedLabel("Press Run to compare.")
+        s = self.surface_plot = pg.PlotItem(title="Loss around the weights")
         s.setLabel("bottom", "along the true gradient")
-        s.setLabel("left", "the averaged-delta direction (orthogonal part)")
-        self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1, rowspan=2)
-        s.addLegend(offset=(5, 5), labelTextSize="9pt")
+        s.setLabel("left", "averaged-delta direction (orthogonal part)")
+        self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1)
+        canvas.ci.removeItem(self.colorbar)
+        legend = s.addLegend(offset=(5, 5), labelTextSize="9pt")
+        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.true_arrow = s.plot([], [], pen=style.MEAN_PEN, name="−true gradient")
         self.avg_arrow = s.plot(
             [], [], pen=pg.mkPen(style.SKY, width=2.5), name="−averaged dL/dY, backpropagated"
         )
-        c = self.cos_plot = canvas.addPlot(row=1, col=2, title="averaged-delta vs true gradient")
+        c = self.cos_plot = pg.PlotItem()
+        # the title names the two curves in their colours (a legend box would cover them)
+        c.setTitle(
+            f"averaged delta g̃ vs true gradient g: <span style='color:{_hex(style.BLUE)}'>"
+            f"cosine</span>, <span style='color:{_hex(style.ORANGE)}'>relative error "
+            f"|g̃ − g| / |g|</span>",
+            size="9.5pt",
+        )
         c.setLabel("bottom", "step")
-        c.setLabel("left", "value")
-        c.addLegend(offset=(-5, -5), labelTextSize="9pt")
+        c.setLabel("left", "cosine, relative error")
         c.showGrid(x=True, y=True, alpha=0.2)
-        self.cos_curve = c.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="cosine")
-        self.rel_curve = c.plot(
-            [], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="relative error"
-        )
-        d = self.diff_plot = canvas.addPlot(
-            row=2, col=2, title="mean of per-sample gradients − true gradient"
-        )
+        self.cos_curve = c.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5))
+        self.rel_curve = c.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5))
+        d = self.diff_plot = pg.PlotItem(title="mean of per-sample gradients − true gradient")
         d.setLabel("bottom", "step")
         d.setLabel("left", "max |difference|")
+        d.getAxis("left").enableAutoSIPrefix(False)  # the scale is in the label, set per run
         self.diff_curve = d.plot(
             [],
             [],
@@ -63,17 +68,32 @@ class MisconceptionView(ExperimentView):
             symbolBrush=pg.mkBrush(style.GREEN),
         )
         d.setXLink(c)
-        canvas.ci.layout.setColumnStretchFactor(0, 3)
-        canvas.ci.layout.setColumnStretchFactor(2, 3)
 
-    def compute(self, context, progress, cancel, quick: bool = False):
+    def reflow(self, width: int, height: int) -> None:
+        info, s, bar, c, d = (
+            self.info,
+            self.surface_plot,
+            self.colorbar,
+            self.cos_plot,
+            self.diff_plot,
+        )
+        if width >= 1.3 * height:
+            cells = [(info, 0, 0, 1, 3), (s, 1, 0, 2, 1), (bar, 1, 1, 2, 1)]
+            cells += [(c, 1, 2, 1, 1), (d, 2, 2, 1, 1)]
+            self.arrange("wide", cells, col_stretch=(1, 0, 1), row_stretch=(0, 1, 1))
+        else:
+            cells = [(info, 0, 0, 1, 3), (s, 1, 0, 1, 2), (bar, 1, 2, 1, 1)]
+            cells += [(c, 2, 0, 1, 1), (d, 2, 1, 1, 2)]
+            self.arrange("narrow", cells, col_stretch=(1, 1, 0), row_stretch=(0, 3, 2))
+
+    def compute(self, context, progress, cancel, quick: bool = False, partial=None):
         return run_misconception(
             context.config, context.params, quick=quick, progress=progress, cancel=cancel
         )
 
     def draw(self, result) -> None:
-        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas)
-        a = result.alphas
+        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas, smooth=4)
+        a, b = result.alphas, result.betas
         span = (a[-1] - a[0]) / 2
         longest = max(np.hypot(*result.arrow_true), np.hypot(*result.arrow_averaged), 1e-300)
         for curve, v in (
@@ -82,18 +102,33 @@ class MisconceptionView(ExperimentView):
         ):
             tip = v / longest * 0.8 * span
             curve.setData([0, tip[0]], [0, tip[1]])
+        # the panel is the grid: the surface fills it
+        self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0)
         self.cos_curve.setData(result.steps, result.cosine)
         self.rel_curve.setData(result.steps, result.relative_error)
         diff = np.asarray(result.per_sample_diff)
-        self.diff_curve.setData(result.steps, diff)
-        # on the scale of round-off (1e-15), so that "zero" reads as zero
-        self.diff_plot.setYRange(0, max(1e-15, float(diff.max()) * 1.2), padding=0)
-        self.info.setText(
+        top = float(np.max(diff)) if len(diff) else 0.0
+        # on the data's own scale (round-off, ~1e-17), in units of a power of ten: a view
+        # range of 1e-17 is below what the plot's transforms resolve, so the values are scaled
+        unit = 10.0 ** np.floor(np.log10(top)) if top > 0 else 1e-17
+        self.diff_curve.setData(result.steps, diff / unit)
+        self.diff_plot.setLabel("left", f"max |difference| (× {unit:.0e})")
+        self.diff_plot.setYRange(0, top / unit * 1.15 if top > 0 else 1.0, padding=0)
+        rel_max = float(np.max(result.relative_error))
+        over = (
+            f"<br>A relative error above 1 (here up to {rel_max:.2f}) means the averaged-delta "
+            f"vector g̃ is further from the gradient g than g is long: |g̃ − g| > |g|, because "
+            f"g̃ is longer than g or points partly away from it."
+            if rel_max > 1
+            else ""
+        )
+        self.info.set_text(
             f"Averaging the rows of dL/dY, then backpropagating through the batch-mean "
-            f"activations (B = {result.batch_size}): <b>cosine {result.cosine[-1]:.3f}, "
-            f"relative error {result.relative_error[-1]:.3f}</b> at step "
-            f"{int(result.steps[-1])} (mean over the run: cosine "
-            f"{np.mean(result.cosine):.3f})<br>Averaging the per-parameter per-sample gradients:"
-            f" max |difference| = <b>{fmt(float(np.max(result.per_sample_diff)))}</b> "
-            f"(round-off): the gradient of the mean is the mean of the gradients."
+            f"activations (B = {result.batch_size}, minibatches drawn by this experiment's own "
+            f"training copy): <b>cosine {result.cosine[-1]:.3f}, relative error "
+            f"{result.relative_error[-1]:.3f}</b> at step {int(result.steps[-1])} (mean over "
+            f"the run: cosine {np.mean(result.cosine):.3f})<br>Averaging the per-parameter "
+            f"per-sample gradients: max |difference| = "
+            f"<b>{fmt(float(np.max(result.per_sample_diff)))}</b> (round-off): the gradient "
+            f"of the mean is the mean of the gradients.{over}"
         )

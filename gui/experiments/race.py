@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QLineEdit
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 
 from core.experiments.race import parse_batch_sizes, run_batch_race
 
@@ -12,18 +13,37 @@ from ..plots import style
 from ..plots.axes import use_log_axes
 from ..plots.base import fmt
 from ..plots.surface_image import add_surface_image, show_surface
-from .base import ExperimentView
+from .base import ExperimentView, WrappedLabel
 
+#: one colour and one line style per run, so that runs differ in both (colour blindness,
+#: grey-scale print) and a path hidden under another still shows its dashes
 RUN_COLOURS = (
     style.RED,
-    style.ORANGE,
     style.BLUE,
     style.GREEN,
     style.PURPLE,
+    style.ORANGE,
     style.SKY,
     style.BLACK,
     style.GREY,
 )
+_S = Qt.PenStyle
+RUN_STYLES = (
+    _S.SolidLine,
+    _S.DashLine,
+    _S.DotLine,
+    _S.DashDotLine,
+    _S.DashDotDotLine,
+    _S.SolidLine,
+    _S.DashLine,
+    _S.DotLine,
+)
+
+
+def run_pen(k: int, width: float = 2.0) -> pg.QtGui.QPen:
+    pen = pg.mkPen(RUN_COLOURS[k], width=width, style=RUN_STYLES[k])
+    pen.setCosmetic(True)
+    return pen
 
 
 def _label(B: int, n: int) -> str:
@@ -40,9 +60,9 @@ class BatchRaceView(ExperimentView):
     title = "Batch-size race"
     help_text = (
         "The same initial weights and data trained with several batch sizes, each seeing the "
-        "same number of samples. Per-sample updates (B = 1) zig-zag because single samples pull "
-        "in different directions; the minibatch mean takes smoother steps; small batches can "
-        "still get close in fewer samples."
+        "same number of samples (the same number of epochs). Per-sample updates (B = 1) "
+        "zig-zag because single samples pull in different directions; the minibatch mean "
+        "takes smoother steps; small batches can still get further on the same samples."
     )
 
     def build(self, canvas) -> None:
@@ -52,51 +72,83 @@ class BatchRaceView(ExperimentView):
             "Batch sizes to race, comma separated; 'all' = the whole "
             "training set. Press Enter or Run."
         )
-        self.sizes_edit.returnPressed.connect(self.start)
+        self.sizes_edit.returnPressed.connect(lambda: self.start())
         self.sizes_error = QLabel()
         self.sizes_error.setObjectName("batchRaceSizesError")
         self.sizes_error.setStyleSheet("color: #c0392b;")
+        self.sizes_error.setWordWrap(True)
         self.sizes_error.setVisible(False)
+        self.from_current = QCheckBox("Start from the &current weights")
+        self.from_current.setObjectName("batchRaceFromCurrent")
+        self.from_current.setToolTip(
+            "Off (default): every run starts from the fresh initial weights of the seed, so "
+            "the race does not depend on how long the live run has trained. On: every run "
+            "starts from the live network's current weights."
+        )
         lab = QLabel("&Batch sizes:")
         lab.setBuddy(self.sizes_edit)
         self.options.addWidget(lab)
         self.options.addWidget(self.sizes_edit, 1)
+        self.options.addWidget(self.from_current)
         self.options.addWidget(self.sizes_error, 2)
-        self.info = canvas.addLabel(
-            "Press Run to race.", row=0, col=0, colspan=3, justify="left", size="10pt"
-        )
-        s = self.surface_plot = canvas.addPlot(
-            row=1, col=0, rowspan=3, title="Paths on one loss surface (PCA plane)"
-        )
+        self.info = WrappedLabel("Press Run to race.")
+        s = self.surface_plot = pg.PlotItem(title="Paths on one loss surface (PCA plane)")
+        s.setAspectLocked(True)  # both directions on the same scale
         s.setLabel("bottom", "principal direction 1")
         s.setLabel("left", "principal direction 2")
-        self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1, rowspan=3)
-        s.addLegend(offset=(5, 5), labelTextSize="9pt")
-        self.start_marker = pg.ScatterPlotItem(
-            size=12, symbol="s", brush=pg.mkBrush("w"), pen=pg.mkPen("k")
+        self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1)
+        canvas.ci.removeItem(self.colorbar)
+        self.legend = s.addLegend(offset=(5, 5), labelTextSize="9pt")
+        self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.waiting_text = pg.TextItem(
+            "the loss surface and the paths are drawn\nwhen every run has finished",
+            color=style.GREY,
+            anchor=(0.5, 0.5),
         )
-        s.addItem(self.start_marker)
-        titles = (
-            ("step", "loss vs steps"),
-            ("samples seen", "loss vs samples seen"),
-            ("training time (ms)", "loss vs wall time"),
-        )
+        s.addItem(self.waiting_text)
+        self.waiting_text.setVisible(False)
+        self.paths, self.ends, self.curves = [], [], []
+        xlabels = ("steps", "samples seen", "training time (ms)")
         self.curve_plots = []
-        for r, (xlabel, title) in enumerate(titles):
-            p = canvas.addPlot(row=1 + r, col=2, title=title)
+        for xlabel in xlabels:
+            p = pg.PlotItem()
             use_log_axes(p, x=True, y=True)
             p.setLabel("bottom", xlabel)
             p.setLabel("left", "val loss")
             p.showGrid(x=True, y=True, alpha=0.2)
             self.curve_plots.append(p)
-        canvas.ci.layout.setColumnStretchFactor(0, 3)
-        canvas.ci.layout.setColumnStretchFactor(2, 2)
-        self.paths, self.curves = [], []
-        for c in RUN_COLOURS:
-            self.paths.append(s.plot([], [], pen=pg.mkPen(c, width=1.5)))
-            self.curves.append(
-                [p.plot([], [], pen=pg.mkPen(c, width=1.5)) for p in self.curve_plots]
+        for k in range(len(RUN_COLOURS)):
+            self.paths.append(s.plot([], [], pen=run_pen(k)))
+            end = pg.ScatterPlotItem(
+                size=7, symbol="o", brush=pg.mkBrush(RUN_COLOURS[k]), pen=pg.mkPen("w")
             )
+            s.addItem(end)
+            self.ends.append(end)
+            self.curves.append([p.plot([], [], pen=run_pen(k, 1.5)) for p in self.curve_plots])
+        # last: the common start, a small hollow circle over the paths' first points
+        self.start_marker = pg.ScatterPlotItem(
+            size=10, symbol="o", brush=pg.mkBrush(None), pen=pg.mkPen(style.BLACK, width=1.5)
+        )
+        s.addItem(self.start_marker)
+        self.start_marker.setZValue(10)
+        self.legend.addItem(self.start_marker, "common start")
+
+    def reflow(self, width: int, height: int) -> None:
+        info, s, bar = self.info, self.surface_plot, self.colorbar
+        c = self.curve_plots
+        if width >= 1.45 * height or width >= 1500:
+            # the surface on the left; the three loss curves stacked on the right
+            cells = [(info, 0, 0, 1, 3), (s, 1, 0, 3, 1), (bar, 1, 1, 3, 1)]
+            cells += [(p, 1 + r, 2, 1, 1) for r, p in enumerate(c)]
+            self.arrange("wide", cells, col_stretch=(5, 0, 4), row_stretch=(0, 1, 1, 1))
+        else:
+            # narrow: the surface on top, the three loss curves side by side below
+            cells = [(info, 0, 0, 1, 4), (s, 1, 0, 1, 3), (bar, 1, 3, 1, 1)]
+            cells += [(p, 2, col, 1, 1 if col < 2 else 2) for col, p in enumerate(c)]
+            self.arrange("narrow", cells, col_stretch=(1, 1, 1, 0), row_stretch=(0, 3, 2))
+
+    def uses_live_weights(self) -> bool:
+        return self.from_current.isChecked()
 
     def batch_sizes(self) -> tuple[int, ...] | None:
         n = self._context().config.train_size() if self._context else 0
@@ -115,7 +167,7 @@ class BatchRaceView(ExperimentView):
             return
         super().start(quick)
 
-    def compute(self, context, progress, cancel, quick: bool = False):
+    def compute(self, context, progress, cancel, quick: bool = False, partial=None):
         sizes = parse_batch_sizes(self.sizes_edit.text(), context.config.train_size())
         return run_batch_race(
             context.config,
@@ -124,22 +176,33 @@ class BatchRaceView(ExperimentView):
             quick=quick,
             progress=progress,
             cancel=cancel,
+            partial=partial,
         )
 
     def draw(self, result) -> None:
-        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas)
-        a, b = result.alphas, result.betas
-        legend = self.surface_plot.legend
+        legend = self.legend
         legend.clear()
         for k in range(len(RUN_COLOURS)):
             self.paths[k].setData([], [])
+            self.ends[k].setData([], [])
             for c in self.curves[k]:
                 c.setData([], [])
+        complete = result.complete and result.Z.size > 0
+        self.image.setVisible(complete)
+        self.waiting_text.setVisible(not complete)
+        if complete:
+            show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas, smooth=4)
+        else:
+            self.start_marker.setData([], [])
+            self.surface_plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
+            self.waiting_text.setPos(0, 0)
         parts = []
         for k, run in enumerate(result.runs[: len(RUN_COLOURS)]):
             label = _label(run.batch_size, result.n_train)
-            self.paths[k].setData(run.path[:, 0], run.path[:, 1])
             legend.addItem(self.paths[k], label)
+            if complete and len(run.path):
+                self.paths[k].setData(run.path[:, 0], run.path[:, 1])
+                self.ends[k].setData([run.path[-1, 0]], [run.path[-1, 1]])
             ok = np.isfinite(run.val_loss) & (run.val_loss > 0)
             xs = (
                 np.maximum(run.steps, 1),
@@ -148,23 +211,48 @@ class BatchRaceView(ExperimentView):
             )
             for curve, x in zip(self.curves[k], xs):
                 curve.setData(x[ok], run.val_loss[ok])
-            end = f"{fmt(run.val_loss[-1])}" + (
-                f" (diverged at {run.diverged_at})" if run.diverged_at else ""
+            end = f"val loss {fmt(run.val_loss[-1])}" + (
+                f" (stopped: diverging at step {run.diverged_at})" if run.diverged_at else ""
             )
-            parts.append(f"B={run.batch_size}: {int(run.steps[-1])} steps → val {end}")
-        if result.runs:
+            parts.append(
+                f"B={run.batch_size}: {int(run.steps[-1]):,} steps, "
+                f"{int(run.samples_seen[-1]):,} samples → {end}"
+            )
+        if complete and result.runs and len(result.runs[0].path):
             p0 = result.runs[0].path[0]
             self.start_marker.setData([p0[0]], [p0[1]])
-        self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
+            legend.addItem(self.start_marker, "common start")
+            a, b = result.alphas, result.betas
+            self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
         lead = result.leader()
-        verdict = (
-            f"lowest validation loss after {lead[1]:,} samples: "
-            f"<b>{_label(lead[0], result.n_train)}</b> ({fmt(lead[2])})"
-            if lead is not None
-            else "<b>every run diverged</b>: lower the learning rate"
+        if lead is None:
+            verdict = "<b>every run diverged</b>: lower the learning rate"
+        else:
+            verdict = (
+                f"lowest validation loss after {lead[1]:,} samples: "
+                f"<b>{_label(lead[0], result.n_train)}</b> ({fmt(lead[2])})"
+            )
+        start = (
+            "the live network's current weights"
+            if result.start == "current"
+            else f"fresh initial weights (seed {self._seed()})"
         )
-        self.info.setText(
-            f"<b>{'-'.join(map(str, result.layer_sizes))}</b>: every run sees at least "
-            f"{int(min(r.samples_seen[-1] for r in result.runs)):,} samples (the full batch "
-            f"takes a minimum number of steps) · {verdict}<br>" + " · ".join(parts)
+        so_far = "" if result.complete else " <i>(runs finished so far)</i>"
+        thinned = (
+            " · paths drawn through fewer stored points than the curves (a network this "
+            "large is not kept at every step)"
+            if result.thinned
+            else ""
         )
+        self.info.set_text(
+            f"<b>{'-'.join(map(str, result.layer_sizes))}</b>, {result.optimizer}, "
+            f"learning rate <b>{result.lr:g}</b>, every run from {start}; every run sees the "
+            f"same <b>{result.samples_budget:,} samples</b> ({result.epochs:g} epochs of "
+            f"{result.n_train:,}), so B = 1 takes {result.samples_budget:,} steps and the full "
+            f"batch {int(np.ceil(result.epochs)):,} · {verdict}{so_far}<br>"
+            + " · ".join(parts)
+            + thinned
+        )
+
+    def _seed(self) -> int:
+        return self._context().config.seed if self._context else 0

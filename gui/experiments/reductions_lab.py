@@ -10,7 +10,7 @@ from core.experiments.reductions_lab import CASES, run_reductions_lab
 from ..plots import style
 from ..plots.base import fmt
 from ..plots.surface_image import show_surface
-from .base import ExperimentView
+from .base import ExperimentView, WrappedLabel
 
 BEST_SYMBOLS = {
     "mean": ("o", style.RED),
@@ -25,36 +25,43 @@ class ReductionsView(ExperimentView):
     title = "Reductions lab"
     help_text = (
         "The same loss matrix M turned into a scalar five ways. Each scalar has its own "
-        "surface (same plane, same weights) and its own gradient. Right: nearby weights by "
-        "their per-output losses; most pairs cannot be ordered without choosing a reduction, "
-        "and each reduction ranks a different point best."
+        "surface (same plane, same weights, same axis ranges, each with its colour scale) and "
+        "its own gradient. Last panel: nearby weights by their per-output losses; most pairs "
+        "cannot be ordered without choosing a reduction, and each reduction ranks a different "
+        "point best."
     )
 
     def build(self, canvas) -> None:
-        self.info = canvas.addLabel(
-            "Press Run to compare the reductions.",
-            row=0,
-            col=0,
-            colspan=4,
-            justify="left",
-            size="10pt",
-        )
-        self.images, self.arrows, self.plots = [], [], []
-        for k, name in enumerate(CASES):
-            p = canvas.addPlot(row=1 + k // 3, col=k % 3, title=name)
+        self.info = WrappedLabel("Press Run to compare the reductions.")
+        self.images, self.arrows, self.plots, self.bars = [], [], [], []
+        for name in CASES:
+            p = pg.PlotItem()
+            p.setTitle(f"<b>{name}</b><br>(press Run)", size="8.5pt")
             p.setAspectLocked(True)
             p.setLabel("bottom", "α")
             p.setLabel("left", "β")
-            img = pg.ImageItem(axisOrder="col-major")  # small multiples: no colour bars
+            img = pg.ImageItem(axisOrder="col-major")
             img.setColorMap(style.SURFACE_CMAP)
             p.addItem(img)
+            bar = pg.ColorBarItem(
+                values=(0, 1),
+                colorMap=style.SURFACE_CMAP,
+                label="log10 of this scalar",
+                interactive=False,
+                width=8,
+            )
+            bar.setImageItem(img)
             arrow = p.plot([], [], pen=style.MEAN_PEN)
             point = pg.ScatterPlotItem([0], [0], size=9, brush=style.POINT_BRUSH, pen=pg.mkPen("w"))
             p.addItem(point)
             self.images.append(img)
             self.arrows.append(arrow)
             self.plots.append(p)
-        q = self.pareto_plot = canvas.addPlot(row=2, col=2, title="Why a scalar: nearby weights")
+            self.bars.append(bar)
+        q = self.pareto_plot = pg.PlotItem()
+        q.setTitle(
+            "<b>why a scalar</b>: nearby weights<br>by their per-output losses", size="8.5pt"
+        )
         q.setLabel("bottom", "loss of output 1")
         q.setLabel("left", "loss of output 2")
         for side in ("bottom", "left"):
@@ -69,9 +76,10 @@ class ReductionsView(ExperimentView):
         q.addItem(self.cloud)
         q.addItem(self.front)
         self.best_items = {}
-        for name, (sym, colour) in BEST_SYMBOLS.items():
+        # decreasing sizes: a point that is best by several reductions shows every marker
+        for (name, (sym, colour)), size in zip(BEST_SYMBOLS.items(), (20, 14, 9)):
             item = pg.ScatterPlotItem(
-                size=14,
+                size=size,
                 symbol=sym,
                 brush=pg.mkBrush(colour),
                 pen=pg.mkPen("k"),
@@ -80,7 +88,20 @@ class ReductionsView(ExperimentView):
             q.addItem(item)
             self.best_items[name] = item
 
-    def compute(self, context, progress, cancel, quick: bool = False):
+    def reflow(self, width: int, height: int) -> None:
+        panels = [*zip(self.plots, self.bars), (self.pareto_plot, None)]
+        cols = 3 if width >= 860 else 2
+        cells = [(self.info, 0, 0, 1, 2 * cols)]
+        for k, (plot, bar) in enumerate(panels):
+            r, c = 1 + k // cols, 2 * (k % cols)
+            if bar is None:
+                cells.append((plot, r, c, 1, 2))
+            else:
+                cells += [(plot, r, c, 1, 1), (bar, r, c + 1, 1, 1)]
+        rows = (len(panels) + cols - 1) // cols
+        self.arrange(cols, cells, col_stretch=(1, 0) * cols, row_stretch=(0, *([1] * rows)))
+
+    def compute(self, context, progress, cancel, quick: bool = False, partial=None):
         return run_reductions_lab(
             context.config, context.params, quick=quick, progress=progress, cancel=cancel
         )
@@ -89,14 +110,16 @@ class ReductionsView(ExperimentView):
         a, b = result.alphas, result.betas
         span = (a[-1] - a[0]) / 2
         for k, name in enumerate(result.names):
-            show_surface(self.images[k], None, result.surfaces[k], a, b)
+            show_surface(self.images[k], self.bars[k], result.surfaces[k], a, b, smooth=3)
             tip = -result.arrows[k] / max(float(np.hypot(*result.arrows[k])), 1e-300) * 0.6 * span
             self.arrows[k].setData([0, tip[0]], [0, tip[1]])
             self.plots[k].setTitle(
-                f"{name}: scalar {fmt(result.scalars[k])}, |∇| {fmt(result.grad_norms[k])}, "
-                f"cos {result.cosines[k]:.2f}",
-                size="9pt",
+                f"<b>{name}</b><br>{fmt(result.scalars[k])} · |∇| "
+                f"{fmt(result.grad_norms[k])} · cos {result.cosines[k]:.2f}",
+                size="8.5pt",
             )
+            # the same axis ranges in every panel: the whole grid
+            self.plots[k].setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
         F = result.cloud
         self.cloud.setData(F[:, 0], F[:, 1])
         self.front.setData(F[result.pareto, 0], F[result.pareto, 1])
@@ -104,12 +127,18 @@ class ReductionsView(ExperimentView):
             i = result.best[name]
             item.setData([F[i, 0]], [F[i, 1]])
         i, j = result.incomparable
-        self.info.setText(
-            f"Same batch (B = {result.batch_size}), same weights, five scalars; each panel: "
-            f"log10 of its scalar on one plane, red: the direction of its −gradient<br>"
-            f"<b>sum vs mean</b>: |∇sum| / |∇mean| = {result.grad_ratio:.6g} = B; max |∇sum − "
-            f"B ∇mean| = {fmt(result.max_abs_grad_diff)}; one SGD step with lr on the sum vs "
-            f"B·lr on the mean: max |Δθ| = {fmt(result.max_abs_step_diff)}<br>"
+        arrow = style.COLOUR_NAMES[style.RED]
+        seed = self._context().config.seed if self._context else 0
+        self.info.set_text(
+            f"One fixed batch of <b>B = {result.batch_size} training samples</b> (drawn once "
+            f"with seed {seed}; not the live view's current batch), the same weights, five "
+            f"scalars. Each panel: log10 of its scalar on one plane (α, β: filter-normalised "
+            f"random directions), its own colour scale; {arrow} line: the direction of its "
+            f"−gradient; title: the scalar, |∇| its gradient's length and <b>cos</b> the cosine "
+            f"between its gradient and the mean's (1 = same direction)"
+            f"<br><b>sum vs mean</b>: |∇sum| / |∇mean| = {result.grad_ratio:.6g} = "
+            f"B; max |∇sum − B ∇mean| = {fmt(result.max_abs_grad_diff)}; one SGD step with lr "
+            f"on the sum vs B·lr on the mean: max |Δθ| = {fmt(result.max_abs_step_diff)}<br>"
             f"<b>why a scalar</b>: points {i} and {j} cannot be ordered "
             f"({', '.join(fmt(x) for x in F[i])}) vs ({', '.join(fmt(x) for x in F[j])}); "
             f"{int(result.pareto.sum())} of {len(F)} nearby weights are not dominated"
