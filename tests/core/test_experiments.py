@@ -177,3 +177,123 @@ def test_batch_race_leader_compares_runs_at_the_same_number_of_samples():
     assert size == min(at, key=at.get) and loss == pytest.approx(at[size])
     boom = run_batch_race(Config(hidden=(), n_samples=320, lr=50.0), (32,), quick=True)
     assert boom.leader() is None  # its only run diverged
+
+
+# ------------------------------------------------------------- cancellation and fairness
+@pytest.mark.parametrize(
+    "loss,reduction,kw",
+    [
+        ("mse", "mean", {}),
+        ("mse", "sum", {}),
+        ("mse", "max", {}),
+        ("cross_entropy", "mean", {}),
+        ("huber", "weighted", {"output_weights": np.array([2.0, 1.0, 1.0])}),
+        ("mae", "weighted", {"sample_weights": "random"}),
+    ],
+)
+def test_gradient_in_pieces_is_the_gradient(loss, reduction, kw):
+    from core.experiments.cancellation import gradient_in_pieces
+
+    rng = np.random.default_rng(4)
+    net = MLP([5, 7, 6, 3], seed=1)
+    X, T = rng.normal(size=(50, 5)), rng.normal(size=(50, 3))
+    if loss == "cross_entropy":
+        T = np.eye(3)[rng.integers(0, 3, size=50)]
+    if kw.get("sample_weights") == "random":
+        kw = {"sample_weights": rng.uniform(0.5, 2.0, size=50)}
+    whole = net.gradient(X, T, loss, reduction, **kw)
+    # pieces of 7 samples (the work budget is samples x parameters)
+    pieces = gradient_in_pieces(net, X, T, loss, reduction, work=7 * net.n_params, **kw)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-12, atol=1e-15)
+
+
+def test_gradient_in_pieces_checks_for_cancellation_between_pieces():
+    from core.experiments.cancellation import CancelledError, gradient_in_pieces
+
+    net = MLP([5, 4, 3], seed=0)
+    X, T = np.ones((40, 5)), np.zeros((40, 3))
+    polls = []
+
+    def cancel():
+        polls.append(1)
+        return len(polls) > 3
+
+    with pytest.raises(CancelledError):
+        gradient_in_pieces(net, X, T, cancel=cancel, work=4 * net.n_params)
+    assert len(polls) == 4  # stopped at the fourth check, not after all ten pieces
+
+
+@pytest.mark.parametrize("name", ["cost_lab", "race", "reductions", "misconception"])
+def test_every_experiment_stops_within_a_few_polls_of_the_request(name):
+    """Cancellation is polled often: the run ends within a handful of polls after the flag is
+    raised, wherever in the work the request lands."""
+    for raise_at in (2, 15, 60):
+        polls = []
+
+        def cancel(polls=polls, raise_at=raise_at):
+            polls.append(1)
+            return len(polls) >= raise_at
+
+        fns = {
+            "cost_lab": lambda: run_cost_lab([5, 16, 3], batch_sizes=(4, 64), cancel=cancel),
+            "race": lambda: run_batch_race(SMALL, (1, 8), quick=True, cancel=cancel),
+            "reductions": lambda: run_reductions_lab(SMALL, quick=True, cancel=cancel),
+            "misconception": lambda: run_misconception(SMALL, quick=True, cancel=cancel),
+        }
+        assert fns[name]() is None
+        assert len(polls) == raise_at  # returned at the first poll that saw the request
+
+
+def test_cost_lab_repeats_each_point_and_reports_median_and_range():
+    r = run_cost_lab([5, 8, 3], batch_sizes=(1, 8), repeats=5, min_time=0.001)
+    assert r.repeats == 5 and r.complete
+    for row in r.rows:
+        assert row.low <= row.seconds <= row.high
+    B, lo, hi = r.band("scalar")
+    assert list(B) == [1, 8] and np.all(lo <= hi)
+    assert r.growth("scalar") == pytest.approx(r.seconds("scalar", 8) / r.seconds("scalar", 1))
+
+
+def test_cost_lab_skips_the_vectorised_strategy_where_it_would_not_fit(monkeypatch):
+    import core.experiments.cost_lab as cl
+
+    P = MLP([5, 8, 3]).n_params
+    monkeypatch.setattr(cl, "VECTORISED_BYTES", 4 * P * 8)  # B x P floats fit up to B = 4
+    partials = []
+    r = run_cost_lab(
+        [5, 8, 3], batch_sizes=(2, 4, 16), repeats=1, min_time=0.0, partial=partials.append
+    )
+    assert r.vectorised_max_batch == 4
+    assert [b for b in r.series("per_sample_vectorised")[0]] == [2, 4]
+    assert len(r.series("per_sample_loop")[0]) == 3
+    assert [len(p.rows) for p in partials] == [3, 6] and not partials[0].complete
+
+
+def test_batch_race_every_run_sees_the_same_samples_from_fresh_weights():
+    r = run_batch_race(SMALL, (1, 8, None), quick=True)
+    budget = r.samples_budget
+    assert budget == 2 * r.n_train  # quick: 2 epochs
+    for run in r.runs:
+        assert run.samples_seen[-1] == budget  # 1, 8 and n_train all divide 2 n_train
+        assert run.steps[-1] == budget // run.batch_size
+    assert r.start == "fresh" and r.lr == SMALL.lr and r.optimizer == SMALL.optimizer
+    fresh_start = MLP(SMALL.layer_sizes(5, 3), SMALL.activation, seed=SMALL.seed).params
+    moved = fresh_start + 0.1
+    current = run_batch_race(SMALL, (8,), params=moved, quick=True)
+    assert current.start == "current"
+    assert current.runs[0].train_loss[0] != r.runs[1].train_loss[0]
+
+
+def test_batch_race_partial_results_and_thinned_paths(monkeypatch):
+    import core.experiments.race as race
+
+    P = MLP(SMALL.layer_sizes(5, 3)).n_params
+    monkeypatch.setattr(race, "TRAJECTORY_BYTES", 8 * P * 2 * 12)  # 12 stored points per run
+    partials = []
+    r = run_batch_race(SMALL, (1, 8), quick=True, partial=partials.append)
+    assert len(partials) == 1 and not partials[0].complete
+    assert [run.batch_size for run in partials[0].runs] == [1]
+    assert r.complete and r.thinned
+    for run in r.runs:
+        assert 2 <= len(run.path) <= 13 < len(run.steps)
+        np.testing.assert_allclose(run.path[0], r.runs[0].path[0])
