@@ -42,16 +42,36 @@ class HistoryBuffer:
         self.stride = 1  #: steps per row from now on
         self.generation = 0
         self.events: list[tuple[int, str]] = []
+        self._undo: tuple | None = None  #: the state before the last append
         self._clear_bucket()
 
     def __len__(self) -> int:
         return self.n
 
     def append(self, **row: float) -> None:
-        """Record one step: a value for every field of HISTORY_FIELDS."""
+        """Record one step: a value for every field of HISTORY_FIELDS. ``drop_last()`` can
+        take it back until the next append."""
+        self._undo = (
+            self.n,
+            self.stride,
+            self.generation,
+            self._bucket_steps,
+            dict(self._sum),
+            dict(self._weight),
+        )
         self._add(row, 1)
         if self._bucket_steps == self.stride:
             self._flush()
+
+    def drop_last(self) -> bool:
+        """Take back the last ``append`` (a step whose update is undone). False when there is
+        nothing to take back, or when that append merged the rows (once per ``max_rows``
+        rows; the record then keeps the step)."""
+        if self._undo is None or self._undo[2] != self.generation:
+            return False
+        self.n, self.stride, _, self._bucket_steps, self._sum, self._weight = self._undo
+        self._undo = None
+        return True
 
     def view(self) -> History:
         views = []

@@ -77,6 +77,8 @@ _DATA_FIELDS = {
     "csv_path",
     "csv_inputs",
     "csv_targets",
+    "csv_task",
+    "csv_scale",
     "sample_weighting",
 }
 #: settings after which the training set's noise scale is measured afresh
@@ -86,8 +88,6 @@ _SURFACE_FIELDS = {
     "reduction",
     "output_weights",
     "huber_delta",
-    "csv_task",
-    "csv_scale",
     "surface_resolution",
     "surface_samples",
     "activation",
@@ -142,6 +142,7 @@ class Session:
         self._plane_rng = np.random.default_rng([cfg.seed, 2])
         P = self.net.n_params
         self._good_params = self.net.params.copy()
+        self._evals_before = (float("nan"), float("nan"))
         self._grad = np.empty(P)
         self._G: np.ndarray | None = None
         cap = int(max(2, min(TRAJECTORY_MAX, TRAJECTORY_BYTES // (8 * P))))
@@ -361,7 +362,7 @@ class Session:
             self._loss_ref = max(abs(loss), 1e-12)
         if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
             return self._diverge(
-                f"the loss became {loss} at step {self.step_count + 1}", snap_parts, t0
+                f"the loss became {loss} at step {self.step_count + 1}", snap_parts, t0, True
             )
         if loss > DIVERGENCE_FACTOR * self._loss_ref:
             return self._diverge(
@@ -369,9 +370,11 @@ class Session:
                 f"when these settings began ({self._loss_ref:.3g}), at step {self.step_count + 1}",
                 snap_parts,
                 t0,
+                True,
             )
         self._measure_noise(snap_parts)
         np.copyto(self._good_params, self.net.params)
+        self._evals_before = (self._last_train, self._last_val)
         self.optimizer.step(self.net.params, grad)
         if not np.all(np.isfinite(self.net.params)):
             return self._diverge(
@@ -445,12 +448,23 @@ class Session:
         )
         parts["stats"] = stats.with_noise(est, 0 if est is None else self.step_count - est.step)
 
-    def _diverge(self, why: str, parts: dict, t0: float) -> Snapshot:
-        # Keep the weights after the last finite update: those ``step_count`` updates made
-        # and the history's last row led to. Only an update that made the weights themselves
-        # non-finite is undone (it was not counted).
+    def _diverge(self, why: str, parts: dict, t0: float, undo_last: bool = False) -> Snapshot:
+        """Mark the run diverged, keeping weights, step count and history in agreement.
+
+        An update that made the weights non-finite is undone (it was not counted). When the
+        loss at the current weights is what blew up (``undo_last``), the update that led to
+        them is undone too: the weights go back to before it, and the step count, the history
+        and the trajectory's newest point drop that step, so lowering the learning rate
+        resumes from weights whose loss was sane.
+        """
         if not np.all(np.isfinite(self.net.params)):
             np.copyto(self.net.params, self._good_params)
+        elif undo_last and self.step_count > 0 and self._history.drop_last():
+            np.copyto(self.net.params, self._good_params)
+            self.step_count -= 1
+            self._last_train, self._last_val = self._evals_before
+            self._rewrite_newest_position()
+            why += f"; update {self.step_count + 1}, which led there, is undone"
         self.optimizer.reset()
         self.diverged = True
         self.divergence = why
@@ -555,6 +569,14 @@ class Session:
             c, off = project(self.plane, self.net.params)
             self._path[k], self._off[k] = c[0], off[0]
         self._traj_n += 1
+
+    def _rewrite_newest_position(self) -> None:
+        """The trajectory's newest point becomes the current weights (an undone update)."""
+        k = (self._traj_n - 1) % self._traj.shape[0]
+        self._traj[k] = self.net.params
+        if self.plane is not None:
+            c, off = project(self.plane, self.net.params)
+            self._path[k], self._off[k] = c[0], off[0]
 
     def trajectory(self) -> np.ndarray:
         """The recent parameter vectors (N, P), oldest first (a copy)."""

@@ -50,4 +50,4 @@ def divergence_text(snap: Snapshot, cause: str) -> str:
     else:
         what = f"Since the {CAUSES.get(cause, cause)} changed: {lower} or change it back."
     reason = snap.message.removeprefix("Diverged: ").split(". The last finite")[0]
-    return f"Diverged at step {snap.step}: {reason}. {what} {RESUME_RULE}"
+    return f"Diverged (the run stands at step {snap.step}): {reason}. {what} {RESUME_RULE}"

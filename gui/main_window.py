@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
         tdock.hide()
         self.tour_dock = tdock
         self._highlighted: QWidget | None = None
+        self._tour_wait: tuple[dict, int] | None = None
 
         # ---- status bar
         sb = self.statusBar()
@@ -351,10 +352,10 @@ class MainWindow(QMainWindow):
         )
         fm.addSeparator()
         fm.addAction(act("&Quit", self.close, "Ctrl+Q", "Quit Batchscope", name="quitAction"))
+        self.csv_menu = CsvMenu(self, mb.addMenu("&Dataset"), remember=self._remember)
         rm = mb.addMenu("&Run")
         self.run_action = act(
             "&Run / pause",
-        self.csv_menu = CsvMenu(self, mb.addMenu("&Dataset"), remember=self._remember)
             self._toggle_run,
             "Space",
             "Train continuously or pause",
@@ -484,7 +485,13 @@ class MainWindow(QMainWindow):
         self.explanation_dock.raise_()
 
     def _on_tour_step(self, step) -> None:
+        self._tour_wait = None
+        snap = self.newest_snapshot
         self.apply_changes(step.settings)
+        if step.wait == "surface":
+            # the claim is about the surface for the new settings: say so until it is drawn
+            self._tour_wait = (step.settings, snap.surface_id if snap is not None else 0)
+            self.tour.set_note("Computing the loss surface for these settings…")
         target = self.findChild(QWidget, step.view) if step.view else None
         for k in range(self.tabs.count()):
             page = self.tabs.widget(k)
@@ -493,6 +500,16 @@ class MainWindow(QMainWindow):
                 break
         self._set_highlight(target)
         self.statusBar().showMessage(f"tour: {step.title}", 6000)
+
+    def _check_tour_wait(self, snap: Snapshot) -> None:
+        """Tell the tour when the surface its step talks about is on screen."""
+        if self._tour_wait is None:
+            return
+        settings, old_id = self._tour_wait
+        applied = all(getattr(snap.config, k) == v for k, v in settings.items())
+        if applied and snap.surface_id not in (0, old_id):
+            self._tour_wait = None
+            self.tour.set_note("The surface on screen is the one for these settings.")
 
     def _set_highlight(self, widget: QWidget | None) -> None:
         if self._highlighted is not None:
@@ -587,7 +604,7 @@ class MainWindow(QMainWindow):
 
     def open_log_folder(self) -> bool:
         """Show the log's folder in the desktop's file manager; False if none could."""
-        self.error_log.folder.mkdir(parents=True, exist_ok=True)
+        self.error_log.make_folder()
         ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.error_log.folder)))
         if not ok:
             self.statusBar().showMessage(f"the log folder is {self.error_log.folder}", 10000)
@@ -613,6 +630,7 @@ class MainWindow(QMainWindow):
         self._drawn = snap
         self._run_id = snap.run_id
         self._update_status(snap)
+        self._check_tour_wait(snap)
         self.redraw_ms.append((time.perf_counter() - t0) * 1000)
         self.redraw_count += 1
         self.snapshotDrawn.emit(snap)
@@ -635,7 +653,7 @@ class MainWindow(QMainWindow):
                 self._blamed = self._blame
                 self.controls.show_error(self._blamed, divergence_text(snap, self._blamed))
                 self.statusBar().showMessage(
-                    f"Diverged at step {snap.step}: see the note under the "
+                    f"Diverged (the run stands at step {snap.step}): see the note under the "
                     f"{CAUSES[self._blamed]}. {RESUME_RULE}"
                 )
         elif self._blamed is not None:

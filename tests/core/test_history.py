@@ -107,3 +107,26 @@ def test_a_long_session_keeps_a_bounded_history_that_the_window_rebuilds(monkeyp
     assert h.generation >= 4 and h.steps[-1] <= s.step_count
     assert np.isfinite(h.val_loss).any()
     assert any("batch" in text for _, text in h.events)
+
+
+def test_drop_last_takes_back_one_append_exactly():
+    """An undone update drops its step: the record is as if the step was never appended,
+    within a bucket too; an append that merged the rows cannot be taken back."""
+    a, ref = HistoryBuffer(max_rows=8), HistoryBuffer(max_rows=8)
+    _feed(a, 1, 8)
+    assert a.drop_last()
+    assert not a.drop_last()  # only the last append
+    _feed(ref, 1, 7)
+    assert len(a) == 7
+    for f in ("steps", "loss", "val_loss"):
+        np.testing.assert_array_equal(getattr(a.view(), f), getattr(ref.view(), f))
+    _feed(a, 8, 9)  # the 9th step merges the rows (stride 2)
+    assert a.generation == 1 and not a.drop_last()
+    _feed(a, 10, 11)  # the 11th waits in a half-full bucket
+    assert a.drop_last()
+    _feed(a, 11, 14)
+    full = HistoryBuffer(max_rows=8)
+    _feed(full, 1, 14)
+    assert len(a) == len(full)
+    for f in ("steps", "loss", "val_loss", "grad_norm"):
+        np.testing.assert_array_equal(getattr(a.view(), f), getattr(full.view(), f))
