@@ -16,6 +16,8 @@ All randomness comes from ``np.random.default_rng(seed)`` passed in; never the g
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,6 +170,24 @@ def standardise(
     scale = train.std(axis=0) if len(train) else np.ones(train.shape[1])
     scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(shift)), scale, 1.0)
     return shift, scale, [(a - shift) / scale for a in (train, *others)]
+
+
+def train_size_of(config: Config) -> int:
+    """Training samples of the data ``config`` names; for a CSV, from its rows (read once per
+    file version: the count is cached on the path, size and modification time)."""
+    if config.dataset != "csv":
+        return config.train_size()
+    try:
+        st = os.stat(config.csv_path)
+    except OSError:
+        raise ConfigError("csv_path", f"{config.csv_path}: no such file") from None
+    n = _csv_rows(config.csv_path, st.st_size, st.st_mtime_ns)
+    return n - int(round(n * config.val_fraction))
+
+
+@functools.lru_cache(maxsize=8)
+def _csv_rows(path: str, size: int, mtime_ns: int) -> int:
+    return len(read_table(path).rows)
 
 
 def scale_caption(config: Config, task: str) -> str:

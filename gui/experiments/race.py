@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 
+from core.data import train_size_of
 from core.experiments.race import parse_batch_sizes, run_batch_race
 
 from ..plots import style
@@ -151,7 +152,7 @@ class BatchRaceView(ExperimentView):
         return self.from_current.isChecked()
 
     def batch_sizes(self) -> tuple[int, ...] | None:
-        n = self._context().config.train_size() if self._context else 0
+        n = train_size_of(self._context().config) if self._context else 0
         try:
             sizes = parse_batch_sizes(self.sizes_edit.text(), n)
         except ValueError as e:
@@ -168,7 +169,7 @@ class BatchRaceView(ExperimentView):
         super().start(quick)
 
     def compute(self, context, progress, cancel, quick: bool = False, partial=None):
-        sizes = parse_batch_sizes(self.sizes_edit.text(), context.config.train_size())
+        sizes = parse_batch_sizes(self.sizes_edit.text(), train_size_of(context.config))
         return run_batch_race(
             context.config,
             sizes,

@@ -121,6 +121,11 @@ class ReductionsView(ExperimentView):
             # the same axis ranges in every panel: the whole grid
             self.plots[k].setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
         F = result.cloud
+        one = F.shape[1] == 1  # one output (a CSV with one target): loss against point index
+        if one:
+            F = np.column_stack([np.arange(len(F), dtype=np.float64), F[:, 0]])
+        self.pareto_plot.setLabel("bottom", "nearby weights (index)" if one else "loss of output 1")
+        self.pareto_plot.setLabel("left", "loss" if one else "loss of output 2")
         self.cloud.setData(F[:, 0], F[:, 1])
         self.front.setData(F[result.pareto, 0], F[result.pareto, 1])
         for name, item in self.best_items.items():
@@ -139,7 +144,12 @@ class ReductionsView(ExperimentView):
             f"<br><b>sum vs mean</b>: |∇sum| / |∇mean| = {result.grad_ratio:.6g} = "
             f"B; max |∇sum − B ∇mean| = {fmt(result.max_abs_grad_diff)}; one SGD step with lr "
             f"on the sum vs B·lr on the mean: max |Δθ| = {fmt(result.max_abs_step_diff)}<br>"
-            f"<b>why a scalar</b>: points {i} and {j} cannot be ordered "
-            f"({', '.join(fmt(x) for x in F[i])}) vs ({', '.join(fmt(x) for x in F[j])}); "
-            f"{int(result.pareto.sum())} of {len(F)} nearby weights are not dominated"
+            + (
+                f"<b>why a scalar</b>: points {i} and {j} cannot be ordered "
+                f"({', '.join(fmt(x) for x in F[i])}) vs ({', '.join(fmt(x) for x in F[j])}); "
+                f"{int(result.pareto.sum())} of {len(F)} nearby weights are not dominated"
+                if result.cloud.shape[1] > 1
+                else "<b>why a scalar</b>: with one output the loss is already one number: "
+                f"any two of the {len(F)} nearby weights can be ordered (x: point index)"
+            )
         )

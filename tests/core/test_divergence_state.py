@@ -1,5 +1,6 @@
-"""After a divergence the session keeps the weights after the last finite update, and its
-step count, history and trajectory agree with them; no NumPy warning escapes the engine."""
+"""After a divergence the session keeps the last weights whose loss was sane (the update that
+led to the blow-up is undone), and its step count, history and trajectory agree with them; no
+NumPy warning escapes the engine."""
 
 from __future__ import annotations
 
@@ -24,14 +25,21 @@ def diverge(cfg: Config) -> Session:
     return s
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_weights_step_count_and_history_agree_after_divergence(optimizer):
-    cfg = DIVERGING.replace(optimizer=optimizer, lr=50.0 if optimizer == "sgd" else 1e4)
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"lr": 50.0},  # within a few steps
+        {"hidden": (16, 16), "optimizer": "momentum", "lr": 0.2},  # after ~90 steps
+    ],
+)
+def test_weights_step_count_and_history_agree_after_divergence(changes):
+    cfg = DIVERGING.replace(**changes)
     s = diverge(cfg)
     k = s.step_count
-    assert k >= 1
     assert np.all(np.isfinite(s.net.params))
-    assert len(s.history) == k and s.history.steps[-1] == k
+    assert len(s.history) == k
+    if k:
+        assert s.history.steps[-1] == k
     np.testing.assert_array_equal(s.trajectory()[-1], s.net.params)
     # A fresh run of the same settings, stopped after k updates, has the very same weights.
     ref = Session(cfg)
@@ -39,7 +47,7 @@ def test_weights_step_count_and_history_agree_after_divergence(optimizer):
         ref.step(detail=False)
     assert not ref.diverged
     np.testing.assert_array_equal(s.net.params, ref.net.params)
-    assert f"step {k + 1}" in s.divergence  # the update that would have been step k + 1
+    assert np.isfinite(s.snapshot(detail=False).loss)
 
 
 def test_an_update_to_infinite_weights_is_undone_and_not_counted():
