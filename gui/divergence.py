@@ -1,7 +1,9 @@
 """What the window says when a run diverges: which control to blame, and what to do.
 
-One rule resumes a diverged run, the same for every control: **any change of a setting, or
-Reset, continues from the last finite weights** (training goes on at once if Run is on).
+One rule resumes a diverged run, the same for every control: **any change of a setting
+continues from the last sane weights (those before the update that blew up), and Reset starts
+from fresh ones** (training goes on at once if Run is on). A change that does not cure the
+cause diverges again, with a new note.
 The engine applies it (``core.session.Session.update``); this module only words it.
 
 The blame goes to the training setting changed last (the learning rate when none was), and
@@ -23,7 +25,9 @@ CAUSES = {
     "activation": "activation",
 }
 
-RESUME_RULE = "Any change of a setting, or Reset, continues from the last finite weights."
+RESUME_RULE = (
+    "Any change of a setting continues from the last sane weights; Reset starts afresh."
+)
 
 
 def suggested_lr(lr: float) -> float:

@@ -33,6 +33,9 @@ class TourStep:
     settings: dict = field(default_factory=dict)
     view: str = ""
     tab: int = 0
+    #: "surface": the step's claim is about a loss surface the engine computes after the
+    #: step's settings; the tour says so until that surface is on screen
+    wait: str = ""
 
 
 def load_tour(path: Path) -> list[TourStep]:
@@ -53,6 +56,7 @@ def load_tour(path: Path) -> list[TourStep]:
                 dict(meta.get("set", {})),
                 meta.get("view", ""),
                 int(meta.get("tab", 0)),
+                str(meta.get("wait", "")),
             )
         )
     return steps
@@ -99,7 +103,13 @@ class TourPanel(QWidget):
         self.position = QLabel()
         self.position.setObjectName("tourPosition")
         lay.addWidget(self.position)
+        self.note = QLabel()
+        self.note.setObjectName("tourNote")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #b35806; font-style: italic;")
+        self.note.setVisible(False)
         lay.addWidget(self.heading)
+        lay.addWidget(self.note)
         lay.addWidget(self.body, 1)
         lay.addLayout(row)
         self._show()
@@ -120,7 +130,13 @@ class TourPanel(QWidget):
         self._show()
         self.stepEntered.emit(self.steps[index])
 
+    def set_note(self, text: str) -> None:
+        """A line over the step's text, e.g. "computing the new loss surface…" (empty hides)."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
     def _show(self) -> None:
+        self.set_note("")
         n = len(self.steps)
         if self.index < 0 or not n:
             self.position.setText(f"{n} steps")

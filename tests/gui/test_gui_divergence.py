@@ -94,7 +94,7 @@ def test_run_while_diverged_waits_for_a_new_setting(make_window, qtbot):
 def test_a_reduction_that_diverges_is_named_under_the_reduction(make_window, qtbot):
     """Switching a linear net to the sum reduction makes its steps B times longer: the note
     goes under the reduction (the setting changed last), says why and what to do; Run while
-    diverged says it waits; going back to mean clears the note and continues."""
+    diverged says it waits; Reset clears the note and the run goes on."""
     window = make_window(small_config(**LINEAR))
     start_training(qtbot, window, min_step=20)
     choose(child(window, QComboBox, "reductionCombo"), "sum")
@@ -111,6 +111,7 @@ def test_a_reduction_that_diverges_is_named_under_the_reduction(make_window, qtb
     assert "Run waits for a change of setting" in window.statusBar().currentMessage()
 
     choose(child(window, QComboBox, "reductionCombo"), "mean")
-    later = wait_drawn(qtbot, window, lambda s: not s.diverged and s.step > drawn.step + 5)
-    assert later.config.reduction == "mean"
+    click(qtbot, window, "resetButton")  # fresh weights: the Run request stands
+    later = wait_drawn(qtbot, window, lambda s: not s.diverged and s.step > 5)
+    assert later.config.reduction == "mean" and later.run_id != drawn.run_id
     assert not note.isVisible()
