@@ -122,7 +122,7 @@ def own_lines(stderr: str) -> list[str]:
 
 def test_diverging_run_still_writes_every_picture_and_exits_3(tmp_path):
     out = tmp_path / "figures"
-    shot = tmp_path / "diverged.png"
+    shot = tmp_path / "shot.png"
     r = run_main(
         tmp_path,
         "--hidden", "64,64", "--lr", "1000", "--reduction", "max", "--steps", "200",
