@@ -184,9 +184,14 @@ def make_wrapping(label: pg.LabelItem, plot: pg.PlotItem | None = None) -> None:
             Qt.SizeHint.MaximumSize: (-1, -1),
             Qt.SizeHint.MinimumDescent: (0, 0),
         }
-        if plot is not None and label.isVisible():
-            plot.layout.setRowFixedHeight(0, max(h, 18.0))
         label.updateGeometry()
+        if plot is not None and label.isVisible():
+            rows = plot.layout
+            label.setMaximumHeight(max(h, 18.0))  # PlotItem.setTitle caps it at 30 px
+            if abs(rows.rowMinimumHeight(0) - max(h, 18.0)) > 0.5:
+                rows.setRowFixedHeight(0, max(h, 18.0))
+                rows.invalidate()  # lay the plot out again with the new title height
+                plot.updateGeometry()
 
     label.updateMin = update_min
 

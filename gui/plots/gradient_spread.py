@@ -114,10 +114,8 @@ class GradientSpreadPlot(ViewWidget):
             0, angle=0, pen=pg.mkPen(style.RED, width=2, style=Qt.PenStyle.DashLine)
         )
         n.addItem(self.mean_norm)
-        self.ci.layout.setColumnStretchFactor(0, 3)
-        self.ci.layout.setColumnStretchFactor(1, 2)
-        self.ci.layout.setRowStretchFactor(1, 3)
-        self.ci.layout.setRowStretchFactor(2, 2)
+        self._arrangement = "grid"
+        self._arrange("grid")
         self._edges = np.linspace(-1, 1, N_BINS + 1)
 
     def draw(self, snap: Snapshot) -> None:
@@ -191,6 +189,48 @@ class GradientSpreadPlot(ViewWidget):
                 size="9pt",
             )
         self.set_text(self.info, noise_scale_text(snap))
+        self._choose_arrangement()  # the header's height may have changed
+
+    def _arrange(self, kind: str) -> None:
+        """ "grid": the scatter over the 1/sqrt(B) panel, the cosines over the norms (room of
+        a normal height); "columns": the scatter and the 1/sqrt(B) panel each the full height,
+        the cosines over the norms between them (a short, wide room, where a 2 x 2 grid left
+        the scatter a strip)."""
+        ci = self.ci
+        for item in (self.info, self.scatter_plot, self.noise_plot, self.hist_plot, self.norm_plot):
+            ci.removeItem(item)
+        if kind == "columns":
+            ci.addItem(self.info, row=0, col=0, colspan=3)
+            ci.addItem(self.scatter_plot, row=1, col=0, rowspan=2)
+            ci.addItem(self.hist_plot, row=1, col=1)
+            ci.addItem(self.norm_plot, row=2, col=1)
+            ci.addItem(self.noise_plot, row=1, col=2, rowspan=2)
+            stretch = (4, 3, 3)
+        else:
+            ci.addItem(self.info, row=0, col=0, colspan=2)
+            ci.addItem(self.scatter_plot, row=1, col=0)
+            ci.addItem(self.noise_plot, row=2, col=0)
+            ci.addItem(self.hist_plot, row=1, col=1)
+            ci.addItem(self.norm_plot, row=2, col=1)
+            stretch = (3, 2, 0)
+        for col, f in enumerate(stretch):
+            ci.layout.setColumnStretchFactor(col, f)
+        ci.layout.setRowStretchFactor(1, 3 if kind == "grid" else 1)
+        ci.layout.setRowStretchFactor(2, 2 if kind == "grid" else 1)
+        self._arrangement = kind
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(ev)
+        # pyqtgraph resizes during __init__, and again in close() after deleting the items
+        if hasattr(self, "norm_plot") and not getattr(self, "closed", False):
+            self._choose_arrangement()
+
+    def _choose_arrangement(self) -> None:
+        header = max(self.info.height(), self.info.itemRect().height())
+        w, h = self.width(), self.height() - header
+        kind = "columns" if (h < 300 and w > 1.35 * h + 60) else "grid"
+        if kind != self._arrangement:
+            self._arrange(kind)
 
     def _draw_batch_noise(self, snap: Snapshot) -> None:
         """The measured 1/sqrt(B) panel (redrawn when a new measurement arrives)."""
@@ -210,8 +250,8 @@ class GradientSpreadPlot(ViewWidget):
         self.noise_predicted.setData(b, np.asarray(bn.std_error_predicted))
         self.set_title(
             self.noise_plot,
-            f"{coloured('● measured', style.BLUE)} vs {coloured('-- √(tr Σ / B)', style.RED)}: "
-            f"slope {bn.slope:.2f} (1/√B: −0.5)",
+            f"{coloured('● measured', style.BLUE)} · {coloured('-- √(tr Σ/B)', style.RED)} · "
+            f"slope {bn.slope:.2f}",
             size="9pt",
         )
 
@@ -285,10 +325,7 @@ def noise_scale_text(snap: Snapshot) -> str:
             value = f"<b>{_big(ns)} ± {_big(st.noise_scale_err)}</b>"
         else:
             value = f"<b>{_big(ns)}</b> ± ? (one draw)"
-    line1 = (
-        f"<b>B = {B}</b> · noise scale B<sub>noise</sub> = tr Σ/|G|² = "
-        f"{value}{how}"
-    )
+    line1 = f"<b>B = {B}</b> · noise scale B<sub>noise</sub> = tr Σ/|G|² = {value}{how}"
     if np.isfinite(st.snr) and np.isfinite(st.std_error):
         line2 = (
             f"SNR = B/B<sub>noise</sub> = {fmt(st.snr)} · std. error of the mean gradient "

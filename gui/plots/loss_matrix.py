@@ -102,9 +102,10 @@ class LossMatrixPlot(ViewWidget):
         for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left")):
             axis.setWidth(46)
         d.setLabel("left", "output o")
-        self.ci.layout.setRowStretchFactor(1, 3)
-        self.ci.layout.setRowStretchFactor(2, 3)
+        self.ci.layout.setRowStretchFactor(1, 2)
+        self.ci.layout.setRowStretchFactor(2, 2)
         self.ci.layout.setRowStretchFactor(3, 3)
+        self._clip_notes: list[str] = []
         self._shape = None
 
     def _sync_w_view(self) -> None:
@@ -117,13 +118,8 @@ class LossMatrixPlot(ViewWidget):
         hi, clipped = _top_level(M)
         self.image.setImage(np.ascontiguousarray(M), autoLevels=False, levels=(0.0, hi))
         self.colorbar.setLevels((0.0, hi))
-        self.set_title(
-            self.plot,
-            f"M (outputs × batch), colour clipped above {fmt(hi, 2)}"
-            if clipped
-            else "M (outputs × batch)",
-            size="9pt",
-        )
+        self.set_title(self.plot, "M (outputs × batch)", size="9pt")
+        self._clip_notes = [f"M clipped above {fmt(hi, 2)}"] if clipped else []
         if (B, O) != self._shape:  # setRect after setImage: it scales the current image
             self._shape = (B, O)
             self.image.setRect(QRectF(-0.5, -0.5, B, O))
@@ -158,6 +154,7 @@ class LossMatrixPlot(ViewWidget):
         D = snap.dLdY
         if D is None:
             self.dldy_image.clear()
+            self.set_title(self.dldy_plot, "dL/dY (not available)", size="9pt")
             return
         D = np.asarray(D)
         top, clipped = _top_level(np.abs(D))
@@ -169,8 +166,9 @@ class LossMatrixPlot(ViewWidget):
             formula = "= 2(Y − T)/(O·B)"
         else:
             formula = "= w<sub>i</sub> ∂L<sub>i</sub>/∂Y<sub>i</sub>"
-        clip = f", colour clipped beyond ±{fmt(top, 2)}" if clipped else ""
-        self.set_title(self.dldy_plot, f"dL/dY {formula}{clip}", size="9pt")
+        if clipped:
+            self._clip_notes.append(f"dL/dY beyond ±{fmt(top, 2)}")
+        self.set_title(self.dldy_plot, f"dL/dY {formula} (outputs × batch)", size="9pt")
 
     def _info_text(self, snap: Snapshot, w: np.ndarray, B: int, O: int) -> str:
         cfg = snap.config
@@ -190,11 +188,16 @@ class LossMatrixPlot(ViewWidget):
         note = ""
         if cfg.reduction == "sum" and cfg.loss != "cross_entropy":
             note = f" (as Keras; torch's reduction='sum' is {O} × this)"
+        clip = (
+            f"<br>colours clipped (98th percentile): {', '.join(self._clip_notes)}"
+            if self._clip_notes
+            else ""
+        )
         return (
             f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b>: {row}; "
             f"{FORMULA[cfg.reduction]}{note}; {wtxt}<br>"
             f"<b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> from the {O}×{B} M; "
-            "its backward pass starts from dL/dY"
+            f"its backward pass starts from dL/dY{clip}"
         )
 
     def table(self):
