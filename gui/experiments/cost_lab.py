@@ -15,8 +15,8 @@ from .base import ExperimentView, WrappedLabel
 COLOURS = {"scalar": style.GREEN, "per_sample_vectorised": style.BLUE, "per_sample_loop": style.RED}
 LABELS = {
     "scalar": "scalar: one backward pass",
-    "per_sample_vectorised": "per-sample, vectorised, then mean",
-    "per_sample_loop": "per-sample loop: B backward passes, then mean",
+    "per_sample_vectorised": "per-sample, vectorised",
+    "per_sample_loop": "per-sample loop: B passes",
 }
 
 
@@ -62,7 +62,7 @@ class CostLabView(ExperimentView):
             )
         legend.addItem(
             pg.BarGraphItem(x=[0], height=[1], width=1, brush=pg.mkBrush((*style.GREY, 60))),
-            "band: fastest to slowest of the repeats",
+            "band: range of the repeats",
         )
         self.current_line = pg.InfiniteLine(
             np.log10(32),
@@ -72,7 +72,7 @@ class CostLabView(ExperimentView):
             labelOpts={"position": 0.5, "color": style.GREY, "anchors": [(0, 0.5), (0, 0.5)]},
         )
         t.addItem(self.current_line)
-        p = self.partials_plot = pg.PlotItem(title="Partial derivatives computed")
+        p = self.partials_plot = pg.PlotItem(title="Partials computed")
         use_log_axes(p, x=True, y=True)
         p.setLabel("bottom", "batch size B")
         p.setLabel("left", "partials")

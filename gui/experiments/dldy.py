@@ -36,16 +36,16 @@ class MisconceptionView(ExperimentView):
         s.setLabel("left", "averaged-delta direction (orthogonal part)")
         self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1)
         canvas.ci.removeItem(self.colorbar)
-        legend = s.addLegend(offset=(5, 5), labelTextSize="9pt")
+        legend = s.addLegend(offset=(5, 5), labelTextSize="8pt")
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.true_arrow = s.plot([], [], pen=style.MEAN_PEN, name="−true gradient")
         self.avg_arrow = s.plot(
-            [], [], pen=pg.mkPen(style.SKY, width=2.5), name="−averaged dL/dY, backpropagated"
+            [], [], pen=pg.mkPen(style.SKY, width=2.5), name="−g̃: averaged dL/dY, backpropagated"
         )
         c = self.cos_plot = pg.PlotItem()
         # the title names the two curves in their colours (a legend box would cover them)
         c.setTitle(
-            f"averaged delta g̃ vs true gradient g: <span style='color:{_hex(style.BLUE)}'>"
+            f"averaged delta g̃ vs true gradient g:<br><span style='color:{_hex(style.BLUE)}'>"
             f"cosine</span>, <span style='color:{_hex(style.ORANGE)}'>relative error "
             f"|g̃ − g| / |g|</span>",
             size="9.5pt",
@@ -80,7 +80,7 @@ class MisconceptionView(ExperimentView):
         if width >= 1.3 * height:
             cells = [(info, 0, 0, 1, 3), (s, 1, 0, 2, 1), (bar, 1, 1, 2, 1)]
             cells += [(c, 1, 2, 1, 1), (d, 2, 2, 1, 1)]
-            self.arrange("wide", cells, col_stretch=(1, 0, 1), row_stretch=(0, 1, 1))
+            self.arrange("wide", cells, col_stretch=(5, 0, 4), row_stretch=(0, 1, 1))
         else:
             cells = [(info, 0, 0, 1, 3), (s, 1, 0, 1, 2), (bar, 1, 2, 1, 1)]
             cells += [(c, 2, 0, 1, 1), (d, 2, 1, 1, 2)]
