@@ -33,7 +33,8 @@ def _problems(view) -> list[str]:
     need = ci.minimumSize()
     if need.width() > area.width() + 1 or need.height() > area.height() + 1:
         out.append(
-            f"layout needs {need.width():.0f}x{need.height():.0f}, has {area.width()}x{area.height()}"
+            f"layout needs {need.width():.0f}x{need.height():.0f}, "
+            f"has {area.width()}x{area.height()}"
         )
     box = ci.mapRectToScene(ci.rect())
     for item in ci.items:
