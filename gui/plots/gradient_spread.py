@@ -175,9 +175,7 @@ class GradientSpreadPlot(ViewWidget):
         self.bars_against.setOpts(x=x[against_mask], height=norms[against_mask], width=0.8)
         self.mean_norm.setValue(st.mean_norm)
         sticky_range(self.norm_plot, "x", -0.5, len(norms) - 0.5)
-        if len(norms) != self._ticks_b:  # whole sample numbers, a few of them
-            self._ticks_b = len(norms)
-            integer_ticks(self.norm_plot.getAxis("bottom"), len(norms))
+        integer_ticks(self.norm_plot.getAxis("bottom"), len(norms))  # whole sample numbers
         sticky_range(self.norm_plot, "y", 0.0, max(float(norms.max()), st.mean_norm))
         sticky_range(self.hist_plot, "y", 0.0, float(counts.max()))
         if B < 2:
@@ -312,7 +310,10 @@ def noise_scale_text(snap: Snapshot) -> str:
     if mode == "":
         value, how = "not measured yet", ""
     elif mode == "exact":
-        how = f": exact, all {st.noise_scale_samples:,} training samples, {age}"
+        how = f": exact over all {st.noise_scale_samples:,} training samples, {age}"
+        lo, hi = st.noise_scale_recent_lo, st.noise_scale_recent_hi
+        if np.isfinite(lo) and np.isfinite(hi):  # it moves from step to step: by how much
+            how += f" (recent: {_big(lo)}–{_big(hi)})"
         value = f"<b>{_big(ns)}</b>" if np.isfinite(ns) else "undefined: |G| = 0"
     else:
         how = (

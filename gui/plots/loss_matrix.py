@@ -102,11 +102,52 @@ class LossMatrixPlot(ViewWidget):
         for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left")):
             axis.setWidth(46)
         d.setLabel("left", "output o")
-        self.ci.layout.setRowStretchFactor(1, 2)
-        self.ci.layout.setRowStretchFactor(2, 2)
-        self.ci.layout.setRowStretchFactor(3, 3)
         self._clip_notes: list[str] = []
+        self._arrangement = ""
+        self._arrange("stack")
         self._shape = None
+
+    def _arrange(self, kind: str) -> None:
+        """ "stack": M over dL/dY over the bars (a room of normal height); "side": M beside
+        dL/dY over the bars (a short, wide room, where the stack left each a strip)."""
+        ci = self.ci
+        items = (self.info, self.plot, self.colorbar, self.dldy_plot, self.dldy_bar, self.bar_plot)
+        for item in items:
+            ci.removeItem(item)
+        if kind == "side":
+            ci.addItem(self.info, row=0, col=0, colspan=4)
+            ci.addItem(self.plot, row=1, col=0)
+            ci.addItem(self.colorbar, row=1, col=1)
+            ci.addItem(self.dldy_plot, row=1, col=2)
+            ci.addItem(self.dldy_bar, row=1, col=3)
+            ci.addItem(self.bar_plot, row=2, col=0, colspan=4)
+            rows, cols = (0, 1, 1, 0), (1, 0, 1, 0)
+        else:
+            ci.addItem(self.info, row=0, col=0, colspan=2)
+            ci.addItem(self.plot, row=1, col=0)
+            ci.addItem(self.colorbar, row=1, col=1)
+            ci.addItem(self.dldy_plot, row=2, col=0)
+            ci.addItem(self.dldy_bar, row=2, col=1)
+            ci.addItem(self.bar_plot, row=3, col=0)
+            rows, cols = (0, 2, 2, 3), (1, 0, 0, 0)
+        for k, f in enumerate(rows):
+            ci.layout.setRowStretchFactor(k, f)
+        for k, f in enumerate(cols):
+            ci.layout.setColumnStretchFactor(k, f)
+        self._arrangement = kind
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(ev)
+        # pyqtgraph resizes during __init__, and again in close() after deleting the items
+        if hasattr(self, "_clip_notes") and not getattr(self, "closed", False):
+            self._choose_arrangement()
+
+    def _choose_arrangement(self) -> None:
+        header = max(self.info.height(), self.info.itemRect().height())
+        w, h = self.width(), self.height() - header
+        kind = "side" if (h < 240 and w > 1.5 * h + 60) else "stack"
+        if kind != self._arrangement:
+            self._arrange(kind)
 
     def _sync_w_view(self) -> None:
         self.w_view.setGeometry(self.bar_plot.getViewBox().sceneBoundingRect())
@@ -118,7 +159,7 @@ class LossMatrixPlot(ViewWidget):
         hi, clipped = _top_level(M)
         self.image.setImage(np.ascontiguousarray(M), autoLevels=False, levels=(0.0, hi))
         self.colorbar.setLevels((0.0, hi))
-        self.set_title(self.plot, "M (outputs × batch)", size="9pt")
+        self.set_title(self.plot, f"M ({O}×{B}: outputs × batch)", size="9pt")
         self._clip_notes = [f"M clipped above {fmt(hi, 2)}"] if clipped else []
         if (B, O) != self._shape:  # setRect after setImage: it scales the current image
             self._shape = (B, O)
@@ -130,7 +171,7 @@ class LossMatrixPlot(ViewWidget):
             for plot in (self.plot, self.dldy_plot):
                 plot.setRange(xRange=(-0.5, B - 0.5), yRange=(-0.5, O - 0.5), padding=0)
             self.bar_plot.setXRange(-0.5, B - 0.5, padding=0)
-            integer_ticks(self.bar_plot.getAxis("bottom"), B)
+        integer_ticks(self.bar_plot.getAxis("bottom"), B)  # whole sample numbers
         self._draw_dldy(snap, B, O)
         L = np.asarray(snap.per_sample_loss)
         w = np.asarray(snap.weights)
@@ -149,6 +190,7 @@ class LossMatrixPlot(ViewWidget):
         info = self._info_text(snap, w, B, O)
         caption = scale_caption(snap.config, snap.task)  # CSV data: which scale M is on
         self.set_text(self.info, f"{info} · {caption}" if caption else info)
+        self._choose_arrangement()  # the header's height may have changed
 
     def _draw_dldy(self, snap: Snapshot, B: int, O: int) -> None:
         D = snap.dLdY
@@ -163,12 +205,12 @@ class LossMatrixPlot(ViewWidget):
         self.dldy_bar.setLevels((-top, top))
         cfg = snap.config
         if cfg.loss == "mse" and cfg.reduction == "mean":
-            formula = "= 2(Y − T)/(O·B)"
+            formula = "= 2(Y−T)/(O·B)"
         else:
             formula = "= w<sub>i</sub> ∂L<sub>i</sub>/∂Y<sub>i</sub>"
         if clipped:
             self._clip_notes.append(f"dL/dY beyond ±{fmt(top, 2)}")
-        self.set_title(self.dldy_plot, f"dL/dY {formula} (outputs × batch)", size="9pt")
+        self.set_title(self.dldy_plot, f"dL/dY ({O}×{B}) {formula}", size="9pt")
 
     def _info_text(self, snap: Snapshot, w: np.ndarray, B: int, O: int) -> str:
         cfg = snap.config
