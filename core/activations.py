@@ -1,8 +1,9 @@
-"""Hidden-layer activations: value and derivative.
+"""Hidden-layer activations: value, derivative and second derivative.
 
-Each activation is written as ``forward(Z, out)`` and ``derivative(Z, A, out)``; the
-derivative may use the pre-activation ``Z`` or the activation ``A`` (whichever is cheaper),
-so the backward pass never recomputes a transcendental function.
+Each activation is written as ``forward(Z, out)``, ``derivative(Z, A, out)`` and
+``second_derivative(Z, A, out)``; the derivatives may use the pre-activation ``Z`` or the
+activation ``A`` (whichever is cheaper), so the backward pass (and the Hessian-vector product,
+``MLP.hessian_operator``) never recomputes a transcendental function.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ class Activation:
 
     forward : (Z, out) -> out, with ``out`` the same shape as ``Z``
     derivative : (Z, A, out) -> out, dA/dZ elementwise
+    second_derivative : (Z, A, out) -> out, d2A/dZ2 elementwise (0 for relu away from its kink,
+        where the Hessian of a relu network is taken piecewise, as its gradient is)
     """
 
     name: str
     forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    second_derivative: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def _tanh(Z: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -35,6 +39,20 @@ def _tanh(Z: np.ndarray, out: np.ndarray) -> np.ndarray:
 def _dtanh(Z: np.ndarray, A: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.multiply(A, A, out=out)
     np.subtract(1.0, out, out=out)
+    return out
+
+
+def _d2tanh(Z: np.ndarray, A: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # d/dZ (1 - A^2) = -2 A (1 - A^2)
+    np.multiply(A, A, out=out)
+    np.subtract(1.0, out, out=out)
+    out *= A
+    out *= -2.0
+    return out
+
+
+def _zero(Z: np.ndarray, A: np.ndarray, out: np.ndarray) -> np.ndarray:
+    out.fill(0.0)
     return out
 
 
@@ -64,6 +82,14 @@ def _dsigmoid(Z: np.ndarray, A: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+def _d2sigmoid(Z: np.ndarray, A: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # d/dZ A (1 - A) = A (1 - A) (1 - 2 A)
+    np.subtract(1.0, A, out=out)
+    out *= A
+    out *= 1.0 - 2.0 * A
+    return out
+
+
 def _identity(Z: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.copyto(out, Z)
     return out
@@ -75,10 +101,10 @@ def _didentity(Z: np.ndarray, A: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation("tanh", _tanh, _dtanh),
-    "relu": Activation("relu", _relu, _drelu),
-    "sigmoid": Activation("sigmoid", _sigmoid, _dsigmoid),
-    "identity": Activation("identity", _identity, _didentity),
+    "tanh": Activation("tanh", _tanh, _dtanh, _d2tanh),
+    "relu": Activation("relu", _relu, _drelu, _zero),
+    "sigmoid": Activation("sigmoid", _sigmoid, _dsigmoid, _d2sigmoid),
+    "identity": Activation("identity", _identity, _didentity, _zero),
 }
 
 

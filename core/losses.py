@@ -30,6 +30,7 @@ __all__ = [
     "REDUCTIONS",
     "Reduced",
     "as_one_hot",
+    "d2L_dY2_times",
     "dL_dY",
     "loss_matrix",
     "reduce",
@@ -215,3 +216,33 @@ def dL_dY(
     if loss == "mae":
         return U * np.sign(R)
     return U * np.clip(R, -huber_delta, huber_delta)
+
+
+def d2L_dY2_times(
+    Y: np.ndarray,
+    T: np.ndarray,
+    U: np.ndarray,
+    dY: np.ndarray,
+    loss: str = "mse",
+    huber_delta: float = 1.0,
+) -> np.ndarray:
+    """The change of ``dL_dY`` along dY (B, O): row i is ``H_i @ dY_i``, H_i = d2 L_i / dY_i^2.
+
+    With ``L_i = sum_o U[i,o] M[i,o]`` and U held at its value (as for the gradient; for ``max``
+    this is the Hessian of the selected entry). Piecewise where the loss is: |r| has zero
+    curvature away from 0 (mae), Huber has curvature 1 inside ``|r| <= delta`` and 0 outside.
+    For cross-entropy ``H_i = s_i (diag(p_i) - p_i p_i^T)`` with ``s_i = sum_o U[i,o] T[i,o]``.
+    Not weighted by the sample weights w, like ``dL_dY``.
+    """
+    check_loss(loss)
+    if loss == "cross_entropy":
+        P = np.exp(_log_softmax(Y))
+        PdY = P * dY
+        s = (U * T).sum(axis=-1, keepdims=True)
+        return s * (PdY - P * PdY.sum(axis=-1, keepdims=True))
+    if loss == "mse":
+        return U * (2.0 * dY)
+    if loss == "mae":
+        return np.zeros(np.broadcast_shapes(np.shape(U), np.shape(dY)))
+    inside = np.abs(Y - T) <= huber_delta
+    return U * np.where(inside, dY, 0.0)
