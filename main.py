@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     a(
         "--export-dir",
         metavar="DIR",
-        help="write every view as <view>.png and <view>.csv (and .svg) into DIR; exit",
+        help="write every view as <view>.png and <view>.csv (and .svg) into DIR, with "
+        "noise_vs_batch.csv (the measured 1/sqrt(B) panel); exit",
     )
     a("--size", metavar="WxH", default="1600x1000", help="window size for rendering")
     return p
