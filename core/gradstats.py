@@ -89,7 +89,8 @@ class GradStats:
     or "" (none yet); ``noise_scale_age`` the number of updates between the weights it was
     measured at and this batch's; ``noise_scale_interval`` steps between measurements;
     ``noise_scale_samples`` the training set's size (exact) or the larger sample (two-batch);
-    ``noise_scale_measurements`` how many measurements the two-batch averages hold.
+    ``noise_scale_measurements`` how many measurements the two-batch averages hold;
+    ``noise_scale_recent_lo``/``_hi`` the range of the last few exact values (NaN otherwise).
     """
 
     batch_size: int
@@ -112,6 +113,8 @@ class GradStats:
     noise_scale_interval: int = 0
     noise_scale_samples: int = 0
     noise_scale_measurements: int = 0
+    noise_scale_recent_lo: float = NAN
+    noise_scale_recent_hi: float = NAN
 
     def with_noise(self, noise, age: int = 0) -> GradStats:
         """A copy carrying the training-set estimate ``noise`` (a ``NoiseEstimate`` or None);
@@ -137,6 +140,8 @@ def _noise_fields(B: int, noise, age: int) -> dict:
         "noise_scale_interval": int(noise.interval),
         "noise_scale_samples": int(noise.samples),
         "noise_scale_measurements": int(noise.measurements),
+        "noise_scale_recent_lo": float(noise.recent_lo),
+        "noise_scale_recent_hi": float(noise.recent_hi),
     }
 
 

@@ -50,6 +50,7 @@ EMA_DECAY = 0.95  #: per measurement, for the two-batch averages (~40 measuremen
 BIG_BATCH_MIN = 512  #: the two-batch estimator's larger sample: at least this many ...
 BIG_BATCH_FACTOR = 8  #: ... and at least this many times the minibatch
 MAX_INTERVAL = 100_000  #: steps between measurements, at most
+RECENT = 10  #: exact values whose range is reported
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class NoiseEstimate:
     samples : n (exact) or the larger sample's size B_b (two-batch)
     measurements : how many measurements the value rests on (1 for exact)
     interval : the current number of steps between measurements
+    recent_lo, recent_hi : (exact) the smallest and largest of the last ``RECENT`` exact
+        values (NaN before three): late in a run the value at the current weights moves from
+        step to step with SGD's own jitter, and this says by how much
     """
 
     noise_scale: float
@@ -76,6 +80,8 @@ class NoiseEstimate:
     samples: int
     measurements: int = 1
     interval: int = 1
+    recent_lo: float = float("nan")
+    recent_hi: float = float("nan")
 
 
 def _ratio(trace: float, grad_sq: float) -> float:
@@ -273,6 +279,7 @@ class NoiseScaleTracker:
         self._spent = 0.0  # seconds measuring in the previous step
         self.seconds_measuring = 0.0  # totals, for the benchmark
         self.measurements = 0
+        self._recent: list[float] = []  # the last RECENT exact values
 
     def request(self) -> None:
         """Measure at the next ``observe`` whatever the interval."""
@@ -333,8 +340,14 @@ class NoiseScaleTracker:
         grad_sq, trace, _ = exact_moments(net, X, T, loss_kw)
         if not (math.isfinite(grad_sq) and math.isfinite(trace)):
             return None
+        ratio = _ratio(trace, grad_sq)
+        if math.isfinite(ratio):
+            self._recent = [*self._recent[-(RECENT - 1) :], ratio]
+        lo = hi = float("nan")
+        if len(self._recent) >= 3:
+            lo, hi = min(self._recent), max(self._recent)
         return NoiseEstimate(
-            _ratio(trace, grad_sq), 0.0, trace, grad_sq, "exact", step, len(X)
+            ratio, 0.0, trace, grad_sq, "exact", step, len(X), recent_lo=lo, recent_hi=hi
         )
 
     def _two_batch(self, step, net, X, T, loss_kw, g_small_sq, b_small) -> NoiseEstimate | None:

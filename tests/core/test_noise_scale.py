@@ -82,6 +82,10 @@ def test_session_reports_the_exact_noise_scale_of_its_training_set():
         assert st.snr == pytest.approx(16 / st.noise_scale, rel=1e-12)
     h = snap.history.noise_scale
     assert np.count_nonzero(np.isfinite(h)) == 3 and not np.any(np.isinf(h))
+    # the range of the recent exact values (three so far): the measured ones
+    measured = h[np.isfinite(h)]
+    assert st.noise_scale_recent_lo == pytest.approx(measured.min(), rel=1e-12)
+    assert st.noise_scale_recent_hi == pytest.approx(measured.max(), rel=1e-12)
     # a snapshot without training says how many updates old the estimate is
     assert s.snapshot(detail=False).stats.noise_scale_age == 2
 

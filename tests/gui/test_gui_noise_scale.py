@@ -9,7 +9,7 @@ import pytest
 
 from core import Config, Session
 from core.noise_scale import NoiseScaleTracker
-from gui.plots.gradient_spread import GradientSpreadPlot
+from gui.plots.gradient_spread import GradientSpreadPlot, _big
 from gui.plots.loss_curves import LossCurvePlot
 
 NUMBERLESS = ("nan", "inf", "∞", "—")
@@ -40,7 +40,15 @@ def test_header_names_the_exact_noise_scale_and_its_age(spread):
     spread.show_snapshot(snap)
     text = header(spread)
     assert f"{st.noise_scale:.3g}" in text or f"{st.noise_scale:,.0f}" in text
-    assert "exact, all 1,024 training samples, 2 steps ago" in text  # measured at step 7
+    assert "exact over all 1,024 training samples, 2 steps ago" in text  # measured at step 7
+    assert "recent:" not in text  # a range of two values says little
+    for _ in range(14):
+        snap = s.step()
+    spread.show_snapshot(snap)
+    st = snap.stats
+    lo, hi = st.noise_scale_recent_lo, st.noise_scale_recent_hi
+    assert lo <= st.noise_scale <= hi
+    assert f"(recent: {_big(lo)}–{_big(hi)})" in header(spread)
     assert "SNR = B/B<sub>noise</sub>" in text and "vs |G|" in text
     assert "this batch alone" in text and "on average below B = 16" in text
     assert_no_undefined(text)
