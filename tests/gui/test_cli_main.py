@@ -289,3 +289,38 @@ def test_no_display_and_no_output_is_a_usage_error(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "display" in lines[0] and "--screenshot" in lines[0]
     assert lines[0].count("batchscope") == 1, lines[0]  # the prefix once
+
+
+def test_a_last_session_whose_csv_is_gone_still_opens(tmp_path):
+    """The window remembers its last settings; if their CSV was moved, it opens with the
+    defaults and says so, instead of refusing to start for good."""
+    import json
+    import signal
+
+    from PySide6.QtCore import QSettings
+
+    ini = tmp_path / "cli-settings.ini"
+    s = QSettings(str(ini), QSettings.Format.IniFormat)
+    gone = {"dataset": "csv", "csv_path": str(tmp_path / "gone.csv")}
+    s.setValue("config/last", json.dumps(gone))
+    s.sync()
+    p = subprocess.Popen(
+        main_cmd("--hidden", "8"),
+        cwd=REPO_ROOT,
+        env=cli_env(ini),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = p.stderr.readline()  # the window is open (and waits) once this is written
+        assert line.startswith("batchscope: the last session's settings were not used")
+        assert "gone.csv: no such file" in line
+        assert p.poll() is None  # running, not refused
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        p.stderr.close()
