@@ -14,8 +14,9 @@ raises that one type (a hypothesis test fuzzes it).
 
 The task: ``regression`` (numbers), ``classification`` (one label column, any text or
 numbers, made one-hot; or several 0/1 columns that are already one-hot), or ``auto``: several
-one-hot target columns or a label column that is not all numbers is classification, anything
-else regression. The choice and the reason are reported in ``CsvData.task_note``.
+one-hot target columns, or one column mostly of text (at most ``MAX_CLASSES`` values), is
+classification; anything else regression (so a stray word among numbers is refused with its
+line, not taken for a class). The choice and the reason are reported in ``CsvData.task_note``.
 """
 
 from __future__ import annotations
@@ -326,8 +327,11 @@ def _targets(table, X, inputs, targets, task) -> CsvData:
     column = table.header.index(targets[0])
     if len(targets) == 1 and task != "regression":
         labels = [row[column] for row in table.rows]
-        numeric = all(_NUMBER.fullmatch(v) for v in labels)
-        if task == "classification" or not numeric:
+        n_numbers = sum(1 for v in labels if _NUMBER.fullmatch(v))
+        numeric = n_numbers == len(labels)
+        # mostly text: labels; mostly numbers with a stray word: a typo, refused as regression
+        text_labels = 2 * n_numbers < len(labels) and len(set(labels)) <= MAX_CLASSES
+        if task == "classification" or text_labels:
             T, names = _one_hot(table, labels, numeric, targets[0])
             why = "chosen" if task == "classification" else "guessed: the target holds text labels"
             note = f"classification, {len(names)} classes ({why})"

@@ -380,6 +380,8 @@ class ControlPanel(QWidget):
         lab = self.errors.get(field) or self.errors.get(_nearest_field(field))
         if lab is None:
             lab = self.errors["hidden"] if "hidden" in field else None
+        if lab is None and _nearest_field(field).startswith("csv_"):
+            lab = self.errors.get("dataset")  # a CSV file or its columns: under Dataset
         if lab is not None:
             lab.setText(message)
             lab.setVisible(True)

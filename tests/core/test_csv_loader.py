@@ -192,6 +192,13 @@ def test_integer_labels_are_regression_unless_chosen(tmp_path):
     assert "line 2:" in info.value.message and "not a number" in info.value.message
 
 
+def test_a_stray_word_among_numbers_is_a_typo_not_a_class(tmp_path):
+    path = labelled(tmp_path, ["1.5", "2.5", "3"] * 4 + ["n/a"])
+    with pytest.raises(ConfigError) as info:
+        load_table(read_table(path))
+    assert "line 14:" in info.value.message and "'n/a' is not a number" in info.value.message
+
+
 def test_a_single_class_is_refused(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_table(read_table(labelled(tmp_path, ["same"] * 10)))

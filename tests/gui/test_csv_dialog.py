@@ -147,3 +147,16 @@ def test_recent_csv_files_are_remembered(make_window, qtbot, tmp_path):
     assert dlg.path_edit.text() == first
     assert child(dlg, QTableWidget, "csvPreview").rowCount() == 20
     dlg.reject()
+
+
+def test_a_config_file_naming_a_bad_csv_is_refused_under_dataset(make_window, qtbot, tmp_path):
+    window = make_window(small_config())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,y\n" + "1,2\n" * 10 + "oops,3\n")
+    cfg = tmp_path / "uses_bad.json"
+    cfg.write_text(json.dumps({"dataset": "csv", "csv_path": str(bad)}))
+    window.load_config_file(str(cfg))
+    label = child(window, QLabel, "datasetError")
+    qtbot.waitUntil(lambda: label.isVisible() and "line 12:" in label.text(), timeout=15000)
+    assert "'oops' is not a number" in label.text()
+    assert window.controls.config.dataset == "teacher"  # the run goes on with its data
