@@ -204,13 +204,15 @@ def coloured(text: str, rgb: tuple[int, int, int]) -> str:
 
 def integer_ticks(axis: pg.AxisItem, n: int, first: int = 0, max_ticks: int = 7) -> None:
     """Ticks at whole numbers ``first .. first + n - 1`` (a sample or output index), at most
-    about ``max_ticks`` of them, fewer on a narrow axis (one per ~32 px), in steps of 1, 2, 5,
+    about ``max_ticks`` of them, fewer on a narrow axis (one per ~24 px), in steps of 1, 2, 5,
     10, 20 ..., labelled as integers. Cheap to call every frame (it acts on a change)."""
     if axis.orientation in ("bottom", "top") and axis.width() > 0:
-        max_ticks = max(2, min(max_ticks, int(axis.width() // 32)))
+        max_ticks = max(2, min(max_ticks, int(axis.width() // 24)))
     key = (n, first, max_ticks)
     if getattr(axis, "_bs_int_ticks", None) == key:
         return
+    if not hasattr(axis, "_bs_int_ticks"):  # follow the axis's width when it is resized
+        axis.geometryChanged.connect(lambda: integer_ticks(axis, *axis._bs_int_ticks[:2]))
     axis._bs_int_ticks = key
     step = 1
     for k in range(12):

@@ -234,6 +234,9 @@ class GradientSpreadPlot(ViewWidget):
         """The measured 1/sqrt(B) panel (redrawn when a new measurement arrives)."""
         bn = snap.batch_noise
         self.noise_current_b.setValue(np.log10(max(snap.batch_size, 1)))
+        if getattr(self, "_noise_b", None) != snap.batch_size:
+            self._noise_b = snap.batch_size
+            self.noise_plot.setLabel("bottom", f"B (dotted: now {snap.batch_size})")
         key = None if bn is None else (bn.step, bn.seconds, bn.n_population)
         if key == self._noise_id:
             return

@@ -238,7 +238,7 @@ class LossMatrixPlot(ViewWidget):
         return (
             f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b>: {row}; "
             f"{FORMULA[cfg.reduction]}{note}; {wtxt}<br>"
-            f"<b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> from the {O}×{B} M; "
+            f"<b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> from this step's {O}×{B} M; "
             f"its backward pass starts from dL/dY{clip}"
         )
 

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, fmt
+from .base import ViewWidget, coloured, fmt
 from .surface_image import add_surface_image, show_surface
 
 N_CONTOURS = 9
@@ -17,7 +17,7 @@ SMOOTH = 4  #: the grid is drawn bilinearly interpolated at this many times its 
 MIN_STEP_FRACTION = 0.22  #: the step arrow is drawn at least this fraction of the room
 
 PLANE_TEXT = {
-    "gradient": "d1 = mean gradient, d2 = main disagreement",
+    "gradient": "d1 = ḡ, d2 = main disagreement",
     "random": "filter-normalised random (Li et al. 2018)",
     "pca": "top 2 principal directions of the path",
 }
@@ -82,9 +82,10 @@ class LossSurfacePlot(ViewWidget):
         self._step_boost = 1.0
         self._extent: tuple[float, float, float, float] | None = None
         self._shown_surface = None
+        self._colour_note = ""
         # the surface fills the plot: on a resize the view crops the square grid to the plot's
         # shape instead of leaving bands
-        p.getViewBox().sigResized.connect(self._fit_view)
+        p.getViewBox().sigResized.connect(self._on_plot_resized)
 
     def draw(self, snap: Snapshot) -> None:
         if not snap.detail:
@@ -136,19 +137,37 @@ class LossSurfacePlot(ViewWidget):
         else:
             age = snap.surface_age_seconds
             age_txt = "up to date" if not age > 0 else f"{age:.1f} s old"
+            age_txt = f"surface {age_txt}"
             if age != age:  # nan: no age known
                 age_txt = f"{snap.surface_age_steps} steps old"
             res = (
-                f"{s.resolution}×{s.resolution} grid on {s.n_samples} samples "
-                f"({s.seconds * 1000:.0f} ms), <b>{age_txt}</b>"
+                f"<b>{age_txt}</b>: {s.resolution}×{s.resolution} grid, {s.n_samples} samples, "
+                f"{s.seconds * 1000:.0f} ms"
             )
-        boost = (
-            f"; the step arrow ×{self._step_boost:.0f} longer" if self._step_boost >= 1.5 else ""
+        boost = f", the step ×{self._step_boost:.0f} longer" if self._step_boost >= 1.5 else ""
+        note = f" · {self._colour_note}" if self._colour_note and s is not None else ""
+        marks = (
+            ""
+            if self.legend.isVisible()
+            else f"{coloured('white', (90, 90, 90))}: path · {coloured('light blue', style.SKY)}: "
+            f"−g<sub>i</sub> · {coloured('red-orange', style.RED)}: −g, the step · "
         )
         return (
-            f"<b>Plane</b>: {plane}<br>{res}<br>"
-            f"off-plane {fmt(snap.off_plane)} · arrows shrunk to fit{boost}"
+            f"<b>Plane</b>: {plane} · off-plane {fmt(snap.off_plane)}<br>{res}<br>"
+            f"{marks}{coloured('●', style.RED)} the weights now · thin white lines: contours · "
+            f"arrows shrunk to fit{boost}{note}"
         )
+
+    def _on_plot_resized(self) -> None:
+        """Fill the plot with the surface; in a small plot the legend box would hide much of
+        the surface, so the header names the marks in their colours instead."""
+        self._fit_view()
+        vb = self.plot.getViewBox()
+        show = vb.width() >= 330 and vb.height() >= 330
+        if show != self.legend.isVisible():
+            self.legend.setVisible(show)
+            if self.snapshot is not None and not getattr(self, "closed", False):
+                self.draw(self.snapshot)
 
     def _fit_view(self) -> None:
         """Show the part of the surface that fills the plot (no bands): the whole grid along
@@ -186,6 +205,13 @@ class LossSurfacePlot(ViewWidget):
             finite.size and (np.log10(finite.max()) > hi + 1e-9 or np.log10(finite.min()) < lo)
         )
         label = "log₁₀ loss (ends clipped)" if clipped else "log₁₀ loss"
+        self._colour_note = ""
+        if clipped and finite.size:
+            self._colour_note = (
+                f"colour: loss {fmt(10**lo, 2)}–{fmt(10**hi, 2)}, clipped (max "
+                f"{fmt(float(finite.max()), 2)}"
+                + (", some not finite)" if finite.size < Z.size else ")")
+            )
         if getattr(self.colorbar, "_bs_label", None) != label:
             self.colorbar._bs_label = label
             self.colorbar.getAxis("left").setLabel(label)
