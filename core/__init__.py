@@ -8,7 +8,8 @@ Never imports Qt: usable from a script or a notebook.
 
 from .commands import RecomputeSurface, Reset, Update
 from .config import Config, ConfigError
-from .mlp import MLP
+from .curvature import stability_limit, top_eigenvalue
+from .mlp import MLP, HessianOperator
 from .session import DivergedError, Session
 from .snapshot import Snapshot
 
@@ -17,9 +18,12 @@ __all__ = [
     "Config",
     "ConfigError",
     "DivergedError",
+    "HessianOperator",
     "RecomputeSurface",
     "Reset",
     "Session",
     "Snapshot",
     "Update",
+    "stability_limit",
+    "top_eigenvalue",
 ]
