@@ -92,7 +92,7 @@ def cost_row(label: str, cfg: Config, quick: bool, run_steps: int) -> list[str]:
 
     else:
         bb = big_batch_size(cfg.batch_size, n)
-        what = f"two-batch, {bb:,}"
+        what = f"two-batch, {bb:,}+"
         rng = np.random.default_rng(1)
 
         def measure():
@@ -147,7 +147,8 @@ def bench_cost(quick: bool) -> None:
     print("  the interval that keeps measuring at 10 % of training time by these best-of times;")
     print("  live k = the interval the tracker chose from its own running times at the end of a")
     print("  real run, and its share of that run's wall time (includes the first steps, which")
-    print("  measure before the times are known). Measurements run on one BLAS thread.")
+    print("  measure before the times are known). Measurements run on one BLAS thread. The")
+    print("  two-batch sample starts at 512 and grows to 2 x the estimate (so the live k grows).")
 
 
 def bench_truth(quick: bool) -> None:

@@ -90,7 +90,8 @@ class GradStats:
     measured at and this batch's; ``noise_scale_interval`` steps between measurements;
     ``noise_scale_samples`` the training set's size (exact) or the larger sample (two-batch);
     ``noise_scale_measurements`` how many measurements the two-batch averages hold;
-    ``noise_scale_recent_lo``/``_hi`` the range of the last few exact values (NaN otherwise).
+    ``noise_scale_recent_lo``/``_hi`` the range of the last few exact values (NaN otherwise);
+    ``noise_scale_window`` the steps the two-batch averages cover (0 when exact).
     """
 
     batch_size: int
@@ -115,6 +116,7 @@ class GradStats:
     noise_scale_measurements: int = 0
     noise_scale_recent_lo: float = NAN
     noise_scale_recent_hi: float = NAN
+    noise_scale_window: int = 0
 
     def with_noise(self, noise, age: int = 0) -> GradStats:
         """A copy carrying the training-set estimate ``noise`` (a ``NoiseEstimate`` or None);
@@ -142,6 +144,7 @@ def _noise_fields(B: int, noise, age: int) -> dict:
         "noise_scale_measurements": int(noise.measurements),
         "noise_scale_recent_lo": float(noise.recent_lo),
         "noise_scale_recent_hi": float(noise.recent_hi),
+        "noise_scale_window": int(noise.window),
     }
 
 

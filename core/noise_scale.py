@@ -15,18 +15,23 @@ echoes the batch size instead of measuring the noise. Two estimators that do not
   tr(Σ) = (Σ_i |g_i|² − n |G|²) / (n − 1). Used when n <= ``EXACT_MAX_SAMPLES``.
 * **two-batch** (``two_batch_estimates``, McCandlish et al. 2018, Appendix A): from the squared
   norms of the mean gradient of a small batch (the minibatch, B_s) and a larger independent
-  sample (B_b), unbiased estimates of tr(Σ) and |G|²; each is smoothed over steps separately
-  (bias-corrected exponential average) and B_noise is the ratio of the smoothed values, with a
+  sample (B_b, growing with the estimate so that it resolves |G|²), unbiased estimates of
+  tr(Σ) and |G|²; each is averaged separately over the measurements of the recent steps (a
+  window that widens as the run ages) and B_noise is the ratio of the averages, with a
   standard error from their spread (``TwoBatchAverage``). Used for larger training sets.
 
 ``NoiseScaleTracker`` runs either at a cadence chosen from measured times so that its cost
-stays near ``COST_FRACTION`` of training time, and says how old its value is.
+stays near ``COST_FRACTION`` of training time, and says how old its value is. Late in a run
+|G| at the current weights is mostly SGD's own jitter around the minimum, so the exact value
+moves from step to step (10-90 % range about 3x, benchmarks/bench_noise_scale.py) and grows
+roughly with B/lr; the exact mode reports the range of its last ``RECENT`` values.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -46,9 +51,17 @@ __all__ = [
 EXACT_MAX_SAMPLES = 4096  #: training sets up to this size get the exact noise scale
 COST_FRACTION = 0.10  #: the share of training time the estimator may take
 CHUNK_BYTES = 16 * 2**20  #: activations held at once by the exact pass
-EMA_DECAY = 0.95  #: per measurement, for the two-batch averages (~40 measurements)
+EMA_DECAY = 0.95  #: per measurement, for a TwoBatchAverage made without its own
+#: The session's two-batch averages take the measurements of the last
+#: max(WINDOW_MIN_STEPS, WINDOW_FRACTION x steps since the estimate restarted) steps, equally
+#: weighted. An exponential average (0.95 a measurement, or exp(-steps/window)) remembered the
+#: first steps, when |G|^2 was 100x larger, and read 19 or 30 where the exact value was 325
+#: (step 500, n = 8,000).
+WINDOW_MIN_STEPS = 50
+WINDOW_FRACTION = 0.25
 BIG_BATCH_MIN = 512  #: the two-batch estimator's larger sample: at least this many ...
 BIG_BATCH_FACTOR = 8  #: ... and at least this many times the minibatch
+BIG_BATCH_MAX = 16_384  #: ... and grows with the noise scale up to this (computed in chunks)
 MAX_INTERVAL = 100_000  #: steps between measurements, at most
 RECENT = 10  #: exact values whose range is reported
 
@@ -59,12 +72,14 @@ class NoiseEstimate:
 
     noise_scale : tr(Σ) / |G|², NaN when |G|² is not resolved (its estimate is <= 0)
     noise_scale_err : one standard error of ``noise_scale`` (0 for the exact value, NaN
-        before the two-batch averages hold two measurements)
+        while the two-batch averages hold fewer than three measurements)
     trace_sigma : tr(Σ) (estimate), grad_sq : |G|² (estimate)
     mode : "exact" or "two-batch"
     step : the session's step count when measured (its weights: before update step + 1)
     samples : n (exact) or the larger sample's size B_b (two-batch)
-    measurements : how many measurements the value rests on (1 for exact)
+    measurements : how many measurements the value rests on (1 for exact; two-batch: those
+        made in the last ``window`` steps)
+    window : (two-batch) the steps averaged over; 0 for exact
     interval : the current number of steps between measurements
     recent_lo, recent_hi : (exact) the smallest and largest of the last ``RECENT`` exact
         values (NaN before three): late in a run the value at the current weights moves from
@@ -82,6 +97,7 @@ class NoiseEstimate:
     interval: int = 1
     recent_lo: float = float("nan")
     recent_hi: float = float("nan")
+    window: int = 0
 
 
 def _ratio(trace: float, grad_sq: float) -> float:
@@ -163,19 +179,39 @@ def two_batch_estimates(
     return float(trace), float(grad_sq)
 
 
-def big_batch_size(b_small: int, n: int) -> int:
-    """The larger sample of the two-batch estimator: max(8 B_s, 512), at most n."""
-    return int(min(n, max(BIG_BATCH_FACTOR * b_small, BIG_BATCH_MIN)))
+def big_batch_size(b_small: int, n: int, noise_scale: float = float("nan")) -> int:
+    """The larger sample of the two-batch estimator: max(8 B_s, 512, 2 x the current noise
+    scale estimate up to ``BIG_BATCH_MAX``), at most n.
+
+    |ḡ_b|² resolves |G|² only when B_b is above the noise scale (its noise is tr(Σ)/B_b against
+    a signal tr(Σ)/B_noise), so the sample grows with the estimate; a larger sample costs more,
+    and the cadence spaces the measurements out to keep the budget.
+    """
+    want = max(BIG_BATCH_FACTOR * b_small, BIG_BATCH_MIN)
+    if math.isfinite(noise_scale) and noise_scale > 0:
+        want = max(want, min(int(2 * noise_scale), BIG_BATCH_MAX))
+    return int(min(n, want))
 
 
 class TwoBatchAverage:
-    """Bias-corrected exponential averages of the two-batch estimates, and their ratio.
+    """Averages of the two-batch estimates over recent steps, and their ratio.
 
-    Each estimate x_k enters with weight decay^(m−k) (m measurements so far); the mean is the
-    weighted mean and its standard error sqrt(var / n_eff) with n_eff = (Σw)² / Σw². The
-    ratio tr(Σ)/|G|² of the averages (not the average of ratios) gets its error by the delta
-    method, including the covariance of the two estimates (which share the same batches).
+    Two ways to weigh the estimates x_k (the last ``KEEP`` are kept):
+
+    * exponential (``estimate()``): weight decay^(m−k), m measurements so far (``add`` may give
+      each its own decay);
+    * a window of steps (``estimate(now, window)``): equal weights for the measurements made
+      in the last ``window`` steps (at least the newest). Early in training |G|^2 falls by
+      orders of magnitude, and even a small exponential weight on the first steps ruled the
+      average; a window forgets them entirely.
+
+    The mean is the weighted mean and its standard error sqrt(var / n_eff) with
+    n_eff = (Σw)² / Σw². The ratio tr(Σ)/|G|² of the averages (not the average of ratios)
+    gets its error by the delta method, including the covariance of the two estimates (which
+    share the same batches).
     """
+
+    KEEP = 4096
 
     def __init__(self, decay: float = EMA_DECAY) -> None:
         if not 0.0 <= decay < 1.0:
@@ -185,44 +221,55 @@ class TwoBatchAverage:
 
     def reset(self) -> None:
         self.count = 0
-        self._w = self._w2 = 0.0
-        self._s = np.zeros(5)  # weighted sums of S, G, S², G², S·G
+        self._rows: deque[tuple[float, float, float, float]] = deque(maxlen=self.KEEP)
 
-    def add(self, trace: float, grad_sq: float) -> None:
-        d = self.decay
-        self._w = d * self._w + 1.0
-        self._w2 = d * d * self._w2 + 1.0
-        self._s *= d
-        self._s += (trace, grad_sq, trace * trace, grad_sq * grad_sq, trace * grad_sq)
+    def add(
+        self, trace: float, grad_sq: float, decay: float | None = None, step: int = 0
+    ) -> None:
+        """One more pair, measured at ``step``; ``decay`` (default ``self.decay``) multiplies
+        the earlier pairs' exponential weights."""
+        d = self.decay if decay is None else decay
+        self._rows.append((float(trace), float(grad_sq), float(step), d))
         self.count += 1
 
-    def means(self) -> tuple[float, float]:
-        """The averaged (tr(Σ), |G|²); NaN before the first measurement."""
-        if self.count == 0:
-            return float("nan"), float("nan")
-        return float(self._s[0] / self._w), float(self._s[1] / self._w)
+    def _weights(self, now: float | None, window: float | None) -> tuple[np.ndarray, np.ndarray]:
+        R = np.array(self._rows, dtype=np.float64).reshape(-1, 4)
+        if window is None:
+            # w_k = product of the decays given after k: a reversed cumulative product
+            d = np.append(R[1:, 3], 1.0)
+            w = np.cumprod(d[::-1])[::-1]
+        else:
+            w = (R[:, 2] > now - window).astype(np.float64)
+            w[-1] = 1.0
+        return R, w
 
-    def estimate(self) -> tuple[float, float, float, float]:
-        """(noise_scale, its standard error, tr(Σ), |G|²) from the averages.
+    def estimate(
+        self, now: float | None = None, window: float | None = None
+    ) -> tuple[float, float, float, float, int]:
+        """(noise_scale, its standard error, tr(Σ), |G|², measurements used).
 
         noise_scale is NaN while the averaged |G|² is not positive; the error is NaN with
-        fewer than two measurements.
+        fewer than three measurements' worth of weight.
         """
-        S, G2 = self.means()
+        nan = float("nan")
+        if self.count == 0:
+            return nan, nan, nan, nan, 0
+        R, w = self._weights(now, window)
+        W = w.sum()
+        S, G2 = float(w @ R[:, 0] / W), float(w @ R[:, 1] / W)
+        used = int(np.count_nonzero(w > 0))
         ratio = _ratio(S, G2)
-        if self.count < 2 or not math.isfinite(ratio):
-            return ratio, float("nan"), S, G2
-        n_eff = self._w**2 / self._w2
-        if n_eff < 1.5:  # (decay ~ 0) one measurement carries the whole weight
-            return ratio, float("nan"), S, G2
-        m = self._s / self._w
+        n_eff = W * W / float(w @ w)
+        if used < 3 or n_eff < 2.5 or not math.isfinite(ratio):  # no spread to speak of
+            return ratio, nan, S, G2, used
         corr = n_eff / (n_eff - 1.0)
-        var_s = max(m[2] - m[0] ** 2, 0.0) * corr
-        var_g = max(m[3] - m[1] ** 2, 0.0) * corr
-        cov = (m[4] - m[0] * m[1]) * corr
+        ds, dg = R[:, 0] - S, R[:, 1] - G2
+        var_s = float(w @ (ds * ds)) / W * corr
+        var_g = float(w @ (dg * dg)) / W * corr
+        cov = float(w @ (ds * dg)) / W * corr
         rel = var_s / S**2 + var_g / G2**2 - 2.0 * cov / (S * G2) if S != 0 else var_g / G2**2
         err = abs(ratio) * math.sqrt(max(rel, 0.0) / n_eff)
-        return ratio, err, S, G2
+        return ratio, err, S, G2, used
 
 
 class NoiseScaleTracker:
@@ -240,7 +287,8 @@ class NoiseScaleTracker:
     rng : np.random.Generator for the two-batch estimator's larger samples
     budget : share of training time (default ``COST_FRACTION``)
     interval : a fixed number of steps between measurements instead (tests, benchmarks)
-    decay : of the two-batch averages, per measurement
+    decay : of the two-batch averages, per measurement (default: by steps, see
+        ``WINDOW_MIN_STEPS``)
     clock : seconds, for the measurements' cost (a fake one in tests)
     """
 
@@ -251,7 +299,7 @@ class NoiseScaleTracker:
         budget: float = COST_FRACTION,
         exact_max: int = EXACT_MAX_SAMPLES,
         interval: int | None = None,
-        decay: float = EMA_DECAY,
+        decay: float | None = None,
         clock=time.perf_counter,
     ) -> None:
         self.rng = rng
@@ -259,7 +307,8 @@ class NoiseScaleTracker:
         self.budget = budget
         self.exact_max = exact_max
         self.fixed_interval = interval
-        self.average = TwoBatchAverage(decay)
+        self.decay = decay
+        self.average = TwoBatchAverage(EMA_DECAY if decay is None else decay)
         self.restart(n_train)
 
     @property
@@ -274,6 +323,7 @@ class NoiseScaleTracker:
         self.interval = 1 if self.fixed_interval is None else self.fixed_interval
         self._due = True
         self._since = 0
+        self._age = 0  # steps observed since the restart
         self._cost = 0.0  # seconds per measurement (exponential average)
         self._train = 0.0  # seconds per training step without measuring (idem)
         self._spent = 0.0  # seconds measuring in the previous step
@@ -308,6 +358,7 @@ class NoiseScaleTracker:
             self._train = train if self._train == 0 else 0.9 * self._train + 0.1 * train
         self._spent = 0.0
         self._since += 1
+        self._age += 1
         if not (self._due or self._since >= self.interval):
             return self.current
         t0 = self.clock()
@@ -352,19 +403,25 @@ class NoiseScaleTracker:
 
     def _two_batch(self, step, net, X, T, loss_kw, g_small_sq, b_small) -> NoiseEstimate | None:
         n = len(X)
-        b_big = big_batch_size(b_small, n)
+        hint = self.current.noise_scale if self.current is not None else float("nan")
+        b_big = big_batch_size(b_small, n, hint)
         if b_big <= b_small:
             return None  # the minibatch is the whole set: nothing larger to compare with
         idx = np.sort(self.rng.choice(n, b_big, replace=False))
         kw = dict(loss_kw)
         if kw.get("sample_weights") is not None:
             kw["sample_weights"] = kw["sample_weights"][idx]
-        bp = net.backprop(X[idx], T[idx], **kw)
-        g = bp.combine(np.full(b_big, 1.0 / b_big))
-        g_big_sq = float(g @ g)
+        g_big_sq = exact_moments(net, X[idx], T[idx], kw)[0]  # in chunks: bounded memory
         if not (math.isfinite(g_big_sq) and math.isfinite(g_small_sq)):
             return None
         trace, grad_sq = two_batch_estimates(g_small_sq, b_small, g_big_sq, b_big, n)
-        self.average.add(trace, grad_sq)
-        ratio, err, S, G2 = self.average.estimate()
-        return NoiseEstimate(ratio, err, S, G2, "two-batch", step, b_big, self.average.count)
+        self.average.add(trace, grad_sq, step=step)
+        window = 0
+        if self.decay is None:  # a window of the recent steps
+            window = int(max(WINDOW_MIN_STEPS, WINDOW_FRACTION * self._age))
+            ratio, err, S, G2, used = self.average.estimate(step, window)
+        else:
+            ratio, err, S, G2, used = self.average.estimate()
+        return NoiseEstimate(
+            ratio, err, S, G2, "two-batch", step, b_big, used, window=window
+        )

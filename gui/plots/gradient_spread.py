@@ -319,16 +319,17 @@ def noise_scale_text(snap: Snapshot) -> str:
             how += f" (recent: {_big(lo)}–{_big(hi)})"
         value = f"<b>{_big(ns)}</b>" if np.isfinite(ns) else "undefined: |G| = 0"
     else:
+        over = f" in the last {st.noise_scale_window:,} steps" if st.noise_scale_window else ""
         how = (
             f": two-batch estimate, {st.noise_scale_measurements:,} draws of "
-            f"{st.noise_scale_samples:,}, {age}"
+            f"{st.noise_scale_samples:,}{over}, {age}"
         )
         if not np.isfinite(ns):
             value = "not resolved yet: |G|² is still below its noise"
         elif np.isfinite(st.noise_scale_err):
             value = f"<b>{_big(ns)} ± {_big(st.noise_scale_err)}</b>"
         else:
-            value = f"<b>{_big(ns)}</b> ± ? (one draw)"
+            value = f"<b>{_big(ns)}</b> (± needs 3 draws)"
     line1 = f"<b>B = {B}</b> · noise scale B<sub>noise</sub> = tr Σ/|G|² = {value}{how}"
     if np.isfinite(st.snr) and np.isfinite(st.std_error):
         line2 = (

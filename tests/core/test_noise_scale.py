@@ -150,7 +150,8 @@ def test_average_is_the_ratio_of_averages_with_a_calibrated_error():
             e = rng.normal(size=2)
             # correlated noise, as the two estimates share their batches
             avg.add(mean_s + 3.0 * e[0], mean_g + 0.01 * (0.6 * e[0] + 0.8 * e[1]))
-        r, err, _, _ = avg.estimate()
+        r, err, _, _, used = avg.estimate()
+        assert used == 200
         ratios.append(r)
         errs.append(err)
     ratios = np.array(ratios)
@@ -162,10 +163,25 @@ def test_average_is_the_ratio_of_averages_with_a_calibrated_error():
     avg.add(4.0, 2.0)
     assert avg.estimate()[0] == 2.0 and np.isnan(avg.estimate()[1])
     empty = TwoBatchAverage()
-    assert all(np.isnan(v) for v in empty.estimate())
+    assert all(np.isnan(v) for v in empty.estimate()[:4]) and empty.estimate()[4] == 0
     avg = TwoBatchAverage()
     avg.add(5.0, -0.1)  # |G|^2 not resolved: no ratio, and never inf
     assert np.isnan(avg.estimate()[0])
+
+
+def test_window_forgets_the_early_steps_entirely():
+    """|G|^2 falls 1000x early in training: an exponential average still carries the first
+    steps (a small weight on a huge value), a window of steps does not."""
+    avg = TwoBatchAverage(decay=0.95)
+    rng = np.random.default_rng(3)
+    for step in range(0, 600, 10):
+        g2 = 1.0 if step < 100 else 1e-3
+        avg.add(2.0 + 0.1 * rng.normal(), g2 * (1 + 0.1 * rng.normal()), step=step)
+    r_exp = avg.estimate()[0]
+    r_win, err, S, G2, used = avg.estimate(now=590, window=200)
+    assert used == 20  # steps 400..590
+    assert r_win == pytest.approx(2000, rel=0.1) and err < 0.1 * r_win
+    assert r_exp < 0.5 * r_win  # what the exponential average read
 
 
 # ------------------------------------------------------- no dependence on the batch size
@@ -275,6 +291,6 @@ def test_large_training_set_uses_the_two_batch_estimator():
     for _ in range(12):
         snap = s.step(detail=False)
     st = snap.stats
-    assert st.noise_scale_mode == "two-batch" and st.noise_scale_samples == 512
+    assert st.noise_scale_mode == "two-batch" and st.noise_scale_samples >= 512
     assert st.noise_scale_measurements == 6
     assert np.isfinite(st.noise_scale_err) and st.noise_scale_err >= 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core import Config, Session
-from core.noise_scale import NoiseScaleTracker
+from core.noise_scale import WINDOW_MIN_STEPS, NoiseScaleTracker
 from gui.plots.gradient_spread import GradientSpreadPlot, _big
 from gui.plots.loss_curves import LossCurvePlot
 
@@ -73,12 +73,13 @@ def test_header_on_a_large_training_set_shows_an_estimate_with_its_error(spread)
     s = Session(Config(hidden=(8,), n_samples=6000, batch_size=16))
     s._noise_scale = NoiseScaleTracker(s.data.n_train, np.random.default_rng(0), interval=1)
     spread.show_snapshot(s.step())
-    assert "± ? (one draw)" in header(spread) or "not resolved yet" in header(spread)
+    assert "(± needs 3 draws)" in header(spread) or "not resolved yet" in header(spread)
     for _ in range(30):
         snap = s.step()
     spread.show_snapshot(snap)
     text = header(spread)
-    assert "two-batch estimate, 31 draws of 512" in text
+    draws = f"31 draws of {snap.stats.noise_scale_samples:,} in the last {WINDOW_MIN_STEPS} steps"
+    assert f"two-batch estimate, {draws}" in text
     if np.isfinite(snap.stats.noise_scale):
         assert " ± " in text
     else:  # the averaged |G|^2 is not positive yet: said in words
