@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Config, ConfigError
-from .csv_data import load_table, read_table
+from .csv_data import CsvTable, load_table, read_table
 
 __all__ = [
     "Dataset",
@@ -199,10 +199,14 @@ def scale_caption(config: Config, task: str) -> str:
     return "standardised targets" if config.csv_scale == "standard" else "raw targets"
 
 
-def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Dataset:
+def make_dataset(
+    config: Config, rng: np.random.Generator | None = None, table: CsvTable | None = None
+) -> Dataset:
     """Build and split the data set that ``config`` names.
 
     rng : defaults to ``np.random.default_rng(config.seed)``.
+    table : for a CSV, the file already read (``core.csv_data.read_table``), e.g. by a dialog
+        that checks one choice of columns after another; None reads ``config.csv_path``.
     """
     rng = np.random.default_rng(config.seed) if rng is None else rng
     task = "regression"
@@ -219,7 +223,10 @@ def make_dataset(config: Config, rng: np.random.Generator | None = None) -> Data
         out_names = ("class 1", "class 2", "class 3")
     elif config.dataset == "csv":
         d = load_table(
-            read_table(config.csv_path), config.csv_inputs, config.csv_targets, config.csv_task
+            read_table(config.csv_path) if table is None else table,
+            config.csv_inputs,
+            config.csv_targets,
+            config.csv_task,
         )
         X, T, task, task_note = d.X, d.T, d.task, d.task_note
         in_names, out_names = d.input_names, d.target_names

@@ -69,6 +69,8 @@ class CsvDialog(QDialog):
         self._config = config
         self._header: tuple[str, ...] = ()
         self._changes: dict | None = None
+        self._table = None  # the whole file, once checked (see _whole_file)
+        self._table_key: tuple | None = None
 
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("csvPathEdit")
@@ -269,7 +271,7 @@ class CsvDialog(QDialog):
             return self._refuse("tick at least one target column")
         try:
             new = validate_changes(self._config, changes)
-            data = make_dataset(new)
+            data = make_dataset(new, table=self._whole_file(changes["csv_path"]))
             new.validate(train_size=data.n_train, n_in=data.n_in, n_out=data.n_out)
             validate_changes(new, {}, data.n_train, data.task)
         except ConfigError as e:
@@ -283,6 +285,17 @@ class CsvDialog(QDialog):
         self._changes = changes
         self.ok_button.setEnabled(True)
         return True
+
+    def _whole_file(self, path: str):
+        """The whole file, read once per version of it (ticking a column re-reads nothing)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return read_table(path)  # raises the ConfigError that says why
+        key = (path, st.st_size, st.st_mtime_ns)
+        if self._table_key != key:
+            self._table, self._table_key = read_table(path), key
+        return self._table
 
     def _refuse(self, message: str) -> bool:
         self.summary.clear()

@@ -160,3 +160,25 @@ def test_a_config_file_naming_a_bad_csv_is_refused_under_dataset(make_window, qt
     qtbot.waitUntil(lambda: label.isVisible() and "line 12:" in label.text(), timeout=15000)
     assert "'oops' is not a number" in label.text()
     assert window.controls.config.dataset == "teacher"  # the run goes on with its data
+
+
+def test_ticking_columns_reads_the_file_once(make_window, qtbot, tmp_path, monkeypatch):
+    import gui.csv_dialog as mod
+
+    window = make_window(small_config())
+    path = house_csv(tmp_path)
+    reads = []
+    real = mod.read_table
+    monkeypatch.setattr(mod, "read_table", lambda p, **kw: reads.append(kw) or real(p, **kw))
+    dlg = open_dialog(qtbot, window, path)
+    inputs = child(dlg, QListWidget, "csvInputsList")
+    for on in (False, True, False):
+        tick(inputs, "colour", on)
+    tick(inputs, "rooms", False)
+    assert "1 input → 1 output" in child(dlg, QLabel, "csvSummary").text()
+    assert reads == [{"max_rows": 20}, {}]  # the preview, then the whole file once
+    with open(path, "a") as fh:  # the file changed: read again
+        fh.write("100.0,3,red,250.0\r\n")
+    tick(inputs, "rooms", True)
+    assert "121 rows" in child(dlg, QLabel, "csvSummary").text()
+    dlg.reject()
