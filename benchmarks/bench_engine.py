@@ -19,7 +19,9 @@ What is compared (the question in docs/the-question.md, point 5):
   their mean -- the "B times the work" the question is about;
 * ``loss_grid`` (41 x 41 points of a plane, 512 samples, float32 and float64) against
   ``loss_grid_loop`` (one forward pass per grid point);
-* ``Session.step`` with and without the drawing details, in steps per second.
+* ``Session.step`` with and without the drawing details, in steps per second;
+* ``net.hvp`` (exact Hessian-vector product) against ``net.gradient``, and the Hessian-vector
+  products Lanczos (``core.curvature``) spends on lambda_max from a cold and a warm start.
 
 The script reads the environment (OPENBLAS_CORETYPE etc.) and prints it; it changes nothing.
 """
@@ -44,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from core.curvature import top_eigenpair  # noqa: E402
 from core.landscape import loss_grid, loss_grid_loop, random_plane  # noqa: E402
 from core.mlp import MLP  # noqa: E402
 from core.session import Session  # noqa: E402
@@ -68,6 +71,7 @@ MIN_LOOP_OVER_VECTORISED = 5.0
 MIN_GRID_SPEED_UP = 4.0
 MAX_GRID_SECONDS = 0.300
 MAX_GRADIENT_DIFF = 1e-12
+MAX_HVP_OVER_GRADIENT = 3.0
 
 
 # --------------------------------------------------------------------------- timing
@@ -641,7 +645,128 @@ def bench_session(s: Settings) -> dict:
     return out
 
 
-def report_targets(mb: dict, grid: dict, quick: bool) -> bool:
+def lanczos_counts(tol: float, fresh_batches: bool, steps: int) -> dict:
+    """Train the bench net with SGD (lr 0.05) for ``steps`` steps on a fixed batch of B (or a
+    fresh one each step); every 4 steps find lambda_max from a random start and from the last
+    eigenvector. Returns the mean products (cold, warm), the largest relative difference of
+    the two lambda_max, and the last estimate's batch and warm start (for timing it)."""
+    rng = np.random.default_rng(1)
+    net = make_net()
+    X_all = rng.standard_normal((512, N_IN))
+    T_all = np.tanh(X_all @ rng.standard_normal((N_IN, N_OUT)))
+    lr = 0.05
+    v = v_prev = None
+    cold_n, warm_n, diff = [], [], 0.0
+    for step in range(steps):
+        idx = rng.integers(0, 512, BATCH) if fresh_batches else np.arange(BATCH)
+        X, T = X_all[idx], T_all[idx]
+        if step % 4 == 0:
+            op = net.hessian_operator(X, T)
+            cold = top_eigenpair(op, net.n_params, tol=tol)
+            warm = top_eigenpair(op, net.n_params, v0=v, tol=tol)
+            if v is not None:
+                cold_n.append(cold.n_hvp)
+                warm_n.append(warm.n_hvp)
+                diff = max(diff, abs(warm.value - cold.value) / abs(cold.value))
+            v_prev, v = v, warm.vector
+            last = (X, T, v_prev)
+        net.params -= lr * net.gradient(X, T)
+    return {
+        "cold": float(np.mean(cold_n)),
+        "warm": float(np.mean(warm_n)),
+        "diff": diff,
+        "net": net,
+        "last": last,
+    }
+
+
+def bench_hvp(s: Settings) -> dict:
+    net = make_net()
+    X, T = make_data(BATCH)
+    v = np.random.default_rng(2).standard_normal(net.n_params)
+    op = net.hessian_operator(X, T)
+    t = measure_many(
+        {
+            "gradient": lambda: net.gradient(X, T),
+            "hvp": lambda: net.hvp(X, T, v),
+            "build": lambda: net.hessian_operator(X, T),
+            "matvec": lambda: op.matvec(v),
+        },
+        s,
+    )
+    g = t["gradient"].best
+    section(
+        f"7. Hessian-vector products: {N_IN}-{HIDDEN}-{HIDDEN}-{N_OUT} tanh, B = {BATCH}, "
+        f"float64, MSE, mean (P = {fmt_int(net.n_params)})"
+    )
+    rows = [
+        ("gradient: net.gradient(X, T)", t["gradient"]),
+        ("one product: net.hvp(X, T, v)", t["hvp"]),
+        ("net.hessian_operator(X, T) (forward + backward, kept)", t["build"]),
+        ("then each product: op.matvec(v)", t["matvec"]),
+    ]
+    table(
+        ["what", "time (best)", "median", "/ gradient"],
+        [[n, fmt_time(tm.best), fmt_time(tm.median), fmt_ratio(tm.best / g)] for n, tm in rows],
+    )
+
+    steps = 16 if s is QUICK else 60
+    rows = []
+    for fresh in (False, True):
+        for tol in (1e-8, 1e-4):
+            c = lanczos_counts(tol, fresh, steps)
+            rows.append(
+                [
+                    "fresh batch each step" if fresh else "one fixed batch",
+                    f"{tol:g}",
+                    f"{c['cold']:.1f}",
+                    f"{c['warm']:.1f}",
+                    fmt_ratio(c["warm"] / c["cold"]),
+                    f"{c['diff']:.1e}",
+                ]
+            )
+            if not fresh and tol == 1e-4:
+                track = c
+    print()
+    print(f"  lambda_max by Lanczos while training (SGD, lr 0.05, every 4 of {steps} steps):")
+    table(["batch", "tol", "HVPs cold", "HVPs warm", "warm/cold", "|warm-cold|/lam"], rows)
+
+    # One estimate's wall time, operator and Lanczos included, interleaved with the gradient.
+    tn, (Xl, Tl, v_prev) = track["net"], track["last"]
+
+    def estimate(v0):
+        return lambda: top_eigenpair(tn.hessian_operator(Xl, Tl), tn.n_params, v0=v0, tol=1e-4)
+
+    te = measure_many(
+        {"gradient": lambda: tn.gradient(Xl, Tl), "warm": estimate(v_prev), "cold": estimate(None)},
+        s,
+    )
+    n_warm = top_eigenpair(tn.hessian_operator(Xl, Tl), tn.n_params, v0=v_prev, tol=1e-4).n_hvp
+    n_cold = top_eigenpair(tn.hessian_operator(Xl, Tl), tn.n_params, tol=1e-4).n_hvp
+    g2 = te["gradient"].best
+    print()
+    table(
+        ["one lambda_max estimate (fixed batch, tol 1e-4)", "HVPs", "time (best)", "/ gradient"],
+        [
+            [name, str(n), fmt_time(te[key].best), fmt_ratio(te[key].best / g2)]
+            for name, key, n in (("warm start", "warm", n_warm), ("cold start", "cold", n_cold))
+        ],
+    )
+    print()
+    print("  warm = started from the previous eigenvector (plus a 1e-3 random part). tol bounds")
+    print("  the residual, so lam is within tol of an eigenvalue; its actual error is about")
+    print("  residual^2 / gap (the |warm-cold| column). Minibatch Hessians at B = 32 differ, and")
+    print("  so do their top eigenvectors: a warm start helps little there; on one fixed batch it")
+    print("  halves the products. Lanczos's own work (reorthogonalisation, the tridiagonal's")
+    print("  eigenvalues) adds roughly half a product's time per step at this size.")
+    return {
+        "hvp_over_grad": t["hvp"].best / g,
+        "matvec_over_grad": t["matvec"].best / g,
+        "warm_over_grad": te["warm"].best / g2,
+    }
+
+
+def report_targets(mb: dict, grid: dict, quick: bool, hvp: dict | None = None) -> bool:
     section("Targets")
     if quick:
         print("  (quick run: single cold calls; run without --quick for the verdict)")
@@ -689,6 +814,14 @@ def report_targets(mb: dict, grid: dict, quick: bool) -> bool:
                 fmt_time(grid[key]),
             )
         )
+    if hvp is not None:
+        checks.append(
+            (
+                f"net.hvp / net.gradient at B = {BATCH} <= {MAX_HVP_OVER_GRADIENT:g}x",
+                hvp["hvp_over_grad"] <= MAX_HVP_OVER_GRADIENT,
+                fmt_ratio(hvp["hvp_over_grad"]),
+            )
+        )
     width = max(len(c[0]) for c in checks)
     for name, ok, figure in checks:
         print(f"  {'PASS' if ok else 'MISS'}  {name.ljust(width)}  {figure}")
@@ -712,7 +845,8 @@ def main(argv: list[str] | None = None) -> int:
     run_section(bench_width_sweep, s)
     run_section(bench_temporaries, s)
     run_section(bench_session, s)
-    all_ok = report_targets(mb, grid, opts.quick)
+    hvp = run_section(bench_hvp, s)
+    all_ok = report_targets(mb, grid, opts.quick, hvp)
     print()
     print(f"  load average (1 min) at end: {load_average()}")
     print(

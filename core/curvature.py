@@ -109,6 +109,8 @@ def top_eigenpair(
         raise ValueError("the operator needs at least one dimension")
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
+    if krylov_dim < 2:
+        raise ValueError(f"krylov_dim must be at least 2, got {krylov_dim}")
     rng = np.random.default_rng(0) if rng is None else rng
     m_max = max(1, min(int(krylov_dim), n))
     guide = None
@@ -125,32 +127,39 @@ def top_eigenpair(
     n_hvp = 0
     scale = 0.0  # an estimate of ||H||: the largest |alpha|, beta seen
     Q = np.empty((m_max + 1, n))
+    Tm = np.zeros((m_max, m_max))  # the Lanczos tridiagonal
     while True:
         Q[0] = _unit(q)
-        alpha: list[float] = []
-        beta: list[float] = []
+        Tm.fill(0.0)
         for j in range(m_max):
-            w = np.asarray(op(Q[j]), dtype=np.float64)
+            w = np.array(op(Q[j]), dtype=np.float64)
             n_hvp += 1
             a = float(Q[j] @ w)
-            alpha.append(a)
+            Tm[j, j] = a
             basis = Q[: j + 1]
-            w = w - basis.T @ (basis @ w)
-            w -= basis.T @ (basis @ w)
+            # Full reorthogonalisation (which also removes a Q[j] and beta Q[j-1]); a second
+            # pass only when the first cancelled much ("twice is enough", Kahan-Parlett).
+            before = np.linalg.norm(w)
+            w -= (basis @ w) @ basis
             b = float(np.linalg.norm(w))
+            if b < 0.7 * before:
+                w -= (basis @ w) @ basis
+                b = float(np.linalg.norm(w))
             scale = max(scale, abs(a), b)
-            Tm = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
-            theta, S = np.linalg.eigh(Tm)
-            lam, s = float(theta[-1]), S[:, -1]
-            res = b * abs(float(s[-1]))
             dim = j + 1
+            if dim < min(MIN_KRYLOV, n) and n_hvp < max_hvp and dim < m_max:
+                check = False  # too early to accept anything: skip the Ritz values
+            else:
+                check = True
+                theta, S = np.linalg.eigh(Tm[:dim, :dim])
+                lam, s = float(theta[-1]), S[:, -1]
+                res = b * abs(float(s[-1]))
             # Some eigenvalue lies within res of lam (for a symmetric H, any unit y has one
             # within ||H y - lam y||). The sharper res^2 / gap needs the true gap below the top
             # eigenvalue, which the gap to the next Ritz value overstates while a cluster is
             # unresolved: not used.
-            converged = res <= tol * max(abs(lam), 1e-6 * scale)
-            done = (converged and dim >= min(MIN_KRYLOV, n)) or dim == n or n_hvp >= max_hvp
-            if done:
+            converged = check and res <= tol * max(abs(lam), 1e-6 * scale)
+            if converged or (check and (dim == n or n_hvp >= max_hvp)):
                 y = _unit(basis.T @ s)
                 along = y @ guide if guide is not None else y[np.flatnonzero(y)[0]]
                 if along < 0:
@@ -160,13 +169,13 @@ def top_eigenpair(
                 # An invariant subspace: carry on from a random direction orthogonal to it
                 # (a zero coupling in T keeps the blocks apart).
                 r = rng.standard_normal(n)
-                r -= basis.T @ (basis @ r)
-                r -= basis.T @ (basis @ r)
+                r -= (basis @ r) @ basis
+                r -= (basis @ r) @ basis
                 Q[j + 1] = _unit(r)
-                beta.append(0.0)
             else:
                 Q[j + 1] = w / b
-                beta.append(b)
+                if j + 1 < m_max:
+                    Tm[j, j + 1] = Tm[j + 1, j] = b
         q = Q[:m_max].T @ s
 
 

@@ -101,6 +101,13 @@ def test_known_spectra():
     r = top_eigenpair(lambda x: d * x, d.size, rng=np.random.default_rng(2))
     assert abs(r.value - 2.0) <= 1e-8 * 2.0
 
+    # Restarts: a basis of at most 5 vectors, restarted from the top Ritz vector.
+    d = np.linspace(-1.0, 3.0, 50)
+    r = top_eigenpair(lambda x: d * x, d.size, krylov_dim=5)
+    assert r.converged and r.n_hvp > 5 and abs(r.value - 3.0) <= 1e-8 * 3.0
+    r = top_eigenpair(lambda x: d * x, d.size, krylov_dim=5, max_hvp=7)
+    assert not r.converged and r.n_hvp == 7 and r.value < 3.0  # a lower bound, said so
+
 
 @pytest.mark.parametrize("tol, most", [(1e-4, 0.75), (1e-8, 0.9)])
 def test_warm_start_needs_fewer_products_than_a_cold_start(tol, most):
@@ -157,6 +164,8 @@ def test_bad_starts_and_tolerances_are_refused_or_replaced():
         top_eigenpair(op, 4, v0=np.ones(3))
     with pytest.raises(ValueError, match="tol must be positive"):
         top_eigenpair(op, 4, tol=0.0)
+    with pytest.raises(ValueError, match="krylov_dim must be at least 2"):
+        top_eigenpair(op, 4, krylov_dim=1)
     r = top_eigenpair(op, 4, v0=np.zeros(4))  # a zero start is replaced by a random one
     assert r.value == pytest.approx(1.0, rel=1e-14)
 
