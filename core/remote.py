@@ -37,12 +37,14 @@ import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 import traceback
 from collections import deque
+from multiprocessing import resource_tracker
 
 import numpy as np
 
@@ -367,17 +369,31 @@ def _stop_signals_blocked():
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
+        # Starting a child starts multiprocessing's resource tracker first (once), and its
+        # launch unblocks SIGINT and SIGTERM in this thread: have that done now, block again.
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _child_main(session, inbox_conn, outbox_conn, detail_hz, surface_interval) -> None:
+def _child_main(inbox_conn, outbox_conn, detail_hz, surface_interval) -> None:
     for sig in STOP_SIGNALS:  # stop now, silently (the default action: end the process)
         signal.signal(sig, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    serve(session, _Inbox(inbox_conn), _PipeOut(outbox_conn), detail_hz, surface_interval)
+    inbox = _Inbox(inbox_conn)
+    try:
+        first = inbox.get(timeout=None)  # ("session", Session), sent first by the parent
+    except ParentGone:
+        os._exit(0)
+    serve(first[1], inbox, _PipeOut(outbox_conn), detail_hz, surface_interval)
+    # Nothing to tidy here (the pipes close with the process): ending now, without the
+    # interpreter's tear-down of NumPy and the session, shortens every close of the window.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -456,8 +472,11 @@ class EngineProcess:
         ctx = mp.get_context("spawn")
         child_in, self._to_child = ctx.Pipe(duplex=False)
         self._from_child, child_out = ctx.Pipe(duplex=False)
-        self._send_lock = threading.Lock()
         self.ended = False
+        # Messages go out through a feeder thread, so send() never waits for the child: the
+        # session itself (megabytes) goes first, while the child is still importing NumPy.
+        self._outgoing: queue.SimpleQueue = queue.SimpleQueue()
+        self._outgoing.put(("session", session))
         # One BLAS thread in the child: a second one only spins on these small matrices,
         # and the other core is the window's (set before the child imports NumPy).
         env_before = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
@@ -468,8 +487,11 @@ class EngineProcess:
                 target=_child_main,
                 name="batchscope-engine",
                 daemon=True,
-                args=(session, child_in, child_out, detail_hz, surface_interval),
+                args=(child_in, child_out, detail_hz, surface_interval),
             )
+            # Only small arguments go through multiprocessing's own start-up pipe: the parent
+            # holds both ends of it while writing, so a child that died before reading a
+            # large argument (the session) would block the parent for good.
             with _main_module_hidden(), _stop_signals_blocked():
                 self.process.start()
         finally:
@@ -480,13 +502,25 @@ class EngineProcess:
             child_in.close()
             child_out.close()
         self.mirror = SnapshotMirror()
+        self._feeder = threading.Thread(target=self._feed, name="batchscope-engine-feeder")
+        self._feeder.daemon = True
+        self._feeder.start()
 
-    def send(self, *msg) -> None:
-        with self._send_lock:
+    def _feed(self) -> None:
+        """The feeder thread: writes queued messages to the child until None or its end."""
+        while True:
+            msg = self._outgoing.get()
+            if msg is None:
+                break
             try:
                 self._to_child.send(msg)
             except (OSError, ValueError):
-                pass  # the child has ended; get() says so
+                break  # the child has ended; get() says so
+        self._to_child.close()
+
+    def send(self, *msg) -> None:
+        """Queue a message for the child (never waits; dropped once the child has ended)."""
+        self._outgoing.put(msg)
 
     def get(self, timeout: float | None = None):
         if self.ended:
@@ -532,8 +566,8 @@ class EngineProcess:
                     self.process.join(1.0)
         else:
             self.process.join(0.5)
-        for conn in (self._to_child, self._from_child):
-            with self._send_lock:
-                conn.close()
+        self._outgoing.put(None)
+        self._feeder.join(1.0)  # a write to a child that has ended fails at once
+        self._from_child.close()
         self.ended = True
         return clean

@@ -2,8 +2,8 @@
 
 Where: ``QStandardPaths``' state location (on Linux ``~/.local/state/Batchscope/Batchscope``)
 in ``logs/batchscope.log``; ``BATCHSCOPE_LOG_DIR`` names another folder (tests). At most
-``MAX_BYTES`` per file and ``BACKUPS`` older files (``batchscope.log.1`` ...). The file is
-created at the first entry, so a session without errors leaves nothing behind.
+``MAX_BYTES`` per file and ``BACKUPS`` older files (``batchscope.log.1`` ...). The folder and
+the file are created at the first entry, so a session without errors leaves nothing behind.
 
 What: errors reported by the engine process (its traceback comes with the report), the
 engine's unexpected ends and restarts, and, once ``install_hooks()`` has run (the window's
@@ -60,34 +60,45 @@ class ErrorLog(QObject):
     def __init__(self, folder: Path | None = None) -> None:
         super().__init__()
         self.folder = Path(folder) if folder is not None else log_folder()
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError:  # no writable home: a temporary folder is better than no log
-            self.folder = Path(tempfile.mkdtemp(prefix="batchscope-logs-"))
         self.path = self.folder / LOG_NAME
         # A logger of its own: a second ErrorLog (a test's) does not write into this file,
         # and nothing reaches the root logger (or the terminal) through it.
         self.logger = logging.getLogger(f"batchscope.{id(self):x}")
         self.logger.propagate = False
         self.logger.setLevel(logging.INFO)
-        self.handler = logging.handlers.RotatingFileHandler(
-            self.path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
-        )
-        self.handler.setFormatter(
-            logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s")
-        )
-        self.logger.addHandler(self.handler)
+        self.handler: logging.Handler | None = None  # made at the first entry
         self._old_hooks = None
+
+    def make_folder(self) -> Path:
+        """Create the folder (at the first entry, or to show it); where that is impossible
+        (no writable home), a temporary folder is better than no log."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            self.folder = Path(tempfile.mkdtemp(prefix="batchscope-logs-"))
+            self.path = self.folder / LOG_NAME
+        return self.folder
+
+    def _write(self, level: int, text: str) -> None:
+        if self.handler is None:
+            self.make_folder()
+            self.handler = logging.handlers.RotatingFileHandler(
+                self.path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+            )
+            self.handler.setFormatter(
+                logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s")
+            )
+            self.logger.addHandler(self.handler)
+        self.logger.log(level, "%s", text)
+        self.handler.flush()
 
     # ------------------------------------------------------------------ entries
     def error(self, summary: str, details: str = "") -> None:
         """An error with its traceback (or other details) below the summary."""
-        self.logger.error("%s\n%s", summary, details.rstrip() if details else "")
-        self.handler.flush()
+        self._write(logging.ERROR, f"{summary}\n{details.rstrip()}" if details else summary)
 
     def warning(self, text: str) -> None:
-        self.logger.warning("%s", text)
-        self.handler.flush()
+        self._write(logging.WARNING, text)
 
     # -------------------------------------------------------------------- hooks
     def install_hooks(self) -> None:
@@ -124,8 +135,10 @@ class ErrorLog(QObject):
 
     def close(self) -> None:
         self.uninstall_hooks()
-        self.logger.removeHandler(self.handler)
-        self.handler.close()
+        if self.handler is not None:
+            self.logger.removeHandler(self.handler)
+            self.handler.close()
+            self.handler = None
 
 
 def error_log_of(app) -> ErrorLog:

@@ -147,3 +147,125 @@ def test_large_batch_times_params_uses_the_factored_path(monkeypatch):
     assert snap.band_lo is None  # G was not formed
     assert snap.max_abs_diff < 1e-12  # and the law still holds, from the factors
     assert np.all(np.isfinite(snap.stats.cosines)) and snap.spread.shape == (32, 2)
+
+
+# ------------------------------------------------ restarts, signals, the parent's end
+def test_a_restored_session_carries_on_exactly_where_the_state_was_taken():
+    """training_state + the record's rows -> Session.restored: the next steps are those the
+    original would have taken (weights, Adam's moments, the sampler's position, the record)."""
+    cfg = Config(hidden=(8,), optimizer="adam", surface_resolution=9)
+    a = Session(cfg)
+    for _ in range(57):
+        a.step(detail=False)
+    state, rows = a.training_state(), a.history
+    b = Session.restored(state, rows)
+    assert (b.step_count, b.run_id) == (a.step_count, a.run_id)
+    for _ in range(30):
+        sa, sb = a.step(detail=False), b.step(detail=False)
+        assert sa.loss == sb.loss
+    np.testing.assert_array_equal(a.net.params, b.net.params)
+    for f in ("steps", "loss", "train_loss", "batch_size"):
+        np.testing.assert_array_equal(getattr(a.history, f), getattr(b.history, f))
+    assert b.history.events == a.history.events
+    # a state is a copy: stepping the original afterwards does not change it
+    before = state["params"].copy()
+    a.step(detail=False)
+    np.testing.assert_array_equal(state["params"], before)
+    with pytest.raises(ValueError):
+        Session.restored(state, a.history)  # rows of another moment
+
+
+def test_a_merged_record_is_restored_with_its_stride_and_pending_steps():
+    from core.history import HistoryBuffer
+
+    buf = HistoryBuffer(max_rows=8)
+    row = dict.fromkeys(("loss", "train_loss", "val_loss", "grad_norm", "noise_scale"), 1.0)
+    for k in range(1, 24):
+        buf.append(steps=k, batch_size=4, **{**row, "loss": float(k)})
+    copy = HistoryBuffer.from_rows(buf.view(), buf.light_state())
+    for k in range(24, 70):
+        for b in (buf, copy):
+            b.append(steps=k, batch_size=4, **{**row, "loss": float(k)})
+    assert copy.stride == buf.stride > 1 and copy.generation == buf.generation
+    np.testing.assert_array_equal(copy.view().loss, buf.view().loss)
+    np.testing.assert_array_equal(copy.view().steps, buf.view().steps)
+
+
+def test_the_engine_sends_checkpoints_with_the_commands_it_applied():
+    engine = EngineProcess(Session(Config(hidden=(8,), surface_resolution=9)))
+    try:
+        engine.send("cmd", Update({"batch_size": 8}))
+        engine.send("run", True)
+        msgs = _collect(
+            engine, 20, until=lambda m: m[0] == "checkpoint" and m[1]["step_count"] > 50
+        )
+        state = msgs[-1][1]
+        assert state["commands_applied"] == 1 and state["config"].batch_size == 8
+        last_snap = [m[1] for m in msgs if m[0] == "snapshot"][-1]
+        assert last_snap.step == state["step_count"]  # the rows the parent holds match
+        assert len(last_snap.history) == state["history"]["n"]
+    finally:
+        engine.stop()
+
+
+def test_the_engine_ends_silently_when_its_parent_ends(tmp_path):
+    """A parent killed outright (no clean-up at all) leaves no engine behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = (
+        "import sys, time\n"
+        "from core import Config, Session\n"
+        "from core.remote import EngineProcess\n"
+        "e = EngineProcess(Session(Config(hidden=(8,), surface_resolution=9)))\n"
+        "e.send('run', True)\n"
+        "print(e.process.pid, flush=True)\n"
+        "end = time.monotonic() + 60\n"
+        "while time.monotonic() < end:\n"
+        "    e.get(0.1)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        engine = psutil.Process(int(proc.stdout.readline()))
+        end = time.monotonic() + 30
+        while engine.cpu_times().user < 0.5 and time.monotonic() < end:
+            time.sleep(0.05)  # training
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        t0 = time.monotonic()
+        while engine.is_running() and engine.status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() - t0 < 2.0, "the engine outlived its parent by 2 s"
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+    assert err.decode().strip() == ""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_ends_the_engine_at_once_and_the_parent_hears_of_it(name, capfd):
+    import os
+    import signal
+
+    engine = EngineProcess(Session(Config(hidden=(8,), surface_resolution=9)))
+    try:
+        engine.send("run", True)
+        _collect(engine, 20, until=lambda m: m[0] == "snapshot" and m[1].step > 20)
+        os.kill(engine.process.pid, getattr(signal, name))
+        msgs = _collect(engine, 5, until=lambda m: m[0] == "ended")
+        assert msgs and msgs[-1] == ("ended", f"killed by {name}")
+    finally:
+        engine.stop()
+    assert "Traceback" not in capfd.readouterr().err  # the child shares our stderr

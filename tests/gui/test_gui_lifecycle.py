@@ -274,7 +274,7 @@ def test_uncaught_errors_are_logged_with_their_traceback_and_rotated(qtbot, tmp_
     before = sys.excepthook
     log.install_hooks()
     try:
-        assert log.path.parent == tmp_path / "logs" and not log.path.exists()  # made lazily
+        assert log.path.parent == tmp_path / "logs" and not log.folder.exists()  # made lazily
         try:
             raise ValueError("a bug in a slot")
         except ValueError:
