@@ -153,9 +153,9 @@ class HessianOperator:
 
     Made by ``MLP.hessian_operator``, which runs the forward and backward pass once and keeps
     what every product needs (layer inputs, deltas weighted by w, act' and act'' terms); each
-    ``matvec`` then costs one R-forward and one R-backward pass, about two gradients. The
-    weights must not change while it is used (it reads ``net.layers``, and the cached pass is
-    of the weights at construction).
+    ``matvec`` then costs one R-forward and one R-backward pass, about one gradient. It is
+    the Hessian at the weights the network had when it was made (it keeps a copy): training
+    on afterwards does not change it.
 
     H is the exact Hessian of ``sum_i w_i L_i`` with the weights w and output coefficients U
     held at their values (as the gradient does): for ``max`` the Hessian of the selected entry;
@@ -165,6 +165,7 @@ class HessianOperator:
     Attributes
     ----------
     n_params : int, P
+    params : (P,) float64, a copy of the weights it is the Hessian at
     value : float, the reduced loss at these weights
     n_matvec : int, how many products have been computed (for cost accounting)
     """
@@ -204,6 +205,8 @@ class HessianOperator:
         deltas.reverse()
         self.net = net
         self.n_params = net.n_params
+        self.params = net.params.copy()
+        self._W = [W for W, _ in net.views(self.params)]
         self.value = red.value
         self.n_matvec = 0
         self._inputs, self._deltas, self._d1, self._e2 = inputs, deltas, d1, e2
@@ -238,7 +241,7 @@ class HessianOperator:
             RZ += c
             RA = RAs[k]
             if RA is not None:
-                RZ += RA @ net.layers[k][0].T
+                RZ += RA @ self._W[k].T
             RZs.append(RZ)
             if k < last:
                 RAs.append(d1[k] * RZ)
@@ -255,7 +258,7 @@ class HessianOperator:
                 blk += deltas[k].T @ RA
             np.sum(Rdelta, axis=0, out=Hv[sl.b_start : sl.b_stop])
             if k:
-                back = Rdelta @ net.layers[k][0]
+                back = Rdelta @ self._W[k]
                 back += deltas[k] @ dirs[k][0]
                 back *= d1[k - 1]
                 e = e2[k - 1] * RZs[k - 1]
@@ -461,9 +464,9 @@ class MLP:
         self, X, T, loss: str = "mse", reduction: str = "mean", **kw
     ) -> HessianOperator:
         """The Hessian of the reduced loss on (X, T) as an operator v -> H v (see
-        ``HessianOperator``): one forward and backward pass now, about two gradients per
-        product after. Keyword arguments as for ``gradient`` (output_weights, sample_weights,
-        huber_delta)."""
+        ``HessianOperator``): one forward and backward pass now, about one gradient per
+        product after (``benchmarks/bench_engine.py``, section 7). Keyword arguments as for
+        ``gradient`` (output_weights, sample_weights, huber_delta)."""
         return HessianOperator(self, X, T, loss, reduction, **kw)
 
     def hvp(self, X, T, v, loss: str = "mse", reduction: str = "mean", **kw) -> np.ndarray:

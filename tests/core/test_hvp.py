@@ -252,6 +252,19 @@ def test_linear_model_mae_has_zero_and_cross_entropy_psd_curvature(rng):
     assert ev.min() >= -1e-12 * ev.max() and ev.max() > 0.1  # convex in a linear model's weights
 
 
+def test_operator_keeps_the_hessian_of_the_weights_it_was_made_at(rng):
+    net = MLP([3, 5, 2], activation="tanh", seed=0)
+    X, T = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    v = rng.normal(size=net.n_params)
+    op = net.hessian_operator(X, T)
+    Hv = op(v)
+    net.params -= 0.3 * net.gradient(X, T)  # train on: the operator is not affected
+    np.testing.assert_array_equal(op(v), Hv)
+    assert not np.allclose(net.hvp(X, T, v), Hv)  # while the Hessian itself did move
+    net.params[...] = op.params
+    np.testing.assert_allclose(net.hvp(X, T, v), Hv, rtol=0, atol=1e-14 * np.abs(Hv).max())
+
+
 def test_hvp_rejects_a_vector_of_the_wrong_shape(rng):
     net = MLP([3, 4, 2], seed=0)
     X, T = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
