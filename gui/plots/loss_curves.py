@@ -82,7 +82,11 @@ class LossCurvePlot(ViewWidget):
         )
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
-        bot = self.bottom = self.addPlot(row=1, col=0, axisItems={"left": LogAxisItem("left")})
+        bot = self.bottom = self.addPlot(
+            row=1,
+            col=0,
+            axisItems={"left": LogAxisItem("left"), "right": LogAxisItem("right")},
+        )
         self.set_title(
             bot,
             f"gradient: {_coloured('|∇ scalar|', style.GREEN)} and "
@@ -90,16 +94,30 @@ class LossCurvePlot(ViewWidget):
             size="10pt",
         )
         bot.setLabel("bottom", "step")
-        bot.setLabel("left", "value (log)")
+        # two quantities, two axes: the gradient norm on the left, the noise scale (a batch
+        # size) on the right, each on its own log scale
+        bot.setLabel("left", _coloured("|∇ scalar|", style.GREEN))
         bot.setLogMode(y=True)
         bot.showGrid(x=True, y=True, alpha=0.2)
         bot.setXLink(top)
         bot.setDownsampling(auto=True, mode="peak")
         bot.setClipToView(True)
         self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1), name="|∇ scalar|")
-        self.noise = bot.plot(
+        self.noise_view = pg.ViewBox(enableMouse=False)
+        bot.showAxis("right")
+        bot.scene().addItem(self.noise_view)
+        rax = bot.getAxis("right")
+        rax.linkToView(self.noise_view)
+        rax.setLogMode(False, True)
+        rax.setLabel(_coloured("B<sub>noise</sub>", style.PURPLE))
+        self.noise_view.setXLink(bot)
+        bot.getViewBox().sigResized.connect(self._sync_noise_view)
+        self.noise = pg.PlotDataItem(
             [], [], pen=pg.mkPen(style.PURPLE, width=1), name="noise scale B_noise"
         )
+        self.noise.setDownsampling(auto=True, method="peak")
+        self.noise.setClipToView(True)
+        self.noise_view.addItem(self.noise)
         self.event_lines = []
         for _ in range(N_EVENT_LINES):
             ln = pg.InfiniteLine(
@@ -142,7 +160,15 @@ class LossCurvePlot(ViewWidget):
         self.val.setData(*_finite(x, np.asarray(h.val_loss), pos))
         self.gnorm.setData(*_gapped(x, np.asarray(h.grad_norm), True), connect="finite")
         # not drawn across stretches where it is undefined (inf, or 0 at B = 1)
-        self.noise.setData(*_gapped(x, np.asarray(h.noise_scale), True), connect="finite")
+        nx, ny = _gapped(x, np.asarray(h.noise_scale), True)
+        with np.errstate(invalid="ignore"):
+            ny = np.log10(ny)  # its own log axis (the right one) reads log10 values
+        self.noise.setData(nx, ny, connect="finite")
+        fin = ny[np.isfinite(ny)]
+        if fin.size:
+            lo, hi = float(fin.min()), float(fin.max())
+            pad = max(0.1, 0.05 * (hi - lo))
+            self.noise_view.setYRange(lo - pad, hi + pad, padding=0)
         if len(x):
             # the step axis grows in jumps, not every frame (ticks regenerate on each change)
             sticky_range(self.top, "x", 0.0, float(x[-1]))
@@ -179,6 +205,11 @@ class LossCurvePlot(ViewWidget):
         if caption != getattr(self, "_caption", ""):
             self._caption = caption
             self.top.setLabel("left", f"loss ({caption})" if caption else "loss")
+
+    def _sync_noise_view(self) -> None:
+        vb = self.bottom.getViewBox()
+        self.noise_view.setGeometry(vb.sceneBoundingRect())
+        self.noise_view.linkedViewChanged(vb, self.noise_view.XAxis)
 
     def _set_off_scale(self, note: str) -> None:
         if note != getattr(self, "_off_note", None):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QTransform
 
 from core.snapshot import Snapshot
 
 from . import style
 from .base import ViewWidget, coloured, fmt
-from .surface_image import add_surface_image, show_surface
+from .surface_image import add_surface_image, log_levels, show_surface
 
 N_CONTOURS = 9
 SMOOTH = 4  #: the grid is drawn bilinearly interpolated at this many times its resolution
@@ -196,9 +197,16 @@ class LossSurfacePlot(ViewWidget):
         out = show_surface(self.image, self.colorbar, s.Z, s.alphas, s.betas, smooth=SMOOTH)
         if out is None:
             return
-        L, lo, hi = out
+        _, lo, hi = out
+        # Contours from the computed grid, not the interpolated image (16x fewer cells: a
+        # new surface painted its contours in ~120 ms at the fine resolution), placed on the
+        # image's pixels: grid point i sits at fine pixel centre k i + 1/2.
+        coarse = log_levels(s.Z)[0]
+        k = float(SMOOTH)
+        to_image = QTransform(k, 0.0, 0.0, k, 0.5 - 0.5 * k, 0.5 - 0.5 * k)
         for iso, level in zip(self.contours, np.linspace(lo, hi, N_CONTOURS + 2)[1:-1]):
-            iso.setData(L, level=level)
+            iso.setData(coarse, level=level)
+            iso.setTransform(to_image)
         Z = np.asarray(s.Z)
         finite = Z[np.isfinite(Z) & (Z > 0)]
         clipped = finite.size < Z.size or (
