@@ -110,6 +110,12 @@ class LossCurvePlot(ViewWidget):
         rax.linkToView(self.noise_view)
         rax.setLogMode(False, True)
         rax.setLabel(_coloured("B<sub>noise</sub>", style.PURPLE))
+        # the same right margin above, so the linked step axes line up (pyqtgraph links
+        # views by their position on screen)
+        top.showAxis("right")
+        top.getAxis("right").setStyle(showValues=False)
+        for side_axis in (rax, top.getAxis("right")):
+            side_axis.setWidth(48)
         self.noise_view.setXLink(bot)
         bot.getViewBox().sigResized.connect(self._sync_noise_view)
         self.noise = pg.PlotDataItem(

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsPathItem
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, fmt, sticky_range
+from .base import ViewWidget, coloured, fmt, sticky_range
 
 
 def _band_swatch() -> pg.BarGraphItem:
@@ -49,7 +49,10 @@ class MeanGradientPlot(ViewWidget):
         self.mean = p.plot([], [], pen=style.MEAN_DASHED_PEN)
         for item in (self.mean, self.scalar):
             item.setSkipFiniteCheck(True)
-        self.legend = p.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.legend = p.addLegend(
+            offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 215)
+        )
+        self.legend.setZValue(30)  # over the curves, readable
         self.legend.addItem(_band_swatch(), "g_i, 10–90 %")
         self.legend.addItem(self.scalar, "∇ scalar")
         self.legend.addItem(self.mean, "Σ w_i g_i")
@@ -67,7 +70,7 @@ class MeanGradientPlot(ViewWidget):
         self.ci.layout.setRowStretchFactor(2, 1)
         self._bounds: tuple[int, ...] = ()
         self._names_width: float | None = None
-        p.getViewBox().sigResized.connect(self._place_layer_names)
+        p.getViewBox().sigResized.connect(self._on_plot_resized)
         self._lines: list[pg.InfiniteLine] = []
 
     def _set_layers(self, snap: Snapshot) -> None:
@@ -160,8 +163,27 @@ class MeanGradientPlot(ViewWidget):
             self.info,
             f"<b>max |Σ w<sub>i</sub> g<sub>i</sub> − ∇ scalar| = {fmt(snap.max_abs_diff)}</b>"
             f" (round-off)<br>largest |∇| = {fmt(float(np.max(np.abs(snap.grad_shown))))} · "
-            f"P = {snap.n_params:,}{note} · B = {snap.batch_size}{band}",
+            f"P = {snap.n_params:,}{note} · B = {snap.batch_size}{band}{self._marks_text()}",
         )
+
+    def _marks_text(self) -> str:
+        """The legend in words, when the plot is too small for the legend box."""
+        if self.legend.isVisible():
+            return ""
+        return (
+            f"<br>{coloured('band', style.SKY)}: g<sub>i</sub>, 10–90 % · "
+            f"{coloured('solid', style.BLACK)}: ∇ scalar · "
+            f"{coloured('dashed', style.RED)}: Σ w<sub>i</sub> g<sub>i</sub>"
+        )
+
+    def _on_plot_resized(self) -> None:
+        self._place_layer_names()
+        vb = self.plot.getViewBox()
+        show = vb.width() >= 330 and vb.height() >= 150
+        if show != self.legend.isVisible():
+            self.legend.setVisible(show)
+            if self.snapshot is not None and not getattr(self, "closed", False):
+                self.draw(self.snapshot)
 
     def table(self):
         snap = self.snapshot
