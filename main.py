@@ -384,6 +384,12 @@ def render(
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the program itself (not a caller's test): until the window takes
+        # SIGINT over (gui.app.run), Ctrl+C ends it silently, as SIGTERM does, not with a
+        # KeyboardInterrupt traceback from whatever was loading
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         args = build_parser().parse_args(argv)
         headless = bool(args.screenshot or args.export_dir)

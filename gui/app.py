@@ -77,7 +77,10 @@ def run(config: Config | None = None, session: Session | None = None) -> int:
     takes over ``FORCE_EXIT_S``, ends the process at once.
     """
     app = make_app()
-    stop = StopSignals(app)  # first: a signal during start-up waits in its socket
+    stop = StopSignals(app)
+    # Until the event loop runs there is no window to close yet (the previous settings stay
+    # as they were): a stop signal ends the process at once (its engine sees its end).
+    stop.early = _end_by
     log = error_log_of(app)
     log.install_hooks()
     from .main_window import MainWindow
@@ -100,6 +103,7 @@ def run(config: Config | None = None, session: Session | None = None) -> int:
 
     ended_by: list[int] = []
     stop.received.connect(on_signal)
+    stop.early = None  # from here on, a signal closes the window (queued until exec runs)
     status = app.exec()
     stop.uninstall()
     log.close()

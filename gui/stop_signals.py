@@ -32,6 +32,8 @@ class StopSignals(QObject):
 
     Create and ``uninstall()`` in the main thread (Python's rule for signal handlers).
     ``first`` is the first signal received (0 if none), set the moment Python sees it.
+    ``early``: called with the signal number *instead* while it is set (the app sets it
+    until its event loop runs: before that there is no window to close, so it ends at once).
     """
 
     received = Signal(int)
@@ -40,6 +42,7 @@ class StopSignals(QObject):
         super().__init__(parent)
         self.signals = tuple(signals)
         self.first = 0
+        self.early = None
         self._pending: list[int] = []
         self._event_type = QEvent.Type(QEvent.registerEventType())
         self._reader, self._writer = socket.socketpair()
@@ -55,6 +58,9 @@ class StopSignals(QObject):
         """The Python-level handler: note, and post an event. No other work here."""
         if not self.first:
             self.first = signum
+        if self.early is not None:
+            self.early(signum)
+            return
         self._pending.append(signum)
         QCoreApplication.postEvent(
             self, QEvent(self._event_type), Qt.EventPriority.HighEventPriority.value

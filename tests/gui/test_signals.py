@@ -33,9 +33,10 @@ def _group(pgid: int) -> list[psutil.Process]:
     return found
 
 
-def launch(tmp_path: Path) -> tuple[subprocess.Popen, psutil.Process]:
+def launch(tmp_path: Path, training: bool = True) -> tuple[subprocess.Popen, psutil.Process]:
     """main.py training in a window (offscreen), in a new session; returns it once its
-    engine process is training."""
+    engine process is training (or, ``training=False``, once it has loaded Qt: the window
+    and its engine are being made)."""
     env = dict(os.environ)
     env.update(
         QT_QPA_PLATFORM="offscreen",
@@ -55,8 +56,10 @@ def launch(tmp_path: Path) -> tuple[subprocess.Popen, psutil.Process]:
     end = time.monotonic() + 60
     while time.monotonic() < end:
         assert proc.poll() is None, proc.communicate()[1].decode()
+        if not training and any("libQt6Widgets" in m.path for m in app.memory_maps()):
+            return proc, None
         engines = [c for c in app.children() if "spawn_main" in " ".join(c.cmdline())]
-        if engines and engines[0].cpu_times().user > 0.5:  # imported and training
+        if engines and engines[0].cpu_times().user > 0.35:  # imported NumPy, training
             return proc, engines[0]
         time.sleep(0.1)
     proc.kill()
@@ -101,3 +104,15 @@ def test_a_stop_signal_ends_the_app_cleanly_and_promptly(name, whole_group, tmp_
         saved = (tmp_path / "settings.ini").read_text()
         assert "[config]" in saved and '\\"hidden\\": [16, 16]' in saved, saved[:300]
         (tmp_path / "settings.ini").unlink()
+
+
+def test_a_stop_signal_while_the_window_is_being_made_ends_it_at_once(tmp_path):
+    """Before the event loop runs there is no window to close: the app ends at once,
+    silently, and its engine (if it was started) with it."""
+    for name in ("SIGINT", "SIGTERM"):
+        proc, _ = launch(tmp_path, training=False)
+        elapsed = stop_and_measure(proc, SIGNALS[name], whole_group=True)
+        _out, err = proc.communicate()
+        assert elapsed < LIMIT_S and proc.returncode == -SIGNALS[name]
+        assert err.decode(errors="replace").strip() == ""
+        assert not _group(proc.pid)
