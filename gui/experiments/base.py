@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QFrame,
     QGraphicsTextItem,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -44,6 +46,9 @@ from PySide6.QtWidgets import (
 from core.config import Config
 
 from ..plots.base import ViewWidget
+
+#: the smallest a plot panel (title and axes included) may become, px
+PLOT_MIN = (160, 130)
 
 #: how long an experiment waits for the engine's copy of the weights before starting from
 #: fresh weights of the same shape (and saying so)
@@ -140,6 +145,9 @@ class WrappedLabel(pg.GraphicsWidget):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(0)
         self._width = 400.0
+        self._height = -1.0
+        #: called when the text's height changed (its owner may need more room)
+        self.height_changed: Callable[[], None] | None = None
         self.set_text(html)
 
     def set_text(self, html: str) -> None:
@@ -158,10 +166,14 @@ class WrappedLabel(pg.GraphicsWidget):
     def _fit(self) -> None:
         self.item.setTextWidth(max(40.0, self._width))
         h = float(self.item.boundingRect().height())
+        changed = abs(h - self._height) > 0.5
+        self._height = h
         self.setMinimumHeight(h)
         self.setMaximumHeight(h)
         self.setPreferredHeight(h)
         self.updateGeometry()
+        if changed and self.height_changed is not None:
+            self.height_changed()
 
 
 class Canvas(ViewWidget):
@@ -180,9 +192,9 @@ class Canvas(ViewWidget):
         return self._owner.table()
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
-        if self._owner.built:
-            self._owner.reflow(self.width(), self.height())
         super().resizeEvent(ev)
+        if self._owner.built:  # the summary's height follows its width
+            self._owner.fit_canvas()
 
 
 class ExperimentView(QWidget):
@@ -245,10 +257,20 @@ class ExperimentView(QWidget):
         lay.addWidget(self.status)
         self.built = False  # reflow only once build() has made the items
         self.canvas = Canvas(self)
-        lay.addWidget(self.canvas, 1)
+        # Below the size its panels need to stay readable (the window's minimum size) the
+        # canvas scrolls instead of squeezing the plots to strips or cutting them off.
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName(self.object_name + "Scroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(self.canvas)
+        lay.addWidget(self.scroll, 1)
         self.build(self.canvas)
         self.built = True
-        self.reflow(self.canvas.width(), self.canvas.height())
+        info = getattr(self, "info", None)
+        if isinstance(info, WrappedLabel):  # a taller summary needs a taller canvas
+            info.height_changed = lambda: QTimer.singleShot(0, self.fit_canvas)
+        self.fit_canvas()
 
     # ----------------------------------------------------------- to implement
     def build(self, canvas: pg.GraphicsLayoutWidget) -> None:  # pragma: no cover
@@ -264,6 +286,35 @@ class ExperimentView(QWidget):
 
     def reflow(self, width: int, height: int) -> None:
         """Rearrange the panels for a canvas of this size (fewer columns when narrow)."""
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(ev)
+        if self.built:
+            self.fit_canvas()
+
+    def fit_canvas(self) -> None:
+        """Arrange the panels for the room the tab has, then give the canvas the minimum size
+        that arrangement needs (more than the room: the tab scrolls)."""
+        if getattr(self, "_fitting", False):
+            return
+        self._fitting = True
+        try:
+            self._fit_canvas()
+        finally:
+            self._fitting = False
+
+    def _fit_canvas(self) -> None:
+        room = self.scroll.viewport().size()
+        self.reflow(room.width(), room.height())
+        ci = self.canvas.ci
+        ci.layout.invalidate()
+        need = ci.effectiveSizeHint(Qt.SizeHint.MinimumSize)
+        self.canvas.setMinimumSize(
+            max(260, int(need.width()) + 2), max(180, int(need.height()) + 2)
+        )
+        # a top-level layout grows to its minimum whenever that rises, and never shrinks
+        # back on its own: keep it on the view
+        ci.setGeometry(QRectF(self.canvas.viewport().rect()))
 
     def arrange(self, key, cells, col_stretch=(), row_stretch=()) -> None:
         """Put the canvas's items in the grid ``cells`` = [(item, row, col, rowspan, colspan)]
@@ -281,10 +332,15 @@ class ExperimentView(QWidget):
             grid.setRowStretchFactor(k, 0)
         for item, row, col, rowspan, colspan in cells:
             ci.addItem(item, row=row, col=col, rowspan=rowspan, colspan=colspan)
+            if isinstance(item, pg.PlotItem) and not isinstance(item, pg.ColorBarItem):
+                item.setMinimumSize(*PLOT_MIN)  # smaller is not readable: scroll instead
         for k, f in enumerate(col_stretch):
             grid.setColumnStretchFactor(k, f)
         for k, f in enumerate(row_stretch):
             grid.setRowStretchFactor(k, f)
+        # pyqtgraph activates the layout at every addItem; while it was half built that
+        # resized the layout to a bogus size (16777215 px wide): put it back on the view
+        ci.setGeometry(QRectF(self.canvas.viewport().rect()))
 
     def uses_live_weights(self) -> bool:
         """Whether the experiment starts from the live weights (asked of the engine)."""
@@ -394,6 +450,7 @@ class ExperimentView(QWidget):
         if result is not None:
             self.result = result
             self.draw(result)
+            self.fit_canvas()
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         if not self._active:
@@ -408,6 +465,7 @@ class ExperimentView(QWidget):
         self.result = result
         self._partial_drawn = True
         self.draw(result)
+        self.fit_canvas()
 
     def _on_done(self, result) -> None:
         if result is None:
@@ -421,6 +479,7 @@ class ExperimentView(QWidget):
             return
         self.result = result
         self.draw(result)
+        self.fit_canvas()
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat("done")
         self._finish(f"done in {time.perf_counter() - self._started:.1f} s", result)

@@ -55,7 +55,8 @@ class MisconceptionView(ExperimentView):
         c.showGrid(x=True, y=True, alpha=0.2)
         self.cos_curve = c.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5))
         self.rel_curve = c.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5))
-        d = self.diff_plot = pg.PlotItem(title="mean of per-sample gradients − true gradient")
+        d = self.diff_plot = pg.PlotItem()
+        d.setTitle("mean of per-sample gradients<br>− true gradient", size="9.5pt")
         d.setLabel("bottom", "step")
         d.setLabel("left", "max |difference|")
         d.getAxis("left").enableAutoSIPrefix(False)  # the scale is in the label, set per run

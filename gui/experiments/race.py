@@ -137,7 +137,7 @@ class BatchRaceView(ExperimentView):
     def reflow(self, width: int, height: int) -> None:
         info, s, bar = self.info, self.surface_plot, self.colorbar
         c = self.curve_plots
-        if width >= 1.45 * height or width >= 1500:
+        if (width >= 1.45 * height or width >= 1500) and height >= 500:
             # the surface on the left; the three loss curves stacked on the right
             cells = [(info, 0, 0, 1, 3), (s, 1, 0, 3, 1), (bar, 1, 1, 3, 1)]
             cells += [(p, 1 + r, 2, 1, 1) for r, p in enumerate(c)]
