@@ -117,6 +117,8 @@ def run_reductions_lab(
     loss, hd = config.loss, config.huber_delta
     theta = net.params.copy()
     plane = random_plane(net, theta, rng)
+    if cancel is not None and cancel():
+        return None
     res = 21 if quick else 35
     grads, scalars, surfaces = [], [], []
     total = len(CASES) + 1
@@ -126,6 +128,8 @@ def run_reductions_lab(
         if progress is not None:
             progress(k, total, CASES[k])
         scalars.append(net.loss(X, T, loss, red, huber_delta=hd, **kw))
+        if cancel is not None and cancel():
+            return None
         grads.append(net.gradient(X, T, loss, red, huber_delta=hd, **kw))
         if cancel is not None and cancel():
             return None
