@@ -215,3 +215,17 @@ def test_the_program_ends_cleanly_when_closed_during_every_experiment(tmp_path, 
         proc.returncode,
         err[-2000:],
     )
+
+
+def test_cancel_while_waiting_for_the_engine_starts_nothing(make_window, qtbot):
+    window = make_window(SMALL)
+    view = window.experiments["reductions"]
+    window.tabs.setCurrentWidget(view)
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    assert view.is_waiting_for_engine() and "waiting for the engine" in view.status.text()
+    with qtbot.waitSignal(view.finished, timeout=5000) as blocker:
+        qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0] is None and "cancelled before it started" in view.status.text()
+    qtbot.wait(500)  # the engine's answer arrives and is ignored
+    assert not view.is_running() and view.result is None and view._runner is None
+    assert view.run_button.isEnabled()
