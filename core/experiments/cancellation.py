@@ -28,15 +28,15 @@ __all__ = [
     "samples_per_piece",
 ]
 
-#: samples x parameters of one piece of a gradient: 128 samples at 2048,2048 hidden units
-#: (P = 4.2 million), about 0.07 s on one core of the test machine
-PIECE_WORK = 128 * 4_300_000
+#: samples x parameters of one piece of a gradient: 64 samples at 2048,2048 hidden units
+#: (P = 4.2 million), about 0.04 s on one core of the test machine
+PIECE_WORK = 64 * 4_300_000
 
 
 #: work of one chunk of a loss grid, grid points x parameters x (samples + 8): the per-point
-#: weights are built (P values each) and then run over the samples; 2-3 points at 2048,2048
-#: hidden units and 32 samples, about 0.1 s
-GRID_WORK = 4 * 10**8
+#: weights are built (P values each) and then run over the samples; 1 point at 2048,2048
+#: hidden units and 32 samples, about 0.05 s
+GRID_WORK = 2 * 10**8
 
 
 class CancelledError(Exception):
