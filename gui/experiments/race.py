@@ -60,8 +60,9 @@ class BatchRaceView(ExperimentView):
     file_stem = "batch_race"
     title = "Batch-size race"
     help_text = (
-        "The same initial weights and data trained with several batch sizes, each seeing the "
-        "same number of samples (the same number of epochs). Per-sample updates (B = 1) "
+        "The same initial weights (fresh ones of the seed, or the current ones if ticked) and "
+        "data trained with several batch sizes, each seeing the same number of samples (the "
+        "same number of epochs). Per-sample updates (B = 1) "
         "zig-zag because single samples pull in different directions; the minibatch mean "
         "takes smoother steps; small batches can still get further on the same samples."
     )
