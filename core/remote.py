@@ -17,12 +17,12 @@ Snapshots travel light: their history holds only the steps since the previous sn
 (``History.start`` says where they begin) and a surface is sent once, then referred to by
 ``surface_id``; ``SnapshotMirror`` on the parent's side puts whole snapshots back together.
 
-Checkpoints: right after a snapshot (so the rows the parent holds are exactly the record's),
-at most ~5 % of the child's time and only while the weights and optimiser state stay under
-``CHECKPOINT_MAX_BYTES``, the child sends what a new engine needs to carry on
-(``Session.training_state``), with the count of commands applied so far: a parent whose
-engine died starts a new one from it (``Session.restored``) and resends the commands the
-dead one had not applied.
+Checkpoints: right after a snapshot (so the rows the parent holds are exactly the record's):
+after every one while the weights and optimiser state are small, else within ~5 % of the
+child's time, and never above ``CHECKPOINT_MAX_BYTES``, the child sends what a new engine
+needs to carry on (``Session.training_state``), with the count of commands applied so far: a
+parent whose engine died starts a new one from it (``Session.restored``) and resends the
+commands the dead one had not applied.
 
 Ending. The two directions are plain pipes, each end held by one process only, so either
 side sees the other's end as end-of-file at once: the parent when the engine dies (killed,
@@ -63,6 +63,8 @@ STOP_SIGNALS = tuple(
 CHECKPOINT_MAX_BYTES = 64 * 2**20
 #: the share of the child's time checkpoints may take
 CHECKPOINT_SHARE = 0.05
+#: state this small goes with every snapshot whatever it costs (tens of microseconds)
+CHECKPOINT_ALWAYS_BYTES = 256 * 2**10
 #: how often the child checks that its parent is still there (besides the pipe's end)
 PARENT_CHECK_S = 0.5
 
@@ -174,9 +176,12 @@ class _Checkpoints:
 
     def after_snapshot(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if self.key() == self.sent or not (force or now >= self.next_due):
+        if self.key() == self.sent:
             return
-        if self.session.training_state_nbytes() > CHECKPOINT_MAX_BYTES:
+        nbytes = self.session.training_state_nbytes()
+        if nbytes > CHECKPOINT_MAX_BYTES:
+            return
+        if not (force or nbytes <= CHECKPOINT_ALWAYS_BYTES or now >= self.next_due):
             return
         state = self.session.training_state()
         state["commands_applied"] = self.commands_applied

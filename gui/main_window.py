@@ -587,7 +587,7 @@ class MainWindow(QMainWindow):
     def _on_engine_lost(self, how: str, why: str) -> None:
         if self._closing:
             return
-        self.controls.set_running(False)
+        self._on_state("paused")  # nothing trains until the engine is restarted
         self.error_log.error(f"the engine process ended ({how}); {why}")
         self.banner.show_message(
             f"The training engine ended unexpectedly ({how}); {why}. Details are in "

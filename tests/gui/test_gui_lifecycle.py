@@ -234,9 +234,11 @@ def test_three_deaths_within_30_s_stop_the_restarts_and_say_so(qtbot):
         how, why = lost.args
         assert "SIGKILL" in how and "3 times within 30 s" in why
         banner = window.banner
-        assert banner.isVisible() and banner.level == "error" and "not restarted" in banner.text()
+        qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "error", timeout=5000)
+        assert "not restarted" in banner.text()
         assert not window.worker.is_running()
         assert not child(window, QPushButton, "runButton").isChecked()
+        assert window.state_label.text() == "paused"
         # the banner's button starts a new engine; Space then trains again
         button = child(window, QPushButton, "bannerAction")
         assert button.text() == "Restart engine"
