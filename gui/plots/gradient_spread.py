@@ -21,10 +21,11 @@ class GradientSpreadPlot(ViewWidget):
     title = "Per-sample gradient spread"
     help_text = (
         "Each blue dot is one sample's gradient g_i, seen along the mean gradient (x) and along "
-        "the direction in which the samples disagree most (y); the red star is their mean ḡ and "
-        "the purple ellipse holds about 86 % of them (2 standard deviations; needs B ≥ 3). "
-        "Right: cosine of each g_i with the mean and |g_i| (orange: pointing against the mean). "
-        "Bottom left: the standard error of the minibatch mean gradient, measured by drawing "
+        "the direction in which the samples disagree most (y); the red-orange star is their mean "
+        "ḡ and the pink ellipse holds about 86 % of them (2 standard deviations; needs B ≥ 3). "
+        "Histogram and bars: cosine of each g_i with the mean and |g_i| (orange: pointing "
+        "against the mean). The 1/√B panel: the standard error of the minibatch mean gradient, "
+        "measured by drawing "
         "many minibatches of each size B from the training set, against the prediction "
         "√(tr Σ / B): it shrinks like 1/√B. Top: the noise scale B_noise = tr Σ/|G|² of the "
         "training set (G, Σ: mean and covariance of all its g_i) at the current weights, and "
@@ -92,8 +93,7 @@ class GradientSpreadPlot(ViewWidget):
         n = self.norm_plot = self.addPlot(row=2, col=1)
         self.set_title(
             n,
-            f"{coloured('|g_i| with', style.BLUE)}, {coloured('against', style.ORANGE)} ḡ; "
-            f"{coloured('-- |ḡ|', style.RED)}",
+            f"{coloured('|g_i|', style.BLUE)} · {coloured('-- |ḡ|', style.RED)}",
             size="9pt",
         )
         n.setLabel("bottom", "sample i")
@@ -157,6 +157,8 @@ class GradientSpreadPlot(ViewWidget):
                 else coloured("ellipse needs B ≥ 3", style.PURPLE)
             )
             who = "the one g_i = ḡ" if one else "g_i"
+            if self._arrangement == "pair":
+                ell_txt += " (a larger view adds cos and |g_i|)"
             self.set_title(
                 self.scatter_plot,
                 f"{coloured('● ' + who, style.BLUE)} · {coloured('★ ḡ', style.RED)} · {ell_txt}",
@@ -191,30 +193,48 @@ class GradientSpreadPlot(ViewWidget):
 
     def _arrange(self, kind: str) -> None:
         """ "grid": the scatter over the 1/sqrt(B) panel, the cosines over the norms (room of
-        a normal height); "columns": the scatter and the 1/sqrt(B) panel each the full height,
-        the cosines over the norms between them (a short, wide room, where a 2 x 2 grid left
-        the scatter a strip)."""
+        a normal height); "columns": the scatter and the 1/sqrt(B) panel full height, the
+        cosines over the norms between them (a short room); "row": the four side by side (a
+        short, wide room); "pair": the scatter and the 1/sqrt(B) panel only (the smallest
+        room). In a short room a 2 x 2 grid left each plot a strip."""
         ci = self.ci
         for item in (self.info, self.scatter_plot, self.noise_plot, self.hist_plot, self.norm_plot):
-            ci.removeItem(item)
+            if item in ci.items:  # ("pair" leaves two out)
+                ci.removeItem(item)
         if kind == "columns":
             ci.addItem(self.info, row=0, col=0, colspan=3)
             ci.addItem(self.scatter_plot, row=1, col=0, rowspan=2)
             ci.addItem(self.hist_plot, row=1, col=1)
             ci.addItem(self.norm_plot, row=2, col=1)
             ci.addItem(self.noise_plot, row=1, col=2, rowspan=2)
-            stretch = (4, 3, 3)
+            stretch = (4, 3, 3, 0)
+        elif kind == "pair":
+            ci.addItem(self.info, row=0, col=0, colspan=2)
+            ci.addItem(self.scatter_plot, row=1, col=0)
+            ci.addItem(self.noise_plot, row=1, col=1)
+            stretch = (3, 2, 0, 0)
+        elif kind == "row":
+            ci.addItem(self.info, row=0, col=0, colspan=4)
+            ci.addItem(self.scatter_plot, row=1, col=0)
+            ci.addItem(self.noise_plot, row=1, col=1)
+            ci.addItem(self.hist_plot, row=1, col=2)
+            ci.addItem(self.norm_plot, row=1, col=3)
+            stretch = (3, 2, 2, 2)
         else:
             ci.addItem(self.info, row=0, col=0, colspan=2)
             ci.addItem(self.scatter_plot, row=1, col=0)
             ci.addItem(self.noise_plot, row=2, col=0)
             ci.addItem(self.hist_plot, row=1, col=1)
             ci.addItem(self.norm_plot, row=2, col=1)
-            stretch = (3, 2, 0)
+            stretch = (3, 2, 0, 0)
         for col, f in enumerate(stretch):
             ci.layout.setColumnStretchFactor(col, f)
-        ci.layout.setRowStretchFactor(1, 3 if kind == "grid" else 1)
-        ci.layout.setRowStretchFactor(2, 2 if kind == "grid" else 1)
+        ci.layout.setRowStretchFactor(1, {"grid": 3, "columns": 1, "row": 1, "pair": 1}[kind])
+        ci.layout.setRowStretchFactor(2, {"grid": 2, "columns": 1, "row": 0, "pair": 0}[kind])
+        # the smallest room (1024 x 640) shows the two main panels; the others come back
+        # when there is room (the scatter's title says so)
+        for plot in (self.hist_plot, self.norm_plot):
+            plot.setVisible(kind != "pair")
         self._arrangement = kind
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
@@ -226,7 +246,12 @@ class GradientSpreadPlot(ViewWidget):
     def _choose_arrangement(self) -> None:
         header = max(self.info.height(), self.info.itemRect().height())
         w, h = self.width(), self.height() - header
-        kind = "columns" if (h < 300 and w > 1.35 * h + 60) else "grid"
+        if self.height() < 300 and w < 480:
+            kind = "pair"
+        elif h >= 300 or w < 1.35 * h + 60:
+            kind = "grid"
+        else:
+            kind = "row" if w > 1.9 * h + 60 else "columns"
         if kind != self._arrangement:
             self._arrange(kind)
 

@@ -45,7 +45,7 @@ class LossMatrixPlot(ViewWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.info = self.addLabel("", row=0, col=0, colspan=2, justify="left", size="9pt")
+        self.info = self.addLabel("", row=0, col=0, colspan=2, justify="left", size="8pt")
         p = self.plot = self.addPlot(row=1, col=0)
         p.setLabel("left", "output o")
         p.hideAxis("bottom")
@@ -103,13 +103,16 @@ class LossMatrixPlot(ViewWidget):
             axis.setWidth(46)
         d.setLabel("left", "output o")
         self._clip_notes: list[str] = []
+        self._dldy_caption = ""
         self._arrangement = ""
         self._arrange("stack")
         self._shape = None
 
     def _arrange(self, kind: str) -> None:
         """ "stack": M over dL/dY over the bars (a room of normal height); "side": M beside
-        dL/dY over the bars (a short, wide room, where the stack left each a strip)."""
+        dL/dY over the bars (a short, wide room, where the stack left each a strip);
+        "compact": the stack without titles, M and dL/dY named on their axes and dL/dY's
+        sentence in the header (the smallest room, 1024 x 640)."""
         ci = self.ci
         items = (self.info, self.plot, self.colorbar, self.dldy_plot, self.dldy_bar, self.bar_plot)
         for item in items:
@@ -130,6 +133,15 @@ class LossMatrixPlot(ViewWidget):
             ci.addItem(self.dldy_bar, row=2, col=1)
             ci.addItem(self.bar_plot, row=3, col=0)
             rows, cols = (0, 2, 2, 3), (1, 0, 0, 0)
+        # side by side, M's axis names the output rows of both
+        self.dldy_plot.showAxis("left", kind != "side")
+        compact = kind == "compact"
+        ci.layout.setVerticalSpacing(0 if compact else 6)
+        for plot, name in ((self.plot, "M"), (self.dldy_plot, "dL/dY")):
+            plot.setLabel("left", f"{name}: output" if compact else "output o")
+            if compact:
+                plot.setTitle(None)
+                plot._bs_title = None  # set again on leaving compact
         for k, f in enumerate(rows):
             ci.layout.setRowStretchFactor(k, f)
         for k, f in enumerate(cols):
@@ -145,7 +157,10 @@ class LossMatrixPlot(ViewWidget):
     def _choose_arrangement(self) -> None:
         header = max(self.info.height(), self.info.itemRect().height())
         w, h = self.width(), self.height() - header
-        kind = "side" if (h < 240 and w > 1.5 * h + 60) else "stack"
+        if self.height() < 290:
+            kind = "compact"
+        else:
+            kind = "side" if (h < 260 and w > 1.5 * h + 60) else "stack"
         if kind != self._arrangement:
             self._arrange(kind)
 
@@ -159,8 +174,9 @@ class LossMatrixPlot(ViewWidget):
         hi, clipped = _top_level(M)
         self.image.setImage(np.ascontiguousarray(M), autoLevels=False, levels=(0.0, hi))
         self.colorbar.setLevels((0.0, hi))
-        self.set_title(self.plot, f"M ({O}×{B}: outputs × batch)", size="9pt")
-        self._clip_notes = [f"M clipped above {fmt(hi, 2)}"] if clipped else []
+        if self._arrangement != "compact":
+            self.set_title(self.plot, f"M ({O}×{B}, outputs × batch)", size="8pt")
+        self._clip_notes = [f"M {fmt(hi, 2)}"] if clipped else []
         if (B, O) != self._shape:  # setRect after setImage: it scales the current image
             self._shape = (B, O)
             self.image.setRect(QRectF(-0.5, -0.5, B, O))
@@ -209,8 +225,10 @@ class LossMatrixPlot(ViewWidget):
         else:
             formula = "= w<sub>i</sub> ∂L<sub>i</sub>/∂Y<sub>i</sub>"
         if clipped:
-            self._clip_notes.append(f"dL/dY beyond ±{fmt(top, 2)}")
-        self.set_title(self.dldy_plot, f"dL/dY ({O}×{B}) {formula}", size="9pt")
+            self._clip_notes.append(f"|dL/dY| {fmt(top, 2)}")
+        self._dldy_caption = f"dL/dY {formula}: backprop starts here"
+        if self._arrangement != "compact":
+            self.set_title(self.dldy_plot, self._dldy_caption, size="8pt")
 
     def _info_text(self, snap: Snapshot, w: np.ndarray, B: int, O: int) -> str:
         cfg = snap.config
@@ -223,23 +241,32 @@ class LossMatrixPlot(ViewWidget):
             row = PER_SAMPLE.get(cfg.loss, "L<sub>i</sub> from column i of M")
         ws = np.unique(np.round(w, 12))
         wtxt = (
-            f"w<sub>i</sub> = {fmt(ws[0])} for all i"
+            f"w<sub>i</sub> = {fmt(ws[0])}"
             if len(ws) == 1
-            else f"w<sub>i</sub> from {fmt(w.min())} to {fmt(w.max())}"
+            else f"w<sub>i</sub> {fmt(w.min())}…{fmt(w.max())}"
         )
+        if self._arrangement == "compact":  # four short lines: the smallest room
+            short = {"mean": "mean<sub>i</sub> L<sub>i</sub>", "sum": "Σ<sub>i</sub> L<sub>i</sub>"}
+            scalar = short.get(cfg.reduction, FORMULA[cfg.reduction].split("= ", 1)[-1])
+            clip = f"<br>colours clip at 98 %: {', '.join(self._clip_notes)}" * bool(
+                self._clip_notes
+            )
+            return (
+                f"<b>{cfg.loss}</b>, <b>{cfg.reduction}</b>: {row}, scalar = {scalar}<br>"
+                f"<b>backpropagated: one scalar {fmt(snap.loss, 6)}</b> ({O}×{B} M)<br>"
+                f"{self._dldy_caption}{clip}"
+            )
+        compact = ""
         note = ""
         if cfg.reduction == "sum" and cfg.loss != "cross_entropy":
-            note = f" (as Keras; torch's reduction='sum' is {O} × this)"
+            note = f" (Keras's sum; torch's is {O}×)"
         clip = (
-            f"<br>colours clipped (98th percentile): {', '.join(self._clip_notes)}"
-            if self._clip_notes
-            else ""
+            f"<br>colours clip at 98 %: {', '.join(self._clip_notes)}" if self._clip_notes else ""
         )
         return (
-            f"<b>{cfg.loss}</b>, reduction <b>{cfg.reduction}</b>: {row}; "
-            f"{FORMULA[cfg.reduction]}{note}; {wtxt}<br>"
-            f"<b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> from this step's {O}×{B} M; "
-            f"its backward pass starts from dL/dY{clip}"
+            f"<b>{cfg.loss}</b>, <b>{cfg.reduction}</b>: {row}, {FORMULA[cfg.reduction]}{note}, "
+            f"{wtxt}<br><b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> "
+            f"(this step's {O}×{B} M){clip}{compact}"
         )
 
     def table(self):

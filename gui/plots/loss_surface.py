@@ -161,8 +161,14 @@ class LossSurfacePlot(ViewWidget):
 
     def _on_plot_resized(self) -> None:
         """Fill the plot with the surface; in a small plot the legend box would hide much of
-        the surface, so the header names the marks in their colours instead."""
+        the surface, so the header names the marks in their colours instead. The colour bar
+        spans the plot's height, not the row's: its end labels (which reach 15 px past the
+        bar) then stay inside the view."""
         self._fit_view()
+        below = max(15.0, self.plot.getAxis("bottom").height())
+        if getattr(self, "_bar_below", None) != below:
+            self._bar_below = below
+            self.colorbar.layout.setContentsMargins(0, 15, 0, below)
         vb = self.plot.getViewBox()
         show = vb.width() >= 330 and vb.height() >= 330
         if show != self.legend.isVisible():

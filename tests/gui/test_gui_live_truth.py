@@ -98,7 +98,8 @@ def _assert_text_inside(views) -> None:
                 continue
             if not item.toPlainText().strip() or not item.parentItem().isVisible():
                 continue
-            r = item.sceneBoundingRect()
+            m = item.document().documentMargin()  # the box's margin around the text
+            r = item.sceneBoundingRect().adjusted(m, m, -m, -m)
             if not visible.contains(r):
                 bad.append(f"{name}: {item.toPlainText()!r} at {r.getRect()}")
     assert not bad, "\n".join(bad)
@@ -158,8 +159,8 @@ def test_loss_matrix_shows_dldy_and_exports_its_columns(qtbot, views, tmp_path):
     np.testing.assert_array_equal(view.dldy_image.image, snap.dLdY)
     lo, hi = view.dldy_bar.levels()
     assert lo == -hi and hi > 0  # signed, centred on zero
-    assert "dL/dY" in view.dldy_plot.titleLabel.text
-    assert "backward pass starts from dL/dY" in view.info.text
+    assert "backprop starts here" in view.dldy_plot.titleLabel.text
+    assert "2(Y−T)/(O·B)" in view.dldy_plot.titleLabel.text  # mse with the mean
     # the weights w_i on their own axis, not on the L_i axis
     assert view.bar_plot.getAxis("right").linkedView() is view.w_view
     assert view.weight_curve.getViewBox() is view.w_view
