@@ -137,8 +137,10 @@ class LossMatrixPlot(ViewWidget):
         self.dldy_plot.showAxis("left", kind != "side")
         compact = kind == "compact"
         ci.layout.setVerticalSpacing(0 if compact else 6)
+        for bar in (self.colorbar, self.dldy_bar):  # end labels clear of the next bar's
+            bar.layout.setContentsMargins(0, 7 if compact else 0, 0, 7 if compact else 0)
         for plot, name in ((self.plot, "M"), (self.dldy_plot, "dL/dY")):
-            plot.setLabel("left", f"{name}: output" if compact else "output o")
+            plot.setLabel("left", name if compact else "output o")
             if compact:
                 plot.setTitle(None)
                 plot._bs_title = None  # set again on leaving compact
