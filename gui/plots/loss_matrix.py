@@ -136,9 +136,7 @@ class LossMatrixPlot(ViewWidget):
         # side by side, M's axis names the output rows of both
         self.dldy_plot.showAxis("left", kind != "side")
         compact = kind == "compact"
-        ci.layout.setVerticalSpacing(0 if compact else 6)
-        for bar in (self.colorbar, self.dldy_bar):  # end labels clear of the next bar's
-            bar.layout.setContentsMargins(0, 7 if compact else 0, 0, 7 if compact else 0)
+        ci.layout.setVerticalSpacing(2 if compact else 6)
         for plot, name in ((self.plot, "M"), (self.dldy_plot, "dL/dY")):
             plot.setLabel("left", name if compact else "output o")
             if compact:
