@@ -69,9 +69,12 @@ def latency(fn, delay: float) -> tuple[float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hidden", default="2048,2048")
-    ap.add_argument("--delays", default="0.3,1.5,4")
+    ap.add_argument("--delays", default="0.3,1.5,4,10")
+    ap.add_argument("--lr", default="0.005")
     args = ap.parse_args()
-    cfg = Config(hidden=parse_hidden(args.hidden))
+    # lr 0.005: at the default 0.05 a 2048-wide network diverges within a few steps, and the
+    # race would stop its runs early instead of training
+    cfg = Config(hidden=parse_hidden(args.hidden), lr=float(args.lr))
     delays = [float(x) for x in args.delays.split(",")]
     print(f"cancel latency, hidden {args.hidden}, delays {delays} s after the start")
     print(f"{'experiment':<15}{'worst (s)':>10}   per delay: latency (s) @ where")
