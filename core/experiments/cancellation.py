@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..losses import sample_weights_for
+from ..losses import reduce, sample_weights_for
 from ..mlp import MLP
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "check",
     "grid_chunk_bytes",
     "gradient_in_pieces",
+    "mean_loss_in_pieces",
     "samples_per_piece",
 ]
 
@@ -125,3 +126,27 @@ def grid_chunk_bytes(layer_sizes, n_samples: int, itemsize: int = 4, work: int =
     points = max(1, int(work // (P * (n_samples + 8))))
     widest = max(sizes[1:]) + 1
     return int(min(4 * 1024 * 1024, points * n_samples * widest * itemsize))
+
+
+def mean_loss_in_pieces(
+    net: MLP,
+    X: np.ndarray,
+    T: np.ndarray,
+    loss: str = "mse",
+    huber_delta: float = 1.0,
+    cancel: Callable[[], bool] | None = None,
+    work: int = PIECE_WORK,
+) -> float:
+    """The "mean" reduction of the loss over (X (S, n_in), T (S, n_out)), forward passes in
+    pieces of ``samples_per_piece`` samples with ``check(cancel)`` between (nan for S = 0).
+    Equal to ``reduce(net.loss_matrix(X, T), "mean", loss).value`` to round-off."""
+    S = len(X)
+    if S == 0:
+        return float("nan")
+    per = samples_per_piece(net.n_params, work)
+    total = 0.0
+    for s in range(0, S, per):
+        check(cancel)
+        M = net.loss_matrix(X[s : s + per], T[s : s + per], loss, huber_delta)
+        total += len(M) * reduce(M, "mean", loss).value
+    return total / S

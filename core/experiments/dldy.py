@@ -147,6 +147,8 @@ def run_misconception(
                 if cancel is not None and cancel():
                     return None
                 bp = net.backprop(X, T, loss, red, huber_delta=hd, **kw)
+                if cancel is not None and cancel():
+                    return None
                 # the per-sample gradients themselves (B, P), then their weighted mean; the
                 # factored combine is used only where G would be too large to hold
                 if len(idx) * net.n_params * 8 <= 50 * 2**20:

@@ -30,10 +30,15 @@ import numpy as np
 from ..config import Config
 from ..data import MinibatchSampler, make_dataset
 from ..landscape import Plane, loss_grid, pca_plane, project, random_plane
-from ..losses import reduce
 from ..mlp import MLP
 from ..optimizers import make_optimizer
-from .cancellation import CancelledError, check, gradient_in_pieces, grid_chunk_bytes
+from .cancellation import (
+    CancelledError,
+    check,
+    gradient_in_pieces,
+    grid_chunk_bytes,
+    mean_loss_in_pieces,
+)
 
 __all__ = ["BatchRaceResult", "RaceRun", "run_batch_race", "parse_batch_sizes"]
 
@@ -276,21 +281,10 @@ def _one_run(config, data, start: MLP, B: int, epochs, Xe, Te, red_kw, cancel, k
     diverged = 0
 
     def record(step: int) -> None:
-        check(cancel)
         with np.errstate(all="ignore"):
-            tr = reduce(
-                net.loss_matrix(Xe, Te, config.loss, config.huber_delta), "mean", config.loss
-            ).value
-            check(cancel)
-            va = (
-                reduce(
-                    net.loss_matrix(data.X_val, data.T_val, config.loss, config.huber_delta),
-                    "mean",
-                    config.loss,
-                ).value
-                if len(data.X_val)
-                else float("nan")
-            )
+            hd = config.huber_delta
+            tr = mean_loss_in_pieces(net, Xe, Te, config.loss, hd, cancel)
+            va = mean_loss_in_pieces(net, data.X_val, data.T_val, config.loss, hd, cancel)
         for key, v in zip(rec, (step, sampler.samples_seen, trained, tr, va)):
             rec[key].append(v)
 

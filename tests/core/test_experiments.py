@@ -297,3 +297,18 @@ def test_batch_race_partial_results_and_thinned_paths(monkeypatch):
     for run in r.runs:
         assert 2 <= len(run.path) <= 13 < len(run.steps)
         np.testing.assert_allclose(run.path[0], r.runs[0].path[0])
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy", "huber"])
+def test_mean_loss_in_pieces_is_the_mean_loss(loss):
+    from core.experiments.cancellation import mean_loss_in_pieces
+
+    rng = np.random.default_rng(5)
+    net = MLP([5, 6, 3], seed=2)
+    X, T = rng.normal(size=(45, 5)), rng.normal(size=(45, 3))
+    if loss == "cross_entropy":
+        T = np.eye(3)[rng.integers(0, 3, size=45)]
+    whole = reduce(net.loss_matrix(X, T, loss), "mean", loss).value
+    pieces = mean_loss_in_pieces(net, X, T, loss, work=8 * net.n_params)  # 6 pieces
+    assert pieces == pytest.approx(whole, rel=1e-13)
+    assert np.isnan(mean_loss_in_pieces(net, X[:0], T[:0], loss))
