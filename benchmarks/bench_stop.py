@@ -5,6 +5,10 @@ case, waits until its engine trains, sends SIGINT, SIGTERM or SIGHUP to the app 
 whole process group, and times until no process of it is left. Each try is also checked:
 the exit status is the signal's, stderr is empty, nothing is left running.
 
+Part 3 (``--part checkpoints``) runs the engine's loop in this process for a few seconds at
+three network sizes, with the checkpoints a restart needs and without them, every message
+pickled and unpickled as the pipe does: steps per second side by side.
+
 Part 2 opens the window in this process, kills its engine with SIGKILL (as the out-of-memory
 killer does) ``--tries`` times, and times (a) until the new engine is started (including the
 0.25 s the worker waits for a window that is closing anyway) and (b) until training has
@@ -174,15 +178,78 @@ def restart_part(tries: int) -> None:
     )
 
 
+def checkpoints_part(seconds: float = 3.0) -> None:
+    import pickle
+
+    import core.remote as remote
+    from core import Config, Session
+
+    class Inbox:  # "run" at once, "stop" (once) after ``seconds``
+        def __init__(self) -> None:
+            self.t0 = None
+            self.stopped = False
+
+        def get(self, timeout=0.0):
+            if self.t0 is None:
+                self.t0 = time.perf_counter()
+                return ("run", True)
+            if not self.stopped and time.perf_counter() - self.t0 > seconds:
+                self.stopped = True
+                return ("stop",)
+            return None
+
+        def defer(self, msg) -> None:
+            pass
+
+    class Outbox:  # pays what both ends of the pipe pay
+        def __init__(self) -> None:
+            self.checkpoints = 0
+            self.nbytes = 0
+
+        def put(self, msg) -> None:
+            data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(data)
+            self.nbytes += len(data)
+            self.checkpoints += msg[0] == "checkpoint"
+
+    keep = (remote.CHECKPOINT_ALWAYS_BYTES, remote.CHECKPOINT_MAX_BYTES)
+    print(f"\nEngine loop with and without checkpoints ({seconds:.0f} s each, Adam)")
+    head = ("hidden", "steps/s with", "without", "ratio", "ckpts/s", "MB/s")
+    print(f"{head[0]:12} {head[1]:>13} {head[2]:>8} {head[3]:>6} {head[4]:>8} {head[5]:>6}")
+    for hidden in ((32, 32), (256, 256), (1000, 1000)):
+        rates = [0.0, 0.0]
+        # with, without, without, with: a drift of the machine's load cancels out
+        for k in (0, 1, 1, 0):
+            always, most = keep if k == 0 else (0, 0)
+            remote.CHECKPOINT_ALWAYS_BYTES, remote.CHECKPOINT_MAX_BYTES = always, most
+            # the smallest live surface: the loop's time goes to steps and messages
+            cfg = Config(hidden=hidden, optimizer="adam", surface_resolution=5, surface_samples=16)
+            session = Session(cfg)
+            out = Outbox()
+            remote.serve(session, Inbox(), out)
+            rates[k] += session.step_count / seconds / 2
+            if k == 0:
+                ckpts, mb = out.checkpoints / seconds, out.nbytes / seconds / 1e6
+        remote.CHECKPOINT_ALWAYS_BYTES, remote.CHECKPOINT_MAX_BYTES = keep
+        print(
+            f"{str(hidden):12} {rates[0]:13.0f} {rates[1]:8.0f} {rates[0] / rates[1]:6.2f} "
+            f"{ckpts:8.1f} {mb:6.1f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tries", type=int, default=10)
-    ap.add_argument("--part", choices=("signals", "restart", "both"), default="both")
+    ap.add_argument(
+        "--part", choices=("signals", "restart", "checkpoints", "both"), default="both"
+    )
     args = ap.parse_args()
     if args.part in ("signals", "both"):
         signals_part(args.tries)
     if args.part in ("restart", "both"):
         restart_part(args.tries)
+    if args.part in ("checkpoints", "both"):
+        checkpoints_part()
 
 
 if __name__ == "__main__":
