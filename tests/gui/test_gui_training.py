@@ -18,6 +18,8 @@ from gui_testing import (
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
 
+from gui.plots.loss_surface import SMOOTH
+
 
 def _pause(qtbot, window) -> None:
     """Click runButton to pause and wait until the worker says so."""
@@ -200,7 +202,10 @@ def test_default_settings_window(make_window, qtbot):
     snap = wait_drawn(qtbot, window, lambda s: s.step >= 10 and s.surface is not None)
     assert snap.layer_sizes == (5, 32, 32, 3)
     assert snap.M.shape == (32, 3)
-    assert window.findChild(QWidget, "lossSurfacePlot").image.image.shape == (41, 41)
+    assert snap.surface.Z.shape == (41, 41)
+    # drawn interpolated at SMOOTH times the grid's resolution
+    smooth = window.findChild(QWidget, "lossSurfacePlot").image.image.shape
+    assert smooth == ((41 - 1) * SMOOTH + 1,) * 2
     assert window.findChild(QWidget, "lossMatrixPlot").image.image.shape == (32, 3)
     assert snap.max_abs_diff < 1e-12
     # the run keeps going
