@@ -279,7 +279,9 @@ def serve(
                     if not (running or single):
                         send_snapshot(session.snapshot())
                         last_emit = time.perf_counter()
-                if session.batch_noise_due():  # the measured 1/sqrt(B) panel, every few s
+                # the measured 1/sqrt(B) panel, every few seconds (not before the first
+                # snapshot after a change: that one shows the change at once)
+                if not changed and session.batch_noise_due():
                     session.measure_batch_noise()
                     if not (running or single):
                         send_snapshot(session.snapshot())
