@@ -176,7 +176,7 @@ class LossMatrixPlot(ViewWidget):
         self.colorbar.setLevels((0.0, hi))
         if self._arrangement != "compact":
             self.set_title(self.plot, f"M ({O}×{B}, outputs × batch)", size="8pt")
-        self._clip_notes = [f"M {fmt(hi, 2)}"] if clipped else []
+        self._clip_notes = [f"M > {fmt(hi, 2)} (max {_max_text(M)})"] if clipped else []
         if (B, O) != self._shape:  # setRect after setImage: it scales the current image
             self._shape = (B, O)
             self.image.setRect(QRectF(-0.5, -0.5, B, O))
@@ -225,7 +225,7 @@ class LossMatrixPlot(ViewWidget):
         else:
             formula = "= w<sub>i</sub> ∂L<sub>i</sub>/∂Y<sub>i</sub>"
         if clipped:
-            self._clip_notes.append(f"|dL/dY| {fmt(top, 2)}")
+            self._clip_notes.append(f"|dL/dY| > {fmt(top, 2)}")
         self._dldy_caption = f"dL/dY {formula}: backprop starts here"
         if self._arrangement != "compact":
             self.set_title(self.dldy_plot, self._dldy_caption, size="8pt")
@@ -248,7 +248,7 @@ class LossMatrixPlot(ViewWidget):
         if self._arrangement == "compact":  # four short lines: the smallest room
             short = {"mean": "mean<sub>i</sub> L<sub>i</sub>", "sum": "Σ<sub>i</sub> L<sub>i</sub>"}
             scalar = short.get(cfg.reduction, FORMULA[cfg.reduction].split("= ", 1)[-1])
-            clip = f"<br>colours clip at 98 %: {', '.join(self._clip_notes)}" * bool(
+            clip = f"<br>colours clipped: {', '.join(self._clip_notes)}" * bool(
                 self._clip_notes
             )
             return (
@@ -261,7 +261,7 @@ class LossMatrixPlot(ViewWidget):
         if cfg.reduction == "sum" and cfg.loss != "cross_entropy":
             note = f" (Keras's sum; torch's is {O}×)"
         clip = (
-            f"<br>colours clip at 98 %: {', '.join(self._clip_notes)}" if self._clip_notes else ""
+            f"<br>colours clipped: {', '.join(self._clip_notes)}" if self._clip_notes else ""
         )
         return (
             f"<b>{cfg.loss}</b>, <b>{cfg.reduction}</b>: {row}, {FORMULA[cfg.reduction]}{note}, "
@@ -293,6 +293,11 @@ class LossMatrixPlot(ViewWidget):
             for i in range(B)
         ]
         return header, rows
+
+
+def _max_text(A: np.ndarray) -> str:
+    finite = A[np.isfinite(A)]
+    return fmt(float(finite.max()), 2) if finite.size else "not finite"
 
 
 def _top_level(A: np.ndarray) -> tuple[float, bool]:
