@@ -112,6 +112,8 @@ def test_a_reduction_that_diverges_is_named_under_the_reduction(make_window, qtb
 
     choose(child(window, QComboBox, "reductionCombo"), "mean")
     click(qtbot, window, "resetButton")  # fresh weights: the Run request stands
-    later = wait_drawn(qtbot, window, lambda s: not s.diverged and s.step > 5)
-    assert later.config.reduction == "mean" and later.run_id != drawn.run_id
+    later = wait_drawn(
+        qtbot, window, lambda s: s.run_id != drawn.run_id and not s.diverged and s.step > 5
+    )
+    assert later.config.reduction == "mean"
     assert not note.isVisible()
