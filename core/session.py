@@ -32,6 +32,7 @@ import numpy as np
 from .batch_noise import MAX_POPULATION, BatchNoise, measure_batch_noise
 from .commands import RecomputeSurface, Reset, Update
 from .config import Config, ConfigError
+from .curvature import overshoot
 from .data import Dataset, MinibatchSampler, make_dataset
 from .gradstats import (
     MATERIALISE_LIMIT_BYTES,
@@ -54,6 +55,7 @@ from .losses import reduce
 from .mlp import MLP
 from .noise_scale import NoiseScaleTracker
 from .optimizers import make_optimizer
+from .sharpness import Sharpness, SharpnessTracker
 from .snapshot import History, Snapshot, freeze
 
 __all__ = ["Session", "DivergedError", "validate_changes"]
@@ -164,6 +166,7 @@ class Session:
         self._noise_scale = NoiseScaleTracker(
             self.data.n_train, np.random.default_rng([cfg.seed, 13])
         )
+        self._sharpness = SharpnessTracker(*self._sharpness_batch())
         self.diverged = False
         self.message = ""
         self.divergence = ""  #: why the run diverged, e.g. "the loss became inf at step 7"
@@ -254,6 +257,8 @@ class Session:
             self._surface_stale = True
         if not rebuild and (_NOISE_FIELDS | _DATA_FIELDS) & changes.keys():
             self._noise_scale.restart(self.data.n_train)
+        if changes.keys() - {"lr", "optimizer", "momentum"}:
+            self._sharpness.restart(*self._sharpness_batch())  # measure afresh at next step
         if (_SURFACE_FIELDS | _DATA_FIELDS) & changes.keys():
             self.batch_noise = None  # measured for another loss or data: redo at once
             self._batch_noise_time = 0.0
@@ -277,6 +282,7 @@ class Session:
         """Fresh weights from the seed, fresh optimiser; the history is cleared."""
         self._reset_history()
         self._build_network()
+        self._sharpness.restart(*self._sharpness_batch())
 
     # ------------------------------------------------------- carry on elsewhere
     def training_state(self) -> dict:
@@ -373,6 +379,7 @@ class Session:
                 True,
             )
         self._measure_noise(snap_parts)
+        self._measure_sharpness()
         np.copyto(self._good_params, self.net.params)
         self._evals_before = (self._last_train, self._last_val)
         self.optimizer.step(self.net.params, grad)
@@ -429,6 +436,30 @@ class Session:
             self._sps = 1.0 / dt if self._sps == 0 else 0.95 * self._sps + 0.05 / dt
         self._t_last = now
 
+    def _sharpness_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fixed training batch lambda_max is tracked on: the first B training samples."""
+        b = min(self.config.batch_size, self.data.n_train)
+        return self.data.X_train[:b], self.data.T_train[:b]
+
+    def _measure_sharpness(self) -> None:
+        """Let the sharpness tracker measure lambda_max if due (weights before this step's
+        update); its cost is kept near 10 % of training time (``core.sharpness``)."""
+        cfg = self.config
+        kw = {"loss": cfg.loss, "reduction": cfg.reduction, "huber_delta": cfg.huber_delta}
+        kw.update(self._reduction_kwargs(np.arange(len(self._sharpness.X))))
+        self._sharpness.observe(
+            self.step_count, self.net, kw, cfg.optimizer, cfg.lr, cfg.momentum, self._sec_step
+        )
+
+    @property
+    def sharpness(self) -> Sharpness | None:
+        """The newest lambda_max measurement (``core.sharpness.Sharpness``) or None."""
+        return self._sharpness.current
+
+    def curvature_rows(self) -> list[tuple[int, float, float | None]]:
+        """(step, lambda_max, stability_limit) per measurement, for ``curvature.csv``."""
+        return self._sharpness.rows()
+
     def _measure_noise(self, parts: dict) -> None:
         """Let the noise-scale tracker measure if due (weights before this step's update) and
         put its newest estimate into this step's statistics."""
@@ -466,6 +497,16 @@ class Session:
             self._rewrite_newest_position()
             why += f"; update {self.step_count + 1}, which led there, is undone"
         self.optimizer.reset()
+        sh, cfg = self._sharpness.current, self.config
+        if sh is not None and np.isfinite(sh.lambda_max):
+            f = overshoot(sh.lambda_max, cfg.optimizer, cfg.lr, cfg.momentum)
+            if f is not None and f > 1:
+                vs = " against 2" if cfg.optimizer == "sgd" else ""
+                why += (
+                    f" (lambda_max {sh.lambda_max:.3g} at step {sh.step} against the limit "
+                    f"{sh.lambda_max / f:.3g}, lr x lambda_max = {cfg.lr * sh.lambda_max:.3g}"
+                    f"{vs}: the step was {f:.2g} times too long along the sharpest direction)"
+                )
         self.diverged = True
         self.divergence = why
         self.message = (

@@ -88,3 +88,44 @@ def test_bad_budget_is_refused_in_words():
     _, X, T = problem()
     with pytest.raises(ValueError, match="budget"):
         SharpnessTracker(X, T, budget=1.5)
+
+
+# ------------------------------------------------------------------------------ in the session
+def test_session_tracks_lambda_max_at_the_measured_weights():
+    from core import Config, Session
+
+    s = Session(Config(seed=3))
+    s.run(1, detail_last=False)  # the first step measures, at the initial weights
+    sh = s.sharpness
+    assert sh is not None and sh.step == 0
+    assert sh.stability_limit == pytest.approx(2.0 / s.config.lr)
+    fresh = Session(Config(seed=3))
+    X, T = s._sharpness_batch()
+    lam, _ = top_eigenvalue(fresh.net, X, T, loss=s.config.loss, reduction=s.config.reduction)
+    assert sh.lambda_max == pytest.approx(lam, rel=1e-3)
+    assert s.curvature_rows()[0] == (0, sh.lambda_max, pytest.approx(2.0 / s.config.lr))
+
+
+def test_divergence_message_gives_the_overshoot_factor():
+    from core import Config, Session
+
+    s = Session(Config(lr=5.0))
+    snap = s.run(300, detail_last=False)
+    assert snap.diverged
+    sh = s.sharpness
+    factor = 5.0 * sh.lambda_max / 2.0
+    assert "times too long along the sharpest direction" in s.message
+    assert f"{factor:.2g} times too long" in s.message
+    assert "against 2" in s.message
+
+
+def test_max_and_sum_reductions_are_sharper_than_mean():
+    from core import Config, Session
+
+    lams = {}
+    for red in ("mean", "max", "sum"):
+        s = Session(Config(reduction=red, seed=1))
+        s.run(1, detail_last=False)
+        lams[red] = s.sharpness.lambda_max
+    assert lams["sum"] > 10 * lams["mean"]  # sum over B = 32 samples: about 32x
+    assert lams["max"] > lams["mean"]
