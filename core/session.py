@@ -902,6 +902,7 @@ class Session:
             output_weights=freeze(ow),
             dLdY=freeze(bp.deltas[-1] * red.weights[:, None]),
             batch_noise=self.batch_noise,
+            sharpness=self._sharpness.current,
             grad_norm=float(np.linalg.norm(parts["grad"])),
             stats=parts["stats"],
             history=self.history,

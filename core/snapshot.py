@@ -34,6 +34,7 @@ from .batch_noise import BatchNoise
 from .config import Config
 from .gradstats import GradStats
 from .landscape import Surface
+from .sharpness import Sharpness
 
 __all__ = ["HISTORY_FIELDS", "History", "Snapshot", "freeze"]
 
@@ -116,6 +117,8 @@ class Snapshot:
     message: str = ""
     dLdY: np.ndarray | None = None
     batch_noise: BatchNoise | None = None
+    #: the newest lambda_max on the session's fixed batch (``core.sharpness``), or None
+    sharpness: Sharpness | None = None
     # --- detail (None in light snapshots) -------------------------------------------------
     detail: bool = False
     shown_index: np.ndarray | None = None
