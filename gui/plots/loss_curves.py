@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from core.curvature import stability_limit
 from core.data import scale_caption
 from core.snapshot import Snapshot
 
@@ -145,6 +146,12 @@ class LossCurvePlot(ViewWidget):
         self.off_scale = pg.TextItem("", color=style.RED, anchor=(1, 0))
         self.off_scale.setZValue(20)
         top.addItem(self.off_scale, ignoreBounds=True)
+        # the sharpness lambda_max against the optimiser's stability limit (core.sharpness)
+        self.sharp_note = pg.TextItem("", color=style.RED, anchor=(0, 0))
+        self.sharp_note.setZValue(20)
+        bot.addItem(self.sharp_note, ignoreBounds=True)
+        self._curv_rows: list[tuple[int, float, float | None]] = []
+        self._curv_run = None
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
         self._log_y = False
@@ -207,10 +214,51 @@ class LossCurvePlot(ViewWidget):
             f"{_coloured(f'val. {fmt(snap.val_loss)}', style.ORANGE)}",
             size="10pt",
         )
+        self._draw_sharpness(snap)
         caption = scale_caption(snap.config, snap.task)  # CSV data: which scale the loss is on
         if caption != getattr(self, "_caption", ""):
             self._caption = caption
             self.top.setLabel("left", f"loss ({caption})" if caption else "loss")
+
+    def sharpness_text(self, snap: Snapshot) -> str:
+        """lambda_max against the optimiser's stability limit, in words ('' before any)."""
+        sh, cfg = snap.sharpness, snap.config
+        if sh is None:
+            return ""
+        lim = stability_limit(cfg.optimizer, cfg.lr, cfg.momentum)
+        if lim is None:
+            return (
+                f"λmax {fmt(sh.lambda_max)} · Adam: its limit applies to the "
+                "preconditioned Hessian, none drawn"
+            )
+        rule = "2/lr" if cfg.optimizer == "sgd" else "limit"
+        return f"λmax {fmt(sh.lambda_max)} · stable below {rule} = {fmt(lim)}"
+
+    def _draw_sharpness(self, snap: Snapshot) -> None:
+        sh = snap.sharpness
+        if snap.run_id != self._curv_run:
+            self._curv_run, self._curv_rows = snap.run_id, []
+        if sh is not None:
+            if self._curv_rows and sh.step < self._curv_rows[-1][0]:
+                self._curv_rows = [r for r in self._curv_rows if r[0] < sh.step]
+            if not self._curv_rows or self._curv_rows[-1][0] != sh.step:
+                self._curv_rows.append((sh.step, sh.lambda_max, sh.stability_limit))
+        text = self.sharpness_text(snap)
+        if text != getattr(self, "_sharp_text", None):
+            self._sharp_text = text
+            self.sharp_note.setText(text)
+        if text:
+            (x0, _), (_, y1) = self.bottom.getViewBox().viewRange()
+            self.sharp_note.setPos(x0, y1)
+
+    def extra_tables(self) -> dict:
+        """curvature.csv: the lambda_max measurements shown, with the stability limit then."""
+
+        def f(v):
+            return "" if v is None or not np.isfinite(v) else f"{v:.10g}"
+
+        rows = [[s, f(lam), f(lim)] for s, lam, lim in self._curv_rows]
+        return {"curvature": (["step", "lambda_max", "stability_limit"], rows)}
 
     def _sync_noise_view(self) -> None:
         vb = self.bottom.getViewBox()
