@@ -149,7 +149,9 @@ class LossCurvePlot(ViewWidget):
         # the sharpness lambda_max against the optimiser's stability limit (core.sharpness)
         self.sharp_note = pg.TextItem("", color=style.RED, anchor=(0, 0))
         self.sharp_note.setZValue(20)
-        bot.addItem(self.sharp_note, ignoreBounds=True)
+        # pinned to the plot area's top left in pixels, whatever the ranges do
+        self.sharp_note.setParentItem(bot.getViewBox())
+        self.sharp_note.setPos(2, 0)
         self._curv_rows: list[tuple[int, float, float | None]] = []
         self._curv_run = None
         self.ci.layout.setRowStretchFactor(0, 3)
@@ -228,8 +230,8 @@ class LossCurvePlot(ViewWidget):
         lim = stability_limit(cfg.optimizer, cfg.lr, cfg.momentum)
         if lim is None:
             return (
-                f"λmax {fmt(sh.lambda_max)} · Adam: its limit applies to the "
-                "preconditioned Hessian, none drawn"
+                f"λmax {fmt(sh.lambda_max)} · Adam: the limit is on the preconditioned "
+                "Hessian; none drawn"
             )
         rule = "2/lr" if cfg.optimizer == "sgd" else "limit"
         return f"λmax {fmt(sh.lambda_max)} · stable below {rule} = {fmt(lim)}"
@@ -247,9 +249,6 @@ class LossCurvePlot(ViewWidget):
         if text != getattr(self, "_sharp_text", None):
             self._sharp_text = text
             self.sharp_note.setText(text)
-        if text:
-            (x0, _), (_, y1) = self.bottom.getViewBox().viewRange()
-            self.sharp_note.setPos(x0, y1)
 
     def extra_tables(self) -> dict:
         """curvature.csv: the lambda_max measurements shown, with the stability limit then."""
