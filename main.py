@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every view as <view>.png and <view>.csv (and .svg) into DIR, with "
         "noise_vs_batch.csv (the measured 1/sqrt(B) panel); exit",
     )
+    a(
+        "--record",
+        metavar="PATH.mp4",
+        help="record the training run headless as a clip (.mp4 H.264, or .gif); exit",
+    )
+    a("--fps", metavar="N", default="30", help="frames per second of --record (default 30)")
     a("--size", metavar="WxH", default="1600x1000", help="window size for rendering")
     return p
 
@@ -270,6 +276,15 @@ def _check_output_file(option: str, path: str) -> None:
         raise UsageError(option, f"cannot write into {parent}: permission denied")
 
 
+def _check_record(path: str) -> None:
+    if Path(path).suffix.lower() not in (".mp4", ".gif"):
+        raise UsageError(
+            "--record",
+            f"{Path(path).name}: name a .mp4 or .gif file (the extension sets the format)",
+        )
+    _check_output_file("--record", path)
+
+
 def _check_output_dir(option: str, path: str) -> None:
     p = Path(path)
     if p.exists() and not p.is_dir():
@@ -332,6 +347,7 @@ def render(
     export_dir: str | None,
     size: tuple[int, int],
     fmt: str = "PNG",
+    record: tuple[str, int, int] | None = None,
 ) -> int:
     """Show the trained session in a window offscreen (or on the display), save, exit."""
     from PySide6.QtCore import QElapsedTimer
@@ -340,6 +356,7 @@ def render(
     from gui.app import make_app, quiet_offscreen_messages
     from gui.export import ExportError, save_pixmap
     from gui.main_window import MainWindow
+    from gui.recorder import RecordError
 
     app = make_app()
     if app.platformName() == "offscreen":
@@ -365,6 +382,12 @@ def render(
         app.processEvents()
     status = 0
     try:
+        if record:
+            from gui.recorder import record_training
+
+            path, steps, fps = record
+            record_training(app, window, session, steps, path, fps)
+            print(f"batchscope: recorded {path}", file=sys.stderr)
         if export_dir:
             window.run_experiments_blocking(quick=True)
             files = window.export_all(export_dir)
@@ -372,7 +395,7 @@ def render(
         if screenshot:
             save_pixmap(window.grab(), screenshot, fmt)
             print(f"batchscope: saved {screenshot}", file=sys.stderr)
-    except (ExportError, OSError) as e:
+    except (ExportError, OSError, RecordError) as e:
         print(f"batchscope: {e}", file=sys.stderr)
         status = 1
     finally:
@@ -392,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         args = build_parser().parse_args(argv)
-        headless = bool(args.screenshot or args.export_dir)
+        headless = bool(args.screenshot or args.export_dir or args.record)
         cfg = config_from_args(args, remembered=not headless)
         steps = _int("--steps", args.steps, 0, 10**7)
         size = _parse_size(args.size)
@@ -402,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
             _check_output_file("--screenshot", args.screenshot)
         if args.export_dir:
             _check_output_dir("--export-dir", args.export_dir)
+        fps = _int("--fps", args.fps, 1, 120)
+        if args.record:
+            _check_record(args.record)
         _ensure_display(headless)
         from core import Session
 
@@ -426,9 +452,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if cfg.dataset == "csv":
         print(describe_data(session), file=sys.stderr)
-    finished = train(session, steps)
+    finished = True if args.record else train(session, steps)
     if headless:
-        status = render(session, args.screenshot, args.export_dir, size, fmt)
+        record = (args.record, steps, fps) if args.record else None
+        status = render(session, args.screenshot, args.export_dir, size, fmt, record)
+        if args.record and session.diverged:
+            finished = False
+            print(
+                f"batchscope: diverged: {session.divergence}; the clip ends at step "
+                f"{session.step_count} (exit status {EXIT_DIVERGED}; try a smaller --lr)",
+                file=sys.stderr,
+            )
         return status if status or finished else EXIT_DIVERGED
     from gui.app import run
 

@@ -146,3 +146,35 @@ class ClipWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def record_training(app, window, session, steps: int, path: str, fps: int = 30) -> bool:
+    """Train ``session`` for ``steps`` steps in this thread, drawing ``window`` every few steps
+    and appending its grab to a clip at ``path``; False if the run diverged (the clip is
+    finished either way). Raises RecordError.
+
+    The steps are spread over ``clamp(steps / 5, 1, 10 * fps)`` frames: one frame every five
+    steps, at most ten seconds of clip.
+    """
+    n_frames = max(1, min(steps // 5 if steps >= 5 else 1, 10 * fps))
+    ok = True
+    with ClipWriter(path, fps) as clip:
+        done = 0
+        for f in range(n_frames):
+            target = round(steps * (f + 1) / n_frames)
+            while done < target - 1 and not session.diverged:
+                session.step(detail=False)
+                done += 1
+            snap = session.step() if not session.diverged else session.snapshot()
+            done += 1
+            if session.needs_surface():
+                session.compute_surface()
+                snap = session.snapshot()
+            window._on_snapshot(snap)
+            window._redraw()
+            app.processEvents()
+            clip.add_image(window.grab().toImage())
+            if session.diverged:
+                ok = False
+                break
+    return ok

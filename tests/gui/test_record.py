@@ -3,9 +3,12 @@ codec asked for; a bad extension is refused with one line."""
 
 from __future__ import annotations
 
+import subprocess
+
 import av
 import numpy as np
 import pytest
+from gui_testing import REPO_ROOT, cli_env, main_cmd
 from PIL import Image
 from PySide6.QtWidgets import QLabel
 
@@ -57,3 +60,54 @@ def test_window_grab_to_rgb(qtbot):
 def test_bad_extension_refused():
     with pytest.raises(RecordError, match=r"clip\.avi: name a \.mp4 or \.gif"):
         clip_format("clip.avi")
+
+
+def run_main(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        main_cmd(*args),
+        cwd=REPO_ROOT,
+        env=cli_env(tmp_path / "cli-settings.ini"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_record_mp4_with_screenshot(tmp_path):
+    clip, shot = tmp_path / "run.mp4", tmp_path / "shot.png"
+    r = run_main(
+        tmp_path, "--steps", "100", "--size", "1101x701", "--fps", "25",
+        "--record", str(clip), "--screenshot", str(shot),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert shot.is_file()
+    with av.open(str(clip)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264"
+        assert s.average_rate == 25
+        decoded = list(c.decode(s))
+    assert len(decoded) == 20  # one frame every 5 steps
+    assert (decoded[0].width, decoded[0].height) == (1100, 700)  # cropped to even
+
+
+def test_cli_diverging_run_finishes_its_clip(tmp_path):
+    clip = tmp_path / "boom.gif"
+    r = run_main(
+        tmp_path, "--steps", "50", "--lr", "50", "--size", "800x500", "--record", str(clip)
+    )
+    assert r.returncode == 3, r.stderr
+    assert "diverged" in r.stderr and "the clip ends at step" in r.stderr
+    with Image.open(clip) as im:
+        assert 1 <= im.n_frames < 10
+        im.seek(im.n_frames - 1)  # the last frame decodes: the file was finished
+
+
+def test_cli_bad_extension_exit_2_one_line(tmp_path):
+    r = run_main(tmp_path, "--record", str(tmp_path / "clip.avi"))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines == [
+        "batchscope: error: --record: clip.avi: name a .mp4 or .gif file "
+        "(the extension sets the format)"
+    ]
+    assert not (tmp_path / "clip.avi").exists()
