@@ -66,7 +66,9 @@ class LossCurvePlot(ViewWidget):
         "Top: the scalar backpropagated at each step (grey, noisy: one minibatch), and the "
         "mean loss over the training and validation sets. Bottom: the gradient norm and the "
         "noise scale B_noise = tr Σ/|G|² of the training set, measured every few steps (the "
-        "line joins the measurements). Dotted lines mark changes of settings."
+        "line joins the measurements), and the sharpness λmax (the largest Hessian eigenvalue "
+        "on a fixed training batch, measured every few steps) against the optimiser's "
+        "stability limit (2/lr for SGD). Dotted lines mark changes of settings."
     )
 
     def __init__(self, parent=None) -> None:
@@ -230,8 +232,8 @@ class LossCurvePlot(ViewWidget):
         lim = stability_limit(cfg.optimizer, cfg.lr, cfg.momentum)
         if lim is None:
             return (
-                f"λmax {fmt(sh.lambda_max)} · Adam: the limit is on the preconditioned "
-                "Hessian; none drawn"
+                f"λmax {fmt(sh.lambda_max)} · Adam: its limit\nis on the preconditioned\n"
+                "Hessian, none drawn"  # short lines: the panel is ~250 px wide at 1024 x 640
             )
         rule = "2/lr" if cfg.optimizer == "sgd" else "limit"
         return f"λmax {fmt(sh.lambda_max)} · stable below {rule} = {fmt(lim)}"

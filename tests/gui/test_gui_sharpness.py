@@ -33,7 +33,7 @@ def test_adam_says_the_limit_is_on_the_preconditioned_hessian(view):
     s = Session(Config(hidden=(8,), optimizer="adam", lr=0.01))
     view.show_snapshot(s.run(3))
     text = view.sharp_note.textItem.toPlainText()
-    assert "preconditioned Hessian" in text and "2/lr" not in text
+    assert "preconditioned\nHessian" in text and "2/lr" not in text
 
 
 def test_curvature_csv_has_the_measurements(view, tmp_path):
