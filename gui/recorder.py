@@ -37,7 +37,8 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
     img = image.convertToFormat(QImage.Format.Format_RGB888)
     h, w, stride = img.height(), img.width(), img.bytesPerLine()
     buf = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
-    return np.ascontiguousarray(buf[:, : 3 * w].reshape(h, w, 3))
+    # a copy always: the QImage converted here (and its pixels) is freed on return
+    return np.array(buf[:, : 3 * w].reshape(h, w, 3), order="C", copy=True)
 
 
 def _even(frame: np.ndarray) -> np.ndarray:

@@ -87,6 +87,8 @@ def test_cli_record_mp4_with_screenshot(tmp_path):
         assert s.average_rate == 25
         decoded = list(c.decode(s))
     assert len(decoded) == 20  # one frame every 5 steps
+    pix = [f.to_ndarray(format="rgb24") for f in decoded]
+    assert all((a != b).any() for a, b in zip(pix, pix[1:]))  # the run moves in every frame
     assert (decoded[0].width, decoded[0].height) == (1100, 700)  # cropped to even
 
 
