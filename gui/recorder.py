@@ -103,9 +103,13 @@ class ClipWriter:
             if frame.shape[:2] != (h, w):
                 frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS))
         if self.kind == "gif":
-            self._gif.append(
-                Image.fromarray(frame).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-            )
+            # one palette from the first frame: unchanged pixels keep their index, so each
+            # frame stores only what moved (per-frame palettes made 10 s ~30 MB)
+            img = Image.fromarray(frame)
+            if not self._gif:
+                self._gif.append(img.quantize(colors=256, method=Image.Quantize.MEDIANCUT))
+            else:
+                self._gif.append(img.quantize(palette=self._gif[0], dither=Image.Dither.NONE))
         else:
             vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             try:
