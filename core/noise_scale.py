@@ -37,6 +37,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .cadence import Cadence
+
 __all__ = [
     "COST_FRACTION",
     "EXACT_MAX_SAMPLES",
@@ -303,13 +305,16 @@ class NoiseScaleTracker:
         clock=time.perf_counter,
     ) -> None:
         self.rng = rng
-        self.clock = clock
-        self.budget = budget
         self.exact_max = exact_max
-        self.fixed_interval = interval
+        self.cadence = Cadence(budget, interval, MAX_INTERVAL, clock)
         self.decay = decay
         self.average = TwoBatchAverage(EMA_DECAY if decay is None else decay)
         self.restart(n_train)
+
+    # the cadence's figures, read by tests and benchmarks
+    interval = property(lambda self: self.cadence.interval)
+    seconds_measuring = property(lambda self: self.cadence.seconds_measuring)
+    measurements = property(lambda self: self.cadence.measurements)
 
     @property
     def mode(self) -> str:
@@ -320,20 +325,13 @@ class NoiseScaleTracker:
         self.n_train = int(n_train)
         self.current: NoiseEstimate | None = None
         self.average.reset()
-        self.interval = 1 if self.fixed_interval is None else self.fixed_interval
-        self._due = True
-        self._since = 0
+        self.cadence.reset()
         self._age = 0  # steps observed since the restart
-        self._cost = 0.0  # seconds per measurement (exponential average)
-        self._train = 0.0  # seconds per training step without measuring (idem)
-        self._spent = 0.0  # seconds measuring in the previous step
-        self.seconds_measuring = 0.0  # totals, for the benchmark
-        self.measurements = 0
         self._recent: list[float] = []  # the last RECENT exact values
 
     def request(self) -> None:
         """Measure at the next ``observe`` whatever the interval."""
-        self._due = True
+        self.cadence.request()
 
     def observe(
         self,
@@ -353,15 +351,10 @@ class NoiseScaleTracker:
         batch_grad_sq : |ḡ|² of this step's minibatch (the plain mean of its g_i)
         last_step_seconds : the whole previous training step, measuring included
         """
-        if last_step_seconds > 0:
-            train = max(last_step_seconds - self._spent, 1e-9)
-            self._train = train if self._train == 0 else 0.9 * self._train + 0.1 * train
-        self._spent = 0.0
-        self._since += 1
         self._age += 1
-        if not (self._due or self._since >= self.interval):
+        if not self.cadence.due(last_step_seconds):
             return self.current
-        t0 = self.clock()
+        t0 = self.cadence.clock()
         # One BLAS thread: the set-sized GEMMs would otherwise start OpenBLAS's helper thread,
         # which on two busy cores made a pass ~10x slower (measured: 2.8 ms alone, 24-48 ms
         # with the helper, default network, 1,024 samples, another process running).
@@ -370,16 +363,7 @@ class NoiseScaleTracker:
                 est = self._exact(step, net, X, T, loss_kw)
             else:
                 est = self._two_batch(step, net, X, T, loss_kw, batch_grad_sq, batch_size)
-        spent = self.clock() - t0
-        self._spent = spent
-        self.seconds_measuring += spent
-        self.measurements += 1
-        self._cost = spent if self._cost == 0 else 0.7 * self._cost + 0.3 * spent
-        self._since = 0
-        self._due = False
-        if self.fixed_interval is None and self._train > 0:
-            k = math.ceil(self._cost / (self.budget * self._train))
-            self.interval = int(min(max(k, 1), MAX_INTERVAL))
+        self.cadence.measured(self.cadence.clock() - t0)
         if est is not None:
             self.current = replace(est, interval=self.interval)
         return self.current

@@ -10,12 +10,12 @@ optimiser's stability limit (None for Adam) and the step it was measured at.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from .cadence import Cadence
 from .curvature import stability_limit, top_eigenpair
 
 __all__ = ["COST_FRACTION", "MAX_INTERVAL", "TOL", "Sharpness", "SharpnessTracker"]
@@ -67,11 +67,15 @@ class SharpnessTracker:
     ) -> None:
         if not 0 < budget < 1:
             raise ValueError(f"the budget must be a share of training time in (0, 1), got {budget}")
-        self.budget = budget
-        self.fixed_interval = interval
         self.tol = tol
-        self.clock = clock
+        self.cadence = Cadence(budget, interval, MAX_INTERVAL, clock)
         self.restart(X, T)
+
+    # the cadence's figures, read by tests and benchmarks
+    interval = property(lambda self: self.cadence.interval)
+    seconds_measuring = property(lambda self: self.cadence.seconds_measuring)
+    measurements = property(lambda self: self.cadence.measurements)
+
 
     def restart(self, X: np.ndarray, T: np.ndarray) -> None:
         """Forget the measurements (new batch, loss or network): measure at the next step."""
@@ -79,15 +83,8 @@ class SharpnessTracker:
         self.T = np.asarray(T)  # targets, or integer labels for cross_entropy
         self.current: Sharpness | None = None
         self.history: list[Sharpness] = []
-        self.interval = 1 if self.fixed_interval is None else self.fixed_interval
         self._v: np.ndarray | None = None
-        self._since = 0
-        self._due = True
-        self._cost = 0.0
-        self._train = 0.0
-        self._spent = 0.0
-        self.seconds_measuring = 0.0
-        self.measurements = 0
+        self.cadence.reset()
 
     def observe(
         self,
@@ -104,26 +101,12 @@ class SharpnessTracker:
         loss_kw : ``loss``, ``reduction`` and the rest as for ``net.hessian_operator``
         last_step_seconds : the whole previous training step, measuring included
         """
-        if last_step_seconds > 0:
-            train = max(last_step_seconds - self._spent, 1e-9)
-            self._train = train if self._train == 0 else 0.9 * self._train + 0.1 * train
-        self._spent = 0.0
-        self._since += 1
-        if not (self._due or self._since >= self.interval):
+        if not self.cadence.due(last_step_seconds):
             return self.current
-        t0 = self.clock()
+        t0 = self.cadence.clock()
         op = net.hessian_operator(self.X, self.T, **loss_kw)
         r = top_eigenpair(op, net.n_params, self._v, self.tol)
-        spent = self.clock() - t0
-        self._spent = spent
-        self.seconds_measuring += spent
-        self.measurements += 1
-        self._cost = spent if self._cost == 0 else 0.7 * self._cost + 0.3 * spent
-        self._since = 0
-        self._due = False
-        if self.fixed_interval is None and self._train > 0:
-            k = math.ceil(self._cost / (self.budget * self._train))
-            self.interval = int(min(max(k, 1), MAX_INTERVAL))
+        self.cadence.measured(self.cadence.clock() - t0)
         if not np.isfinite(r.value):
             return self.current
         self._v = r.vector

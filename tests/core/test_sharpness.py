@@ -64,7 +64,7 @@ def test_interval_keeps_cost_near_budget():
     # a measurement costs 10 ms, a training step 5 ms: 10 % budget -> every 20 steps
     tr = SharpnessTracker(X, T, budget=0.10, clock=FakeClock(0.010))
     for step in range(400):
-        tr.observe(step, net, LOSS, "sgd", 0.1, last_step_seconds=0.005 + tr._spent)
+        tr.observe(step, net, LOSS, "sgd", 0.1, last_step_seconds=0.005 + tr.cadence._spent)
     assert 20 <= tr.interval <= 21  # ceil of 20 up to round-off
     train_time = 400 * 0.005
     assert tr.seconds_measuring / train_time == pytest.approx(0.10, rel=0.3)
