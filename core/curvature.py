@@ -77,6 +77,113 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
+def _start_vector(
+    n: int, v0: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first Lanczos vector (n,) and the unit warm start it leans on (None without one)."""
+    guide = None
+    if v0 is not None:
+        v0 = np.asarray(v0, dtype=np.float64)
+        if v0.shape != (n,):
+            raise ValueError(f"v0 must have shape ({n},); got {v0.shape}")
+        if np.all(np.isfinite(v0)) and np.linalg.norm(v0) > 0:
+            guide = _unit(v0)
+    q = rng.standard_normal(n)
+    if guide is not None:
+        q = guide + WARM_START_MIX * _unit(q)
+    return q, guide
+
+
+def _orthogonalise(w: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, float]:
+    """w (n,) minus its part in the span of ``basis`` (k, n) rows, and its remaining norm.
+
+    Full reorthogonalisation (which also removes alpha Q[j] and beta Q[j-1]); a second pass only
+    when the first cancelled much ("twice is enough", Kahan-Parlett).
+    """
+    before = np.linalg.norm(w)
+    w -= (basis @ w) @ basis
+    b = float(np.linalg.norm(w))
+    if b < 0.7 * before:
+        w -= (basis @ w) @ basis
+        b = float(np.linalg.norm(w))
+    return w, b
+
+
+def _fresh_direction(basis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random unit vector (n,) orthogonal to the rows of ``basis`` (k, n)."""
+    r = rng.standard_normal(basis.shape[1])
+    r -= (basis @ r) @ basis
+    r -= (basis @ r) @ basis
+    return _unit(r)
+
+
+def _oriented(y: np.ndarray, guide: np.ndarray | None) -> np.ndarray:
+    """y with the sign that points along the warm start (else with its first entry >= 0)."""
+    along = y @ guide if guide is not None else y[np.flatnonzero(y)[0]]
+    return -y if along < 0 else y
+
+
+@dataclass
+class _Lanczos:
+    """The state of one ``top_eigenpair`` call across restarts."""
+
+    op: Callable[[np.ndarray], np.ndarray]
+    n: int
+    tol: float
+    max_hvp: int
+    rng: np.random.Generator
+    guide: np.ndarray | None
+    Q: np.ndarray  # (m_max + 1, n) the basis
+    Tm: np.ndarray  # (m_max, m_max) the Lanczos tridiagonal
+    n_hvp: int = 0
+    scale: float = 0.0  # an estimate of ||H||: the largest |alpha|, beta seen
+
+    def _ritz(self, dim: int, b: float) -> tuple[float, np.ndarray, float] | None:
+        """The top Ritz pair of the first ``dim`` vectors and its residual, or None when it is
+        too early to accept anything."""
+        m_max = self.Tm.shape[0]
+        if dim < min(MIN_KRYLOV, self.n) and self.n_hvp < self.max_hvp and dim < m_max:
+            return None
+        theta, S = np.linalg.eigh(self.Tm[:dim, :dim])
+        return float(theta[-1]), S[:, -1], b * abs(float(S[-1, -1]))
+
+    def cycle(self, q: np.ndarray) -> TopEigen | np.ndarray:
+        """One Lanczos run from q (n,): the answer, or the vector to restart from."""
+        Q, Tm = self.Q, self.Tm
+        m_max = Tm.shape[0]
+        Q[0] = _unit(q)
+        Tm.fill(0.0)
+        for j in range(m_max):
+            w = np.array(self.op(Q[j]), dtype=np.float64)
+            self.n_hvp += 1
+            a = float(Q[j] @ w)
+            Tm[j, j] = a
+            basis = Q[: j + 1]
+            w, b = _orthogonalise(w, basis)
+            self.scale = max(self.scale, abs(a), b)
+            dim = j + 1
+            ritz = self._ritz(dim, b)
+            if ritz is not None:
+                # Some eigenvalue lies within res of lam (for a symmetric H, any unit y has one
+                # within ||H y - lam y||). The sharper res^2 / gap needs the true gap below the
+                # top eigenvalue, which the gap to the next Ritz value overstates while a
+                # cluster is unresolved: not used.
+                lam, s, res = ritz
+                converged = res <= self.tol * max(abs(lam), 1e-6 * self.scale)
+                if converged or dim == self.n or self.n_hvp >= self.max_hvp:
+                    y = _oriented(_unit(basis.T @ s), self.guide)
+                    return TopEigen(lam, y, self.n_hvp, res, converged or dim == self.n)
+            if b <= 1e-13 * self.scale or b == 0.0:
+                # An invariant subspace: carry on from a random direction orthogonal to it
+                # (a zero coupling in T keeps the blocks apart).
+                Q[j + 1] = _fresh_direction(basis, self.rng)
+            else:
+                Q[j + 1] = w / b
+                if j + 1 < m_max:
+                    Tm[j, j + 1] = Tm[j + 1, j] = b
+        return Q[:m_max].T @ s
+
+
 def top_eigenpair(
     op: Callable[[np.ndarray], np.ndarray],
     n: int,
@@ -113,70 +220,15 @@ def top_eigenpair(
         raise ValueError(f"krylov_dim must be at least 2, got {krylov_dim}")
     rng = np.random.default_rng(0) if rng is None else rng
     m_max = max(1, min(int(krylov_dim), n))
-    guide = None
-    if v0 is not None:
-        v0 = np.asarray(v0, dtype=np.float64)
-        if v0.shape != (n,):
-            raise ValueError(f"v0 must have shape ({n},); got {v0.shape}")
-        if np.all(np.isfinite(v0)) and np.linalg.norm(v0) > 0:
-            guide = _unit(v0)
-    q = rng.standard_normal(n)
-    if guide is not None:
-        q = guide + WARM_START_MIX * _unit(q)
-
-    n_hvp = 0
-    scale = 0.0  # an estimate of ||H||: the largest |alpha|, beta seen
-    Q = np.empty((m_max + 1, n))
-    Tm = np.zeros((m_max, m_max))  # the Lanczos tridiagonal
+    q, guide = _start_vector(n, v0, rng)
+    state = _Lanczos(
+        op, n, tol, max_hvp, rng, guide, np.empty((m_max + 1, n)), np.zeros((m_max, m_max))
+    )
     while True:
-        Q[0] = _unit(q)
-        Tm.fill(0.0)
-        for j in range(m_max):
-            w = np.array(op(Q[j]), dtype=np.float64)
-            n_hvp += 1
-            a = float(Q[j] @ w)
-            Tm[j, j] = a
-            basis = Q[: j + 1]
-            # Full reorthogonalisation (which also removes a Q[j] and beta Q[j-1]); a second
-            # pass only when the first cancelled much ("twice is enough", Kahan-Parlett).
-            before = np.linalg.norm(w)
-            w -= (basis @ w) @ basis
-            b = float(np.linalg.norm(w))
-            if b < 0.7 * before:
-                w -= (basis @ w) @ basis
-                b = float(np.linalg.norm(w))
-            scale = max(scale, abs(a), b)
-            dim = j + 1
-            if dim < min(MIN_KRYLOV, n) and n_hvp < max_hvp and dim < m_max:
-                check = False  # too early to accept anything: skip the Ritz values
-            else:
-                check = True
-                theta, S = np.linalg.eigh(Tm[:dim, :dim])
-                lam, s = float(theta[-1]), S[:, -1]
-                res = b * abs(float(s[-1]))
-            # Some eigenvalue lies within res of lam (for a symmetric H, any unit y has one
-            # within ||H y - lam y||). The sharper res^2 / gap needs the true gap below the top
-            # eigenvalue, which the gap to the next Ritz value overstates while a cluster is
-            # unresolved: not used.
-            converged = check and res <= tol * max(abs(lam), 1e-6 * scale)
-            if converged or (check and (dim == n or n_hvp >= max_hvp)):
-                y = _unit(basis.T @ s)
-                along = y @ guide if guide is not None else y[np.flatnonzero(y)[0]]
-                if along < 0:
-                    y = -y
-                return TopEigen(lam, y, n_hvp, res, converged or dim == n)
-            if b <= 1e-13 * scale or b == 0.0:
-                # An invariant subspace: carry on from a random direction orthogonal to it
-                # (a zero coupling in T keeps the blocks apart).
-                r = rng.standard_normal(n)
-                r -= (basis @ r) @ basis
-                r -= (basis @ r) @ basis
-                Q[j + 1] = _unit(r)
-            else:
-                Q[j + 1] = w / b
-                if j + 1 < m_max:
-                    Tm[j, j + 1] = Tm[j + 1, j] = b
-        q = Q[:m_max].T @ s
+        got = state.cycle(q)
+        if isinstance(got, TopEigen):
+            return got
+        q = got
 
 
 def top_eigenvalue(
