@@ -92,24 +92,7 @@ def read_table(path: str | os.PathLike, max_rows: int | None = None) -> CsvTable
     refuses more than ``MAX_SAMPLES`` rows.
     """
     path = os.fspath(path)
-    raw = _read_bytes(path)
-    nul = raw.find(b"\x00")
-    if nul >= 0 and (max_rows is None or raw[:nul].count(b"\n") <= max_rows + 1):
-        raise _refuse(
-            "csv_path",
-            path,
-            raw[:nul].count(b"\n") + 1,
-            "holds a NUL byte: not a CSV text file (UTF-16? save as CSV UTF-8)",
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        if max_rows is None or raw[: e.start].count(b"\n") < max_rows + 1:
-            line = raw[: e.start].count(b"\n") + 1
-            raise _refuse(
-                "csv_path", path, line, "is not UTF-8 text (save the file as CSV UTF-8)"
-            ) from None
-        text = raw[: e.start].decode("utf-8-sig")  # a preview: the part before is enough
+    text = _decode(path, _read_bytes(path), max_rows)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     header_line = 0
@@ -132,25 +115,7 @@ def read_table(path: str | os.PathLike, max_rows: int | None = None) -> CsvTable
         if header is None:
             header, header_line = _header(path, cells, start), start
             continue
-        n = len(header)
-        if len(cells) > n:
-            extra = next(c for c in cells[n:] if c) if any(cells[n:]) else ""
-            if extra:
-                raise _refuse(
-                    "csv_path",
-                    path,
-                    start,
-                    f"{len(cells)} cells, the header has {n} (extra cell {short(extra)})",
-                )
-            cells = cells[:n]
-        elif len(cells) < n:
-            raise _refuse(
-                "csv_path",
-                path,
-                start,
-                f"{len(cells)} cell{'s' if len(cells) != 1 else ''}, the header has {n} "
-                f"(missing {short(header[len(cells)])})",
-            )
+        cells = _fit_row(path, start, cells, header)
         if len(rows) >= limit:
             if max_rows is not None:
                 break
@@ -162,6 +127,53 @@ def read_table(path: str | os.PathLike, max_rows: int | None = None) -> CsvTable
     if header is None:
         raise _refuse("csv_path", path, None, "the file is empty (no header row)")
     return CsvTable(path, tuple(header), rows, lines, header_line, max(end, header_line))
+
+
+def _decode(path: str, raw: bytes, max_rows: int | None) -> str:
+    """The file's bytes as text (UTF-8, a BOM dropped); refused when NUL bytes or undecodable
+    bytes fall in the part that is read (a preview tolerates them after its rows)."""
+    nul = raw.find(b"\x00")
+    if nul >= 0 and (max_rows is None or raw[:nul].count(b"\n") <= max_rows + 1):
+        raise _refuse(
+            "csv_path",
+            path,
+            raw[:nul].count(b"\n") + 1,
+            "holds a NUL byte: not a CSV text file (UTF-16? save as CSV UTF-8)",
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        if max_rows is None or raw[: e.start].count(b"\n") < max_rows + 1:
+            line = raw[: e.start].count(b"\n") + 1
+            raise _refuse(
+                "csv_path", path, line, "is not UTF-8 text (save the file as CSV UTF-8)"
+            ) from None
+        return raw[: e.start].decode("utf-8-sig")  # a preview: the part before is enough
+
+
+def _fit_row(path: str, line: int, cells: list[str], header: list[str]) -> list[str]:
+    """The row's cells, trailing empty cells beyond the header dropped; refused when a cell
+    is missing or an extra one holds something."""
+    n = len(header)
+    if len(cells) > n:
+        extra = next((c for c in cells[n:] if c), "")
+        if extra:
+            raise _refuse(
+                "csv_path",
+                path,
+                line,
+                f"{len(cells)} cells, the header has {n} (extra cell {short(extra)})",
+            )
+        return cells[:n]
+    if len(cells) < n:
+        raise _refuse(
+            "csv_path",
+            path,
+            line,
+            f"{len(cells)} cell{'s' if len(cells) != 1 else ''}, the header has {n} "
+            f"(missing {short(header[len(cells)])})",
+        )
+    return cells
 
 
 def _read_bytes(path: str) -> bytes:
