@@ -72,6 +72,20 @@ class CsvDialog(QDialog):
         self._table = None  # the whole file, once checked (see _whole_file)
         self._table_key: tuple | None = None
 
+        file_row = self._build_file_row()
+        self._build_preview()
+        self._build_choices(config)
+        self._build_messages()
+        self._build_buttons()
+        self._lay_out(file_row)
+        self.resize(720, 640)
+        self.ok_button.setEnabled(False)
+        start = path or (config.csv_path if config.dataset == "csv" else "")
+        if start:
+            self.show_file(start)
+
+    # ----------------------------------------------------------------- building
+    def _build_file_row(self) -> QHBoxLayout:
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("csvPathEdit")
         self.path_edit.setToolTip("The CSV file: a header row naming the columns, one sample a row")
@@ -83,7 +97,9 @@ class CsvDialog(QDialog):
         file_row = QHBoxLayout()
         file_row.addWidget(self.path_edit, 1)
         file_row.addWidget(browse)
+        return file_row
 
+    def _build_preview(self) -> None:
         self.preview = QTableWidget()
         self.preview.setObjectName("csvPreview")
         self.preview.setToolTip(f"The first {PREVIEW_ROWS} rows of the file")
@@ -92,6 +108,7 @@ class CsvDialog(QDialog):
         self.preview_note = QLabel()
         self.preview_note.setObjectName("csvPreviewNote")
 
+    def _build_choices(self, config: Config) -> None:
         self.inputs = self._column_list("csvInputsList", "Input columns (tick to use)")
         self.targets = self._column_list("csvTargetsList", "Target columns (tick to use)")
         self.targets.itemChanged.connect(self._target_ticked)
@@ -108,6 +125,7 @@ class CsvDialog(QDialog):
         self.task_combo.currentIndexChanged.connect(self._check)
         self.scale_combo.currentIndexChanged.connect(self._check)
 
+    def _build_messages(self) -> None:
         self.summary = QLabel()
         self.summary.setObjectName("csvSummary")
         self.summary.setWordWrap(True)
@@ -117,6 +135,18 @@ class CsvDialog(QDialog):
         self.error.setStyleSheet("color: #c0392b;")
         self.error.setVisible(False)
 
+    def _build_buttons(self) -> None:
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.setObjectName("csvButtons")
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setObjectName("csvOkButton")
+        self.ok_button.setText("&Use this data")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+    def _lay_out(self, file_row: QHBoxLayout) -> None:
         cols = QHBoxLayout()
         for title, widget in (("&Inputs", self.inputs), ("&Targets", self.targets)):
             box = QVBoxLayout()
@@ -128,17 +158,6 @@ class CsvDialog(QDialog):
         form = QFormLayout()
         form.addRow("Ta&sk", self.task_combo)
         form.addRow("S&cale", self.scale_combo)
-
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.setObjectName("csvButtons")
-        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setObjectName("csvOkButton")
-        self.ok_button.setText("&Use this data")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-
         lay = QVBoxLayout(self)
         file_lab = QLabel("&File")
         file_lab.setBuddy(self.path_edit)
@@ -151,11 +170,6 @@ class CsvDialog(QDialog):
         lay.addWidget(self.summary)
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
-        self.resize(720, 640)
-        self.ok_button.setEnabled(False)
-        start = path or (config.csv_path if config.dataset == "csv" else "")
-        if start:
-            self.show_file(start)
 
     # ----------------------------------------------------------------- widgets
     def _column_list(self, name: str, tip: str) -> QListWidget:
