@@ -12,8 +12,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -34,7 +34,9 @@ from core.commands import RecomputeSurface, Reset, Update
 from core.session import validate_changes
 from core.snapshot import Snapshot
 
+from .actions import build_menus
 from .banner import Banner
+from .config_files import RESOURCES, ConfigFiles, find_resources, settings
 from .controls import ControlPanel
 from .csv_dialog import CsvMenu
 from .divergence import CAUSES, RESUME_RULE, divergence_text
@@ -48,28 +50,9 @@ from .plots.base import fmt
 from .tour import HIGHLIGHT, TourPanel, load_tour
 from .worker import WorkerThread
 
+__all__ = ["MainWindow", "RESOURCES", "find_resources", "settings", "experiment_help"]
 
-def find_resources(root: Path | None = None) -> Path:
-    """The help text, tour, presets and icon: ``resources/`` beside ``gui/`` in a checkout
-    (and an editable install), else the installed package ``batchscope_resources`` beside
-    it in site-packages. ``root``: the folder holding ``gui/`` (default: this one's)."""
-    root = Path(__file__).resolve().parent.parent if root is None else root
-    for candidate in (root / "resources", root / "batchscope_resources"):
-        if (candidate / "help.md").is_file():
-            return candidate
-    return root / "resources"  # missing: the window says so where the text would be
-
-
-RESOURCES = find_resources()
 REDRAW_MS = 33  # at most ~30 redraws a second
-MAX_RECENT = 8
-PRESET_LABELS = {
-    "the_question": "The question: 5-32-32-3, B = 32, MSE, mean",
-    "plain_sgd": "Plain SGD: B = 1",
-    "full_batch": "Full batch: B = the whole training set",
-    "max_reduction": "Max reduction: the largest entry of M, lr 0.02",
-    "classification": "Classification: blobs, cross-entropy",
-}
 
 
 def experiment_help(view) -> str:
@@ -82,14 +65,6 @@ def experiment_help(view) -> str:
         "exports this tab's picture and its data (CSV) with the live views.\n\n"
         "The **Live training** tab (Alt+L) has the explanation of the live views."
     )
-
-
-def settings() -> QSettings:
-    """The app's preferences; BATCHSCOPE_SETTINGS names an ini file instead (tests)."""
-    path = os.environ.get("BATCHSCOPE_SETTINGS")
-    if path:
-        return QSettings(path, QSettings.Format.IniFormat)
-    return QSettings("Batchscope", "Batchscope")
 
 
 #: the smallest window; every tab is whole at this size (tests/gui/test_gui_sizes.py)
@@ -127,7 +102,6 @@ class MainWindow(QMainWindow):
         self.last_snapshot: Snapshot | None = None
         self._pending: Snapshot | None = None
         self._drawn: Snapshot | None = None
-        self._run_id = None
         self.redraw_ms: deque[float] = deque(maxlen=600)
         self.redraw_count = 0
         self._closing = False
@@ -135,13 +109,49 @@ class MainWindow(QMainWindow):
         self._blame = "lr"  #: the training setting changed last (see gui.divergence)
         self._blamed: str | None = None  #: the control showing a divergence note
         self._divergence_shown: tuple[int, int] | None = None
+        self._params_callbacks: list = []  # experiments waiting for a copy of the weights
+        self.error_log = error_log_of(QApplication.instance())
+        self.error_log.errorLogged.connect(self._on_uncaught, Qt.ConnectionType.QueuedConnection)
+        self._build_views()
+        self.controls_dock = self._build_controls_dock()
+        self._build_help_docks()
+        self._build_status_bar()
+        self.config_files = ConfigFiles(self, remember)
+        self.actions = build_menus(
+            self,
+            {
+                "presets": self.config_files.add_presets_menu,
+                "recent": self.config_files.add_recent_menu,
+                "dataset": self._add_dataset_menu,
+                "docks": self._add_dock_toggles,
+            },
+        )
+        self.run_action = self.actions["runAction"]
+        self.worker_thread = WorkerThread(self.session)
+        self.worker = self.worker_thread.worker
+        self._connect_worker()
+        self._connect_controls()
+        # Redraws are throttled, not clocked: a snapshot arriving when a frame is due is drawn
+        # at once; one arriving sooner arms a single-shot timer until the frame is due. About
+        # 30 redraws a second at most, and none lost to a timer that ticks just before a
+        # snapshot arrives.
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._redraw)
+        self._next_redraw = 0.0
+        self._first_geometry(remember)
+        self.worker_thread.start()
+        if run:
+            self.set_running(True)
 
-        # ---- views
+    # ------------------------------------------------------------ composition
+    def _build_views(self) -> None:
+        """The live views in their grid, one tab per experiment, the banner above them."""
         self.views = {name: cls() for name, cls in VIEWS}
         self.tabs = QTabWidget()
         self.tabs.setObjectName("viewTabs")
-        live = LiveGrid(self.views)
-        self.tabs.addTab(live, "&Live training")
+        self.tabs.addTab(LiveGrid(self.views), "&Live training")
         self.experiments = {}
         for k, cls in enumerate(EXPERIMENTS):
             view = cls(self.experiment_context)
@@ -158,10 +168,8 @@ class MainWindow(QMainWindow):
         column.addWidget(self.banner)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        self.error_log = error_log_of(QApplication.instance())
-        self.error_log.errorLogged.connect(self._on_uncaught, Qt.ConnectionType.QueuedConnection)
 
-        # ---- controls
+    def _build_controls_dock(self) -> QDockWidget:
         self.controls = ControlPanel(self.session.config, validator=self._validate)
         scroll = QScrollArea()
         scroll.setWidget(self.controls)
@@ -182,9 +190,10 @@ class MainWindow(QMainWindow):
             + 2 * scroll.frameWidth()
         )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.controls_dock = dock
+        return dock
 
-        # ---- explanation
+    def _build_help_docks(self) -> None:
+        """The explanation on the right, and the guided tour tabbed with it (hidden)."""
         help_view = QTextBrowser()
         help_view.setObjectName("explanationText")
         help_view.setOpenExternalLinks(True)
@@ -193,16 +202,10 @@ class MainWindow(QMainWindow):
             help_path.read_text(encoding="utf-8") if help_path.exists() else "Help text not found."
         )
         help_view.setMarkdown(self._live_help)
+        help_view.setMinimumWidth(220)
         self.help_view = help_view
         self.tabs.currentChanged.connect(self._help_for_tab)
-        edock = QDockWidget("What am I looking at?", self)
-        edock.setObjectName("explanationDock")
-        edock.setWidget(help_view)
-        help_view.setMinimumWidth(220)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, edock)
-        self.explanation_dock = edock
-
-        # ---- guided tour (hidden until asked for)
+        self.explanation_dock = self._dock("What am I looking at?", "explanationDock", help_view)
         try:
             steps = load_tour(RESOURCES / "tour.md")
         except (OSError, ValueError):
@@ -210,194 +213,81 @@ class MainWindow(QMainWindow):
         self.tour = TourPanel(steps)
         self.tour.stepEntered.connect(self._on_tour_step)
         self.tour.left.connect(self.leave_tour)
-        tdock = QDockWidget("Guided tour", self)
-        tdock.setObjectName("tourDock")
-        tdock.setWidget(self.tour)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, tdock)
-        self.tabifyDockWidget(edock, tdock)
-        tdock.hide()
-        self.tour_dock = tdock
+        self.tour_dock = self._dock("Guided tour", "tourDock", self.tour)
+        self.tabifyDockWidget(self.explanation_dock, self.tour_dock)
+        self.tour_dock.hide()
         self._highlighted: QWidget | None = None
         self._tour_wait: tuple[dict, int] | None = None
 
-        # ---- status bar
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.state_label = QLabel("paused")
-        self.state_label.setObjectName("stateLabel")
-        self.step_label = QLabel("step 0")
-        self.step_label.setObjectName("stepLabel")
-        self.speed_label = QLabel("")
-        self.speed_label.setObjectName("speedLabel")
-        self.loss_label = QLabel("")
-        self.loss_label.setObjectName("lossLabel")
-        for w in (self.step_label, self.loss_label, self.speed_label, self.state_label):
-            w.setMinimumWidth(90)
-            sb.addPermanentWidget(w)
+        labels = {}
+        for key, name, text in (
+            ("step", "stepLabel", "step 0"),
+            ("loss", "lossLabel", ""),
+            ("speed", "speedLabel", ""),
+            ("state", "stateLabel", "paused"),
+        ):
+            labels[key] = label = QLabel(text)
+            label.setObjectName(name)
+            label.setMinimumWidth(90)
+            sb.addPermanentWidget(label)
+        self.step_label, self.loss_label = labels["step"], labels["loss"]
+        self.speed_label, self.state_label = labels["speed"], labels["state"]
 
-        self._make_actions()
+    def _add_dataset_menu(self, menu) -> None:
+        self.csv_menu = CsvMenu(self, menu, remember=self._remember)
 
-        # ---- worker
-        self.worker_thread = WorkerThread(self.session)
-        self.worker = self.worker_thread.worker
+    def _add_dock_toggles(self, menu) -> None:
+        for dock in (self.controls_dock, self.explanation_dock, self.tour_dock):
+            menu.addAction(dock.toggleViewAction())
+
+    def _connect_worker(self) -> None:
+        """The worker's signals, queued to this (GUI) thread."""
         w = self.worker
-        w.snapshotReady.connect(self._on_snapshot, Qt.ConnectionType.QueuedConnection)
-        w.messages.connect(self._on_messages, Qt.ConnectionType.QueuedConnection)
-        w.commandFailed.connect(self._on_command_failed, Qt.ConnectionType.QueuedConnection)
-        w.stateChanged.connect(self._on_state, Qt.ConnectionType.QueuedConnection)
-        w.errorOccurred.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
-        w.engineRestarted.connect(self._on_engine_restarted, Qt.ConnectionType.QueuedConnection)
-        w.engineLost.connect(self._on_engine_lost, Qt.ConnectionType.QueuedConnection)
-        w.surfaceBusy.connect(self._on_surface_busy, Qt.ConnectionType.QueuedConnection)
-        self._params_callbacks: list = []  # experiments waiting for a copy of the weights
-        w.paramsReady.connect(self._on_params, Qt.ConnectionType.QueuedConnection)
+        for signal, slot in (
+            (w.snapshotReady, self._on_snapshot),
+            (w.messages, self._on_messages),
+            (w.commandFailed, self._on_command_failed),
+            (w.stateChanged, self._on_state),
+            (w.errorOccurred, self._on_error),
+            (w.engineRestarted, self._on_engine_restarted),
+            (w.engineLost, self._on_engine_lost),
+            (w.surfaceBusy, self._on_surface_busy),
+            (w.paramsReady, self._on_params),
+        ):
+            signal.connect(slot, Qt.ConnectionType.QueuedConnection)
 
+    def _connect_controls(self) -> None:
         c = self.controls
         c.changesRequested.connect(self._on_changes)
         c.runToggled.connect(self.set_running)
         c.stepRequested.connect(self.step_once)
         c.resetRequested.connect(self.reset)
         c.exportRequested.connect(self.export_dialog)
-        c.recomputeRequested.connect(lambda: self.worker.post(RecomputeSurface()))
+        c.recomputeRequested.connect(self.recompute_surface)
         c.logYToggled.connect(self.views["loss_curves"].set_log_y)
 
-        # Redraws are throttled, not clocked: a snapshot arriving when a frame is due is drawn
-        # at once; one arriving sooner arms a single-shot timer until the frame is due. About
-        # 30 redraws a second at most, and none lost to a timer that ticks just before a
-        # snapshot arrives.
-        self.timer = QTimer(self)
-        self.timer.setSingleShot(True)
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.timeout.connect(self._redraw)
-        self._next_redraw = 0.0
-
+    def _first_geometry(self, remember: bool) -> None:
+        """The last session's geometry, else 1600 x 1000 within the screen."""
         self.setMinimumSize(*MIN_SIZE)
         self.resize(1600, 1000)
         self.resizeDocks(
             [self.controls_dock, self.explanation_dock], [285, 250], Qt.Orientation.Horizontal
         )
-        if not (remember and self._restore_window_state()):
-            screen = self.screen().availableGeometry() if self.screen() else None
-            if screen is not None and screen.width() < 1600:
-                self.resize(min(1600, screen.width()), min(1000, screen.height()))
-            self.fit_docks_to_width(self.width())
-        self.worker_thread.start()
-        if run:
-            self.set_running(True)
-
-    # ---------------------------------------------------------------- actions
-    def _make_actions(self) -> None:
-        def act(text, slot, shortcut=None, tip="", checkable=False, name=""):
-            a = QAction(text, self)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            a.setStatusTip(tip)
-            a.setToolTip(tip)
-            a.setCheckable(checkable)
-            a.setObjectName(name)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            return a
-
-        mb = self.menuBar()
-        fm = mb.addMenu("&File")
-        fm.addAction(
-            act(
-                "&Open configuration…",
-                self.open_config_dialog,
-                "Ctrl+O",
-                "Load settings from a JSON file",
-                name="openConfigAction",
-            )
-        )
-        fm.addAction(
-            act(
-                "&Save configuration…",
-                self.save_config_dialog,
-                "Ctrl+S",
-                "Save the current settings as JSON",
-                name="saveConfigAction",
-            )
-        )
-        self.presets_menu = fm.addMenu("&Presets")
-        self.presets_menu.setObjectName("presetsMenu")
-        for path in sorted((RESOURCES / "presets").glob("*.json")):
-            label = PRESET_LABELS.get(path.stem, path.stem.replace("_", " "))
-            a = QAction(label, self)
-            a.setObjectName(f"preset_{path.stem}")
-            a.setStatusTip(f"Load the preset {path.name}")
-            a.triggered.connect(lambda _=False, p=path: self.load_config_file(str(p), False))
-            self.presets_menu.addAction(a)
-        self.recent_menu = fm.addMenu("&Recent configurations")
-        self.recent_menu.setObjectName("recentMenu")
-        self._fill_recent_menu()
-        fm.addSeparator()
-        fm.addAction(
-            act(
-                "&Export pictures and data…",
-                self.export_dialog,
-                "Ctrl+E",
-                "PNG, SVG and CSV of every view",
-                name="exportAction",
-            )
-        )
-        fm.addAction(
-            act(
-                "Save &screenshot…",
-                self.screenshot_dialog,
-                "Ctrl+Shift+S",
-                "The whole window as PNG",
-                name="screenshotAction",
-            )
-        )
-        fm.addSeparator()
-        fm.addAction(act("&Quit", self.close, "Ctrl+Q", "Quit Batchscope", name="quitAction"))
-        self.csv_menu = CsvMenu(self, mb.addMenu("&Dataset"), remember=self._remember)
-        rm = mb.addMenu("&Run")
-        self.run_action = act(
-            "&Run / pause",
-            self._toggle_run,
-            "Space",
-            "Train continuously or pause",
-            name="runAction",
-        )
-        rm.addAction(self.run_action)
-        rm.addAction(act("&Step", self.step_once, "S", "Train on one minibatch", name="stepAction"))
-        rm.addAction(
-            act("R&eset", self.reset, "R", "Fresh weights, history cleared", name="resetAction")
-        )
-        rm.addAction(
-            act(
-                "Recompute &surface",
-                lambda: self.worker.post(RecomputeSurface()),
-                "Ctrl+R",
-                "Recentre the plane and recompute the loss surface",
-                name="recomputeAction",
-            )
-        )
-        vm = mb.addMenu("&View")
-        vm.addAction(self.controls_dock.toggleViewAction())
-        vm.addAction(self.explanation_dock.toggleViewAction())
-        vm.addAction(self.tour_dock.toggleViewAction())
-        hm = mb.addMenu("&Help")
-        hm.addAction(
-            act(
-                "&Guided tour",
-                self.start_tour,
-                "F1",
-                "Seven steps through the question",
-                name="tourAction",
-            )
-        )
-        hm.addAction(
-            act(
-                "Open &log folder",
-                self.open_log_folder,
-                tip=f"Unexpected errors are written with their details to {self.error_log.path}",
-                name="openLogFolderAction",
-            )
-        )
-        hm.addAction(act("&About Batchscope", self._about, name="aboutAction"))
+        if remember and self._restore_window_state():
+            return
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None and screen.width() < 1600:
+            self.resize(min(1600, screen.width()), min(1000, screen.height()))
+        self.fit_docks_to_width(self.width())
 
     # ------------------------------------------------------------ run control
     def set_running(self, running: bool) -> None:
@@ -412,7 +302,7 @@ class MainWindow(QMainWindow):
                 10000,
             )
 
-    def _toggle_run(self) -> None:
+    def toggle_run(self) -> None:
         self.set_running(not self.worker.is_running())
 
     def step_once(self) -> None:
@@ -422,6 +312,9 @@ class MainWindow(QMainWindow):
     def reset(self) -> None:
         self._blame = "lr"
         self.worker.post(Reset())
+
+    def recompute_surface(self) -> None:
+        self.worker.post(RecomputeSurface())
 
     # -------------------------------------------------------------- settings
     def _validate(self, changes: dict) -> None:
@@ -777,89 +670,25 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- config files
     def open_config_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open configuration", "", "JSON configuration (*.json);;All files (*)"
-        )
-        if path:
-            self.load_config_file(path)
+        self.config_files.open_dialog()
+
+    def save_config_dialog(self) -> None:
+        self.config_files.save_dialog()
 
     def load_config_file(self, path: str, remember: bool = True) -> bool:
         """Load a JSON configuration and apply it; a bad file changes nothing and says why."""
-        try:
-            cfg = Config.load(path)
-            validate_changes(cfg, {}, None, None)
-        except ConfigError as e:
-            self._warn(
-                "Configuration not loaded",
-                f"{e.field}: {e.message}\n\nThe current run is unchanged.",
-            )
-            return False
-        self.apply_config(cfg)
-        if remember:
-            self._add_recent(path)
-        self.statusBar().showMessage(f"loaded {path}", 6000)
-        return True
-
-    def _warn(self, title: str, text: str) -> None:
-        """A non-modal warning (the run goes on behind it)."""
-        box = QMessageBox(
-            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self
-        )
-        box.setObjectName("warningBox")
-        box.setModal(False)
-        box.show()
-        self.warning_box = box
-
-    def _recent(self) -> list[str]:
-        value = settings().value("config/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])][:MAX_RECENT]
-
-    def _add_recent(self, path: str) -> None:
-        path = os.path.abspath(path)
-        recent = [path, *[p for p in self._recent_list() if p != path]][:MAX_RECENT]
-        if self._remember:
-            settings().setValue("config/recent", recent)
-        self._recent_paths = recent
-        self._fill_recent_menu()
-
-    def _recent_list(self) -> list[str]:
-        paths = getattr(self, "_recent_paths", None)
-        if paths is None:
-            paths = self._recent() if self._remember else []
-        return paths
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        paths = self._recent_list()
-        for p in paths:
-            a = self.recent_menu.addAction(p)
-            a.triggered.connect(lambda _=False, path=p: self.load_config_file(path))
-        self.recent_menu.setEnabled(bool(paths))
-
-    def save_config_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save configuration", "batchscope.json", "JSON configuration (*.json)"
-        )
-        if not path:
-            return
-        self.save_config_file(path)
+        return self.config_files.load(path, remember)
 
     def save_config_file(self, path: str) -> bool:
-        """Save the current settings as JSON (temporary file + rename: never partial)."""
-        try:
-            self.controls.config.save(path)
-        except OSError as e:
-            self._warn(
-                "Configuration not saved", f"{path}: {e.strerror or e}\n\nNothing was written."
-            )
-            return False
-        self._add_recent(path)
-        self.statusBar().showMessage(f"saved {path}", 6000)
-        return True
+        """Save the current settings as JSON (never partial)."""
+        return self.config_files.save(path)
 
-    def _about(self) -> None:
+    @property
+    def warning_box(self) -> QMessageBox | None:
+        """The last warning about a configuration file (non-modal)."""
+        return self.config_files.warning_box
+
+    def show_about(self) -> None:
         QMessageBox.about(
             self,
             "About Batchscope",
