@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 
 from core.activations import ACTIVATIONS
 from core.config import CSV_SCALES, CSV_TASKS, DATASETS, PLANES, Config, ConfigError, parse_hidden
-from core.losses import LOSSES, REDUCTIONS
+from core.losses import REDUCTIONS, loss_names
 from core.optimizers import OPTIMIZERS
 
 #: Config field -> command-line option
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 32,32 (default 32,32)")
     a("--batch-size", metavar="B", help="minibatch size (default 32)")
     a("--lr", metavar="RATE", help="learning rate (default 0.05)")
-    a("--loss", metavar="NAME", help=f"one of {', '.join(LOSSES)}")
+    a("--loss", metavar="NAME", help=f"one of {', '.join(loss_names())}")
     a("--reduction", metavar="NAME", help=f"one of {', '.join(REDUCTIONS)}")
     a("--optimizer", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)}")
     a("--activation", metavar="NAME", help=f"one of {', '.join(ACTIVATIONS)}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .activations import ACTIVATIONS
-from .losses import LOSSES, REDUCTIONS
+from .losses import REDUCTIONS, loss_names
 from .optimizers import OPTIMIZERS
 
 __all__ = [
@@ -144,7 +144,7 @@ class Config:
         _check_hidden(tuple(self.hidden))
         _choice("activation", self.activation, tuple(ACTIVATIONS))
         _choice("dataset", self.dataset, DATASETS)
-        _choice("loss", self.loss, LOSSES)
+        _choice("loss", self.loss, loss_names())
         _choice("reduction", self.reduction, REDUCTIONS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("plane", self.plane, PLANES)

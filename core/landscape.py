@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .losses import as_one_hot, loss_matrix, reduce_many
+from .losses import Objective, as_one_hot
 from .mlp import MLP
 
 __all__ = [
@@ -201,6 +201,7 @@ def loss_grid(
     ``dtype``: float32 halves the time of the transcendental functions; the result is
     returned as float64 either way.
     """
+    objective = Objective(loss, reduction, output_weights, sample_weights, huber_delta)
     T = as_one_hot(T, net.n_out)
     alphas = centre[0] + np.linspace(-span, span, res)
     betas = centre[1] + np.linspace(-span, span, res)
@@ -251,11 +252,8 @@ def loss_grid(
                 [np.ones(stop - start), a_all[start:stop], b_all[start:stop]], axis=1
             ).astype(dtype)
             Y = _chunk_outputs(net, coef, base, Ws, bufs)
-            if loss == "mse":  # in place: M = (Y - T)^2 in Y's buffer
-                M = np.square(np.subtract(Y, Tc, out=Y), out=Y)
-            else:
-                M = loss_matrix(Y, Tc, loss, huber_delta)
-            Z[start:stop] = reduce_many(M, reduction, loss, output_weights, sample_weights)
+            M = objective.fn.matrix_into(Y, Tc)  # mse: (Y - T)^2 in Y's buffer
+            Z[start:stop] = objective.reduce_many(M)
         return True
 
     if threads > 1 and len(starts) > 1:

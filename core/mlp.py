@@ -26,7 +26,9 @@ Hessian-vector products (``hessian_operator``, ``hvp``) apply Pearlmutter's R-op
   ``R{delta_prev} = (R{delta} @ W + delta @ V) * act'(Z_prev)
   + (delta @ W) * act''(Z_prev) * R{Z_prev}``,
 
-with (V, c) the (W, b) views of v. Exact to round-off: no finite differences.
+with (V, c) the (W, b) views of v. Exact to round-off for every loss with its own second
+derivative (``Loss.hess_times``: all the built-in ones); a user loss without one gets central
+differences of its ``grad`` in Y at the output only.
 """
 
 from __future__ import annotations
@@ -36,15 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import get_activation
-from .losses import (
-    Reduced,
-    as_one_hot,
-    check_loss,
-    d2L_dY2_times,
-    dL_dY,
-    loss_matrix,
-    reduce,
-)
+from .losses import Loss, Objective, Reduced, as_one_hot
 
 __all__ = ["MLP", "Backprop", "HessianOperator", "LayerSlice"]
 
@@ -160,7 +154,9 @@ class HessianOperator:
     H is the exact Hessian of ``sum_i w_i L_i`` with the weights w and output coefficients U
     held at their values (as the gradient does): for ``max`` the Hessian of the selected entry;
     for mae, huber and relu the piecewise second derivatives (zero curvature of |r| away from
-    0, curvature 1 inside Huber's delta, relu'' = 0 away from z = 0).
+    0, curvature 1 inside Huber's delta, relu'' = 0 away from z = 0). A registered loss without
+    its own ``hess_times`` contributes central differences of its ``grad`` in Y there (about 8
+    digits; ``Loss.exact_hessian`` says which).
 
     Attributes
     ----------
@@ -175,19 +171,16 @@ class HessianOperator:
         net: MLP,
         X,
         T,
-        loss: str = "mse",
+        loss: str | Loss | Objective = "mse",
         reduction: str = "mean",
-        output_weights=None,
-        sample_weights=None,
-        huber_delta: float = 1.0,
+        **kw,
     ) -> None:
-        check_loss(loss)
+        objective = Objective.of(loss, reduction, **kw)
         T = net._check_T(X, T)
         inputs, Zs, Y = net._forward(X)
-        M = loss_matrix(Y, T, loss, huber_delta)
-        red = reduce(M, reduction, loss, output_weights, sample_weights)
+        M, red = objective.evaluate(Y, T)
         w = np.asarray(red.weights)[:, None]
-        delta = dL_dY(Y, T, red.coefficients, loss, huber_delta) * w
+        delta = objective.grad(Y, T, red.coefficients) * w
         act = net._act
         n_hidden = len(Zs)
         deltas: list[np.ndarray] = [delta]
@@ -210,7 +203,7 @@ class HessianOperator:
         self.value = red.value
         self.n_matvec = 0
         self._inputs, self._deltas, self._d1, self._e2 = inputs, deltas, d1, e2
-        self._out = (Y, T, red.coefficients, w, loss, huber_delta)
+        self._out = (Y, T, red.coefficients, w, objective)
 
     def gradient(self, out: np.ndarray | None = None) -> np.ndarray:
         """The gradient (P,) of the reduced loss at these weights, from the cached pass."""
@@ -245,8 +238,8 @@ class HessianOperator:
             RZs.append(RZ)
             if k < last:
                 RAs.append(d1[k] * RZ)
-        Y, T, U, w, loss, huber_delta = self._out
-        Rdelta = d2L_dY2_times(Y, T, U, RZs[last], loss, huber_delta)
+        Y, T, U, w, objective = self._out
+        Rdelta = objective.hess_times(Y, T, U, RZs[last])
         Rdelta *= w
         # R-backward.
         for k in range(last, -1, -1):
@@ -385,47 +378,41 @@ class MLP:
         self._check_X(X)
         return self._forward(X)[2]
 
-    def loss_matrix(self, X, T, loss: str = "mse", huber_delta: float = 1.0) -> np.ndarray:
+    def loss_matrix(
+        self, X, T, loss: str | Loss | Objective = "mse", huber_delta: float = 1.0
+    ) -> np.ndarray:
         """M (B, n_out): elementwise losses; for mse ``(Y - T)**2``."""
-        check_loss(loss)
+        if not isinstance(loss, Objective):
+            loss = Objective(loss, huber_delta=huber_delta)
         T = self._check_T(X, T)
-        return loss_matrix(self.forward(X), T, loss, huber_delta)
+        return loss.matrix(self.forward(X), T)
 
     def loss(
-        self,
-        X,
-        T,
-        loss: str = "mse",
-        reduction: str = "mean",
-        output_weights=None,
-        sample_weights=None,
-        huber_delta: float = 1.0,
+        self, X, T, loss: str | Loss | Objective = "mse", reduction: str = "mean", **kw
     ) -> float:
-        """The one scalar that is backpropagated: M reduced by ``reduction``.
+        """The one scalar that is backpropagated (float): M reduced by ``reduction``.
+
+        ``loss`` is a registered loss's name (``core.losses.loss_names()``), a Loss, or a whole
+        ``Objective``; ``kw``: output_weights (O,), sample_weights (B,), huber_delta, as the
+        fields of ``Objective``. The same arguments for every method below.
 
         For mse + mean this is ``mean((T - Y)**2)`` over all B x n_out entries (to the last
         bit or so: it sums over outputs first, then over samples).
         """
-        M = self.loss_matrix(X, T, loss, huber_delta)
-        return reduce(M, reduction, loss, output_weights, sample_weights).value
+        objective = Objective.of(loss, reduction, **kw)
+        T = self._check_T(X, T)
+        return objective.evaluate(self._forward(X)[2], T)[1].value
 
     # ---------------------------------------------------------------- backward
     def backprop(
-        self,
-        X,
-        T,
-        loss: str = "mse",
-        reduction: str = "mean",
-        output_weights=None,
-        sample_weights=None,
-        huber_delta: float = 1.0,
+        self, X, T, loss: str | Loss | Objective = "mse", reduction: str = "mean", **kw
     ) -> Backprop:
         """Forward and backward pass, kept factored (see ``Backprop``)."""
+        objective = Objective.of(loss, reduction, **kw)
         T = self._check_T(X, T)
         inputs, Zs, Y = self._forward(X)
-        M = loss_matrix(Y, T, loss, huber_delta)
-        red = reduce(M, reduction, loss, output_weights, sample_weights)
-        delta = dL_dY(Y, T, red.coefficients, loss, huber_delta)
+        M, red = objective.evaluate(Y, T)
+        delta = objective.grad(Y, T, red.coefficients)
         deltas = [delta]
         for k in range(len(self.layers) - 1, 0, -1):
             W = self.layers[k][0]
@@ -437,18 +424,19 @@ class MLP:
         deltas.reverse()
         return Backprop(self, inputs, deltas, red, Y, M)
 
-    def gradient(self, X, T, loss: str = "mse", reduction: str = "mean", **kw) -> np.ndarray:
+    def gradient(
+        self, X, T, loss: str | Loss | Objective = "mse", reduction: str = "mean", **kw
+    ) -> np.ndarray:
         """Gradient (P,) of the reduced scalar by one vectorised backward pass.
 
         The output delta is scaled by each sample's weight w_i before the backward pass, so this
         is the ordinary "backpropagate the scalar" gradient.
         """
+        objective = Objective.of(loss, reduction, **kw)
         T = self._check_T(X, T)
         inputs, Zs, Y = self._forward(X)
-        huber_delta = kw.get("huber_delta", 1.0)
-        M = loss_matrix(Y, T, loss, huber_delta)
-        red = reduce(M, reduction, loss, kw.get("output_weights"), kw.get("sample_weights"))
-        delta = dL_dY(Y, T, red.coefficients, loss, huber_delta) * red.weights[:, None]
+        _, red = objective.evaluate(Y, T)
+        delta = objective.grad(Y, T, red.coefficients) * red.weights[:, None]
         g = np.empty(self.n_params)
         for k in range(len(self.layers) - 1, -1, -1):
             sl = self.slices[k]
@@ -461,7 +449,7 @@ class MLP:
         return g
 
     def hessian_operator(
-        self, X, T, loss: str = "mse", reduction: str = "mean", **kw
+        self, X, T, loss: str | Loss | Objective = "mse", reduction: str = "mean", **kw
     ) -> HessianOperator:
         """The Hessian of the reduced loss on (X, T) as an operator v -> H v (see
         ``HessianOperator``): one forward and backward pass now, about one gradient per
@@ -469,7 +457,9 @@ class MLP:
         ``gradient`` (output_weights, sample_weights, huber_delta)."""
         return HessianOperator(self, X, T, loss, reduction, **kw)
 
-    def hvp(self, X, T, v, loss: str = "mse", reduction: str = "mean", **kw) -> np.ndarray:
+    def hvp(
+        self, X, T, v, loss: str | Loss | Objective = "mse", reduction: str = "mean", **kw
+    ) -> np.ndarray:
         """Exact Hessian-vector product H v (P,) of the reduced loss, for v (P,).
 
         Same arguments as ``gradient``; forward-over-reverse (Pearlmutter's R-operator) through
@@ -479,7 +469,13 @@ class MLP:
         return HessianOperator(self, X, T, loss, reduction, **kw).matvec(v)
 
     def per_sample_gradients(
-        self, X, T, loss: str = "mse", reduction: str = "mean", out=None, **kw
+        self,
+        X,
+        T,
+        loss: str | Loss | Objective = "mse",
+        reduction: str = "mean",
+        out=None,
+        **kw,
     ) -> np.ndarray:
         """G (B, P): row i is the gradient of sample i's own loss L_i.
 

@@ -51,7 +51,7 @@ from .landscape import (
     project_vectors,
     random_plane,
 )
-from .losses import reduce
+from .losses import get_loss, reduce
 from .mlp import MLP
 from .noise_scale import NoiseScaleTracker
 from .optimizers import make_optimizer
@@ -957,11 +957,12 @@ def _percentiles(A: np.ndarray, qs) -> list[np.ndarray]:
 
 
 def _check_task(config: Config, task: str, field: str) -> None:
-    """Cross-entropy needs class targets (one-hot rows)."""
-    if config.loss == "cross_entropy" and task != "classification":
+    """A classification loss (cross-entropy) needs class targets (one-hot rows)."""
+    loss = get_loss(config.loss)
+    if loss.task == "classification" and task != "classification":
         raise ConfigError(
             field,
-            "cross-entropy needs class targets: use the blobs data set (or a CSV with "
+            f"{loss.label} needs class targets: use the blobs data set (or a CSV with "
             "one-hot target columns), or a regression loss",
         )
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from core.activations import ACTIVATIONS
 from core.config import DATASETS, PLANES, Config, ConfigError, parse_hidden
-from core.losses import REDUCTION_LABELS, REDUCTIONS
+from core.losses import REDUCTION_LABELS, REDUCTIONS, loss_choices
 
 #: Config field -> (control objectName, error label objectName)
 FIELD_CONTROLS = {
@@ -55,15 +55,6 @@ DATASET_LABELS = {
     "waves": ("waves 2 → 3", "Three smooth waves of 2 inputs: easy to picture"),
     "blobs": ("blobs, 3 classes", "Gaussian blobs of 2 inputs in 3 classes: for cross-entropy"),
     "csv": ("CSV file", "Your own data from a CSV file (Dataset → Open CSV… or --csv PATH)"),
-}
-LOSS_LABELS = {
-    "mse": ("MSE  (Y − T)²", "Squared error (Y − T)² per output and sample"),
-    "mae": ("MAE  |Y − T|", "Absolute error |Y − T| per output and sample"),
-    "huber": ("Huber", "Squared near zero, absolute beyond δ: robust to outliers"),
-    "cross_entropy": (
-        "cross-entropy",
-        "Softmax cross-entropy: one loss per sample, summed over the outputs (classification)",
-    ),
 }
 OPTIMIZER_LABELS = {
     "sgd": ("SGD", "Plain gradient step: w ← w − lr · g"),
@@ -234,7 +225,7 @@ class ControlPanel(QWidget):
         )
         self._row(f, "&Learning rate", self.lr_spin, "lr")
         self.loss_combo = _combo(
-            "lossCombo", LOSS_LABELS, "Elementwise loss: fills the matrix M (outputs × batch)."
+            "lossCombo", loss_choices(), "Elementwise loss: fills the matrix M (outputs × batch)."
         )
         self._row(f, "L&oss", self.loss_combo, "loss")
         self.reduction_combo = _combo(

@@ -29,7 +29,7 @@ import numpy as np
 from ..config import Config
 from ..data import MinibatchSampler, make_dataset
 from ..landscape import Plane, loss_grid, project_vectors
-from ..losses import as_one_hot, dL_dY, loss_matrix, reduce
+from ..losses import Objective, as_one_hot
 from ..mlp import MLP
 from ..optimizers import make_optimizer
 from .cancellation import grid_chunk_bytes
@@ -41,16 +41,11 @@ def averaged_delta_gradient(
     net: MLP, X, T, loss: str = "mse", reduction: str = "mean", huber_delta: float = 1.0, **kw
 ) -> np.ndarray:
     """The (P,) "gradient" from backpropagating the averaged dL/dY row (module docstring)."""
+    objective = Objective.of(loss, reduction, huber_delta=huber_delta, **kw)
     T = as_one_hot(T, net.n_out)
     inputs, Zs, Y = net._forward(X)
-    red = reduce(
-        loss_matrix(Y, T, loss, huber_delta),
-        reduction,
-        loss,
-        kw.get("output_weights"),
-        kw.get("sample_weights"),
-    )
-    delta = red.weights @ dL_dY(Y, T, red.coefficients, loss, huber_delta)  # (n_out,)
+    _, red = objective.evaluate(Y, T)
+    delta = red.weights @ objective.grad(Y, T, red.coefficients)  # (n_out,)
     g = np.empty(net.n_params)
     for k in range(len(net.layers) - 1, -1, -1):
         sl = net.slices[k]

@@ -9,18 +9,20 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
 from core.data import scale_caption
+from core.losses import Loss, get_loss
 from core.snapshot import Snapshot
 
 from . import style
 from .base import ViewWidget, coloured, fmt, integer_ticks
 
-#: how sample i's column of M becomes its own loss L_i, by loss
-PER_SAMPLE = {
-    "mse": "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>",
-    "mae": "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>",
-    "huber": "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>",
-    "cross_entropy": "L<sub>i</sub> = Σ<sub>o</sub> M<sub>oi</sub> (cross-entropy sums outputs)",
-}
+
+def per_sample_formula(loss: Loss) -> str:
+    """How sample i's column of M becomes its own loss L_i for this loss."""
+    if loss.sum_outputs:
+        return f"L<sub>i</sub> = Σ<sub>o</sub> M<sub>oi</sub> ({loss.label} sums outputs)"
+    return "L<sub>i</sub> = mean<sub>o</sub> M<sub>oi</sub>"
+
+
 #: how the L_i become the scalar, by reduction
 FORMULA = {
     "mean": "scalar = (1/B) Σ<sub>i</sub> L<sub>i</sub>",
@@ -238,7 +240,7 @@ class LossMatrixPlot(ViewWidget):
         elif cfg.reduction == "max":
             row = "L<sub>i</sub> = max<sub>o</sub> M<sub>oi</sub>"
         else:
-            row = PER_SAMPLE.get(cfg.loss, "L<sub>i</sub> from column i of M")
+            row = per_sample_formula(get_loss(cfg.loss))
         ws = np.unique(np.round(w, 12))
         wtxt = (
             f"w<sub>i</sub> = {fmt(ws[0])}"
@@ -258,7 +260,7 @@ class LossMatrixPlot(ViewWidget):
             )
         compact = ""
         note = ""
-        if cfg.reduction == "sum" and cfg.loss != "cross_entropy":
+        if cfg.reduction == "sum" and not get_loss(cfg.loss).sum_outputs:
             note = f" (Keras's sum; torch's is {O}×)"
         clip = (
             f"<br>colours clipped: {', '.join(self._clip_notes)}" if self._clip_notes else ""

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.activations import ACTIVATIONS
-from core.losses import LOSSES, REDUCTIONS
+from core.losses import BUILTIN_LOSSES, REDUCTIONS
 from core.mlp import MLP
 
 H_STEP = 1e-5  #: central-difference step along a unit direction
@@ -149,7 +149,7 @@ def problems(draw):
     sizes = draw(st.lists(st.integers(1, 6), min_size=2, max_size=4))
     batch = draw(st.integers(1, 8))
     seed = draw(st.integers(0, 2**32 - 1))
-    loss = draw(st.sampled_from(LOSSES))
+    loss = draw(st.sampled_from(BUILTIN_LOSSES))
     reduction = draw(st.sampled_from(REDUCTIONS))
     act = draw(st.sampled_from(ACTS))
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.losses import as_one_hot, loss_matrix, reduce
+from core.losses import Huber, as_one_hot, get_loss, reduce
 from core.mlp import MLP
 
 SIZES = [5, 7, 4, 3]
@@ -184,7 +184,7 @@ def test_cross_entropy_of_known_outputs_and_class_indices():
     idx = np.array([1, 2])
     T = as_one_hot(idx, 3)
     np.testing.assert_array_equal(T, [[0, 1, 0], [0, 0, 1]])
-    M = loss_matrix(Y, T, "cross_entropy")
+    M = get_loss("cross_entropy").matrix(Y, T)
     expected = [np.log(3.0), -(3.0 - np.log(np.exp(1) + np.exp(2) + np.exp(3)))]
     np.testing.assert_allclose(M.sum(axis=1), expected, rtol=1e-14)
     with pytest.raises(ValueError):
@@ -195,5 +195,5 @@ def test_cross_entropy_of_known_outputs_and_class_indices():
 
 def test_huber_is_quadratic_inside_and_linear_outside():
     R = np.array([[-3.0, -0.5, 0.0, 0.25, 2.0]])
-    M = loss_matrix(R, np.zeros_like(R), "huber", huber_delta=1.0)
+    M = Huber(delta=1.0).matrix(R, np.zeros_like(R))
     np.testing.assert_allclose(M, [[2.5, 0.125, 0.0, 0.03125, 1.5]])
