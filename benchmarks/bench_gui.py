@@ -78,6 +78,10 @@ from core.commands import Reset, Update  # noqa: E402
 MAX_FIRST_FRAME_S = 2.0
 MIN_LIVE_STEPS_PER_S = 500.0
 MIN_LIVE_OVER_BARE = 0.75
+MIN_LIVE_OVER_UNDRAWN = 0.85  # issue 13: live steps/s >= 85 % of the same window undrawn
+MAX_OVER_REFERENCE = 1.0  # issue 13: GUI ms per redraw / the plain pyqtgraph scene's
+MIN_REDRAWS_ISSUE13 = 29.5
+MIN_RECORDING_OVER_LIVE = 2 / 3  # issue 13: recording slows training by at most a third
 MIN_REDRAWS_PER_S = 30.0
 REDRAW_TOLERANCE = 0.97  # the 33 ms timer caps redraws at 30.3/s; QTimer slack costs ~1 %
 MAX_GUI_GAP_MS = 100.0
@@ -96,10 +100,13 @@ class Durations:
     settle: float
     profile: float
     first_frame_timeout: float
+    compare: float = 4.0  # each of: undrawn, recording, live again, the reference scene
 
 
 FULL = Durations(live=8.0, bare=3.0, extreme=3.0, settle=0.6, profile=4.0, first_frame_timeout=15)
-QUICK = Durations(live=2.0, bare=0.8, extreme=1.0, settle=0.3, profile=1.5, first_frame_timeout=15)
+QUICK = Durations(
+    live=2.0, bare=0.8, extreme=1.0, settle=0.3, profile=1.5, first_frame_timeout=15, compare=1.5
+)
 
 DEFAULTS = Config()
 EXTREMES: tuple[tuple[str, dict], ...] = (
@@ -915,6 +922,87 @@ def bench_pens(quick: bool) -> None:
     print("  also time the worker thread cannot run Python.")
 
 
+# --------------------------------------------------------------------------- issue 13
+def bench_compare(window, vt: ViewTimer, clock: ThreadClock, d: Durations) -> dict:
+    """Undrawn, recording, live again (its neighbour), then the reference scene with the
+    window paused: one after the other in this run."""
+    from bench_drawing import Recording, Undrawn, measure_reference
+
+    out: dict = {}
+    with Undrawn(window):
+        out["undrawn"] = measure_period("undrawn", window, vt, clock, d.compare)
+    spin(0.3)
+    rec = Recording(window)
+    with rec:
+        out["recording"] = measure_period("recording", window, vt, clock, d.compare)
+    out["rec"] = rec
+    spin(0.3)
+    out["live2"] = measure_period("live again", window, vt, clock, d.compare)
+    window.set_running(False)
+    spin(0.3)
+    out["reference"] = measure_reference(d.compare, np.random.default_rng(0))
+    window.set_running(True)
+    spin(0.3)
+    return out
+
+
+def report_compare(live: Period, c: dict) -> bool:
+    """Sections 8 and 9, and the issue-13 targets; True if all are met."""
+    from bench_drawing import window_cost
+
+    section("8. Drawing cost against a plain pyqtgraph scene (same run)")
+    win = window_cost("the window, live (section 2)", live)
+    ref = c["reference"]
+    rows = [
+        [x.label, f"{x.redraws_per_s:.1f}", f1(x.cpu_ms_per_redraw), f1(x.wall_ms_per_redraw)]
+        for x in (win, ref)
+    ]
+    table(["scene", "redraws/s", "GUI CPU ms/redraw", "update+paint ms"], rows)
+    ratio = win.cpu_ms_per_redraw / ref.cpu_ms_per_redraw
+    wall_ratio = win.wall_ms_per_redraw / ref.wall_ms_per_redraw
+    print(f"\n  ratio window / reference: {ratio:.2f} (GUI CPU), {wall_ratio:.2f} (update+paint)")
+    print(f"  the reference: {REF_DESC}")
+
+    section("9. Recording: the window live with and without Record (30 fps .mp4), same run")
+    rp, l2, un, rec = c["recording"], c["live2"], c["undrawn"], c["rec"]
+    live_sps = (live.steps + l2.steps) / (live.seconds + l2.seconds)
+    rows = [
+        [p.label, f"{p.steps_per_s:,.0f}", f"{p.redraws_per_s:.1f}",
+         f1(1e3 * p.cpu["gui"] / max(p.redraws, 1)), f"{p.others_load:.2f}"]
+        for p in (live, un, rp, l2)
+    ]  # fmt: skip
+    table(["period", "steps/s", "redraws/s", "GUI CPU ms/redraw", "others"], rows)
+    gm = float(np.mean(rec.grab_ms)) if rec.grab_ms else float("nan")
+    print(
+        f"\n  clip: {rec.frames} frames in {rp.seconds:.1f} s ({rec.frames / rp.seconds:.1f}/s), "
+        f"{rec.dropped} dropped, {rec.size / 1e6:.2f} MB; grab {gm:.1f} ms a frame (GUI thread)"
+    )
+    rec_ratio = rp.steps_per_s / live_sps
+    undrawn_ratio = live_sps / un.steps_per_s
+    print(f"  recording / live steps/s: {rec_ratio:.2f}; live / undrawn: {undrawn_ratio:.2f}")
+    checks = [
+        (f"GUI ms per redraw / reference <= {MAX_OVER_REFERENCE:g}", ratio <= MAX_OVER_REFERENCE,
+         f"{ratio:.2f} ({win.cpu_ms_per_redraw:.1f} / {ref.cpu_ms_per_redraw:.1f} ms CPU)"),
+        (f"redraws/s >= {MIN_REDRAWS_ISSUE13:g}", live.redraws_per_s >= MIN_REDRAWS_ISSUE13,
+         f"{live.redraws_per_s:.1f}/s"),
+        (f"live steps/s >= {MIN_LIVE_OVER_UNDRAWN:.0%} of undrawn",
+         undrawn_ratio >= MIN_LIVE_OVER_UNDRAWN, f"{undrawn_ratio:.2f}"),
+        ("recording at 30 fps slows training by <= 1/3", rec_ratio >= MIN_RECORDING_OVER_LIVE,
+         f"{rec_ratio:.2f} of live"),
+    ]  # fmt: skip
+    section("Targets of issue 13")
+    width = max(len(x[0]) for x in checks)
+    for name, ok, figure in checks:
+        print(f"  {'PASS' if ok else 'MISS'}  {name.ljust(width)}  {figure}")
+    return all(ok for _, ok, _ in checks)
+
+
+REF_DESC = (
+    "five plots of 2,000-point curves and a 41 x 41 image at 1600 x 1000, setData/setImage "
+    "per frame with pyqtgraph's defaults, a 33 ms timer; the window paused meanwhile"
+)
+
+
 # --------------------------------------------------------------------------- targets
 def report_targets(marks: dict, live: Period, bare: Bare, extremes: list[Period]) -> bool:
     section("Targets")
@@ -1013,6 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
             items.vt, items.active = vt, True
             item_period = measure_period("items", window, vt, clock, d.profile)
             items.active = False
+        compare = bench_compare(window, vt, clock, d)
         extremes = bench_extremes(window, vt, clock, d)
     finally:
         window.close()
@@ -1030,7 +1119,8 @@ def main(argv: list[str] | None = None) -> int:
         report_profile(prof, prof_period)
         report_items(items, item_period)
         bench_pens(opts.quick)
-    all_ok = report_targets(marks, live, bares[0], extremes)
+    compare_ok = report_compare(live, compare)
+    all_ok = report_targets(marks, live, bares[0], extremes) and compare_ok
     print()
     print(f"  worker thread stopped on close: {'yes' if stopped else 'NO'}")
     if pinned:

@@ -49,6 +49,7 @@ from multiprocessing import resource_tracker
 import numpy as np
 
 from .config import ConfigError
+from .losses import pickled_user_losses, restore_losses
 from .session import DivergedError, Session
 from .snapshot import HISTORY_FIELDS, History, Snapshot
 
@@ -385,11 +386,12 @@ def _stop_signals_blocked():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _child_main(inbox_conn, outbox_conn, detail_hz, surface_interval) -> None:
+def _child_main(inbox_conn, outbox_conn, detail_hz, surface_interval, losses=()) -> None:
     for sig in STOP_SIGNALS:  # stop now, silently (the default action: end the process)
         signal.signal(sig, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    restore_losses(losses)  # the user's registered losses, before anything reads a loss name
     inbox = _Inbox(inbox_conn)
     try:
         first = inbox.get(timeout=None)  # ("session", Session), sent first by the parent
@@ -494,7 +496,8 @@ class EngineProcess:
                 target=_child_main,
                 name="batchscope-engine",
                 daemon=True,
-                args=(child_in, child_out, detail_hz, surface_interval),
+                # with the user's registered losses (core.losses.pickled_user_losses)
+                args=(child_in, child_out, detail_hz, surface_interval, pickled_user_losses()),
             )
             # Only small arguments go through multiprocessing's own start-up pipe: the parent
             # holds both ends of it while writing, so a child that died before reading a

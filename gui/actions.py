@@ -89,6 +89,14 @@ MENUS: tuple[tuple[str, tuple], ...] = (
                 "The whole window as PNG",
                 "screenshotAction",
             ),
+            Action(
+                "&Record a clip…",
+                "toggle_recording",
+                "Ctrl+Shift+R",
+                "Record the window (or the view chosen in the Rec button's menu) to .mp4 or "
+                ".gif until pressed again",
+                "recordAction",
+            ),
             SEPARATOR,
             Action("&Quit", "close", "Ctrl+Q", "Quit Batchscope", "quitAction"),
         ),

@@ -47,6 +47,7 @@ from .export import ExportError, export_views, save_pixmap
 from .live_grid import LiveGrid
 from .plots import VIEWS
 from .plots.base import fmt
+from .record_control import RecordControl
 from .tour import HIGHLIGHT, TourPanel, load_tour
 from .worker import WorkerThread
 
@@ -127,6 +128,8 @@ class MainWindow(QMainWindow):
             },
         )
         self.run_action = self.actions["runAction"]
+        self.recorder = RecordControl(self, settings)  # the Rec button in the status bar
+        self.recorder.bind_action(self.actions["recordAction"])
         self.worker_thread = WorkerThread(self.session)
         self.worker = self.worker_thread.worker
         self._connect_worker()
@@ -507,7 +510,18 @@ class MainWindow(QMainWindow):
         if busy:
             self.statusBar().showMessage("computing the loss surface…", 2000)
 
+    def toggle_recording(self) -> None:
+        """Start a clip (asking where) or stop the one recording (gui/record_control.py)."""
+        self.recorder.toggle()
+
     # ------------------------------------------------------------------ draw
+    def draw_now(self, snap: Snapshot) -> None:
+        """Take ``snap`` as the newest snapshot and draw it at once, not at the next frame
+        (headless recording: gui.recorder.record_training)."""
+        self._on_snapshot(snap)
+        self.timer.stop()
+        self._redraw()
+
     def _redraw(self) -> None:
         snap = self._pending
         if snap is None or snap is self._drawn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QPushButton
 
 from core.data import train_size_of
 from core.experiments.race import parse_batch_sizes, run_batch_race
@@ -14,6 +14,7 @@ from ..plots import style
 from ..plots.axes import use_log_axes
 from ..plots.base import fmt
 from ..plots.surface_image import add_surface_image, show_surface
+from ..record_control import export_animation_dialog
 from .base import ExperimentView, WrappedLabel
 
 #: one colour and one line style per run, so that runs differ in both (colour blindness,
@@ -93,6 +94,15 @@ class BatchRaceView(ExperimentView):
         self.options.addWidget(self.sizes_edit, 1)
         self.options.addWidget(self.from_current)
         self.options.addWidget(self.sizes_error, 2)
+        self.animation_button = QPushButton("Export &animation…")
+        self.animation_button.setObjectName("batchRaceAnimationButton")
+        self.animation_button.setToolTip(
+            "Save the race as a clip (.mp4 or .gif): the paths grow on the surface, every run "
+            "at the same number of samples seen"
+        )
+        self.animation_button.setEnabled(False)
+        self.animation_button.clicked.connect(lambda: export_animation_dialog(self, "race"))
+        self.options.addWidget(self.animation_button)
         self.info = WrappedLabel("Press Run to race.")
         s = self.surface_plot = pg.PlotItem(title="Paths on one loss surface (PCA plane)")
         s.setAspectLocked(True)  # both directions on the same scale
@@ -226,6 +236,7 @@ class BatchRaceView(ExperimentView):
             legend.addItem(self.start_marker, "common start")
             a, b = result.alphas, result.betas
             self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
+        self.animation_button.setEnabled(complete)
         lead = result.leader()
         if lead is None:
             verdict = "<b>every run diverged</b>: lower the learning rate"
@@ -255,6 +266,25 @@ class BatchRaceView(ExperimentView):
             + " · ".join(parts)
             + thinned
         )
+
+    def animation_frames(self, n_frames: int = 90):
+        """Draw the race growing, ``n_frames`` steps from the common start to the end (every
+        run at the same fraction of its samples), yielding the canvas after each; the whole
+        result is drawn again at the end. Nothing without a complete result."""
+        result = self.result
+        if result is None or not result.complete or not result.runs:
+            return
+        runs = [run.path for run in result.runs[: len(RUN_COLOURS)]]
+        try:
+            for f in range(1, n_frames + 1):
+                for k, path in enumerate(runs):
+                    m = max(1, int(np.ceil(len(path) * f / n_frames)))
+                    if len(path):
+                        self.paths[k].setData(path[:m, 0], path[:m, 1])
+                        self.ends[k].setData([path[m - 1, 0]], [path[m - 1, 1]])
+                yield self.canvas
+        finally:
+            self.draw(result)
 
     def _seed(self) -> int:
         return self._context().config.seed if self._context else 0
