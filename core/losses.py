@@ -25,7 +25,8 @@ and ``--loss``), a ``label`` (what the window shows), a ``task`` and two methods
 The engine, ``Config``, the window's loss list and the command line read the registry
 (``get_loss``, ``loss_names``, ``loss_label``), so that is the whole edit. The engine runs in a
 spawned process: ``core.remote.EngineProcess`` sends it the losses registered beyond the
-built-in ones (``user_losses``) by pickle, so their class must be importable by module name.
+built-in ones (``pickled_user_losses``), so their class must be importable by module name (a
+class defined in a ``__main__`` script is not: choosing it then says so, see ``get_loss``).
 
 A reduction is split in two honest halves so that one law holds for every choice:
 
@@ -46,7 +47,8 @@ delta): the one value the network's loss, gradient and Hessian passes take.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import pickle
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,10 +70,12 @@ __all__ = [
     "loss_choices",
     "loss_label",
     "loss_names",
+    "pickled_user_losses",
     "reduce",
     "reduce_many",
     "register",
     "registered",
+    "restore_losses",
     "unregister",
     "user_losses",
 ]
@@ -256,6 +260,8 @@ class _Registry:
     def __init__(self, builtins: tuple[Loss, ...]) -> None:
         self.losses: dict[str, Loss] = {}
         self.builtin: tuple[str, ...] = ()
+        #: name -> why a loss registered in the parent process could not be loaded here
+        self.unavailable: dict[str, str] = {}
         for loss in builtins:
             self.add(loss)
         self.builtin = tuple(self.losses)
@@ -270,15 +276,22 @@ class _Registry:
                 "(register(..., replace=True) replaces it)"
             )
         self.losses[loss.name] = loss
+        self.unavailable.pop(loss.name, None)
         return loss
 
     def get(self, name) -> Loss:
         try:
             return self.losses[name]
         except (KeyError, TypeError):
+            pass
+        why = self.unavailable.get(name) if isinstance(name, str) else None
+        if why is not None:
             raise ValueError(
-                f"unknown loss {name!r}; choose one of {', '.join(self.losses)}"
-            ) from None
+                f"loss {name!r} was registered in the window's process but the engine could "
+                f"not load it ({why}); define its class in an importable module, not in a "
+                "__main__ script"
+            )
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(self.losses)}")
 
 
 def _check_loss_class(loss) -> None:
@@ -362,6 +375,33 @@ def loss_choices(task: str | None = None) -> dict[str, tuple[str, str]]:
 def user_losses() -> tuple[Loss, ...]:
     """The registered losses that are not built in (what a spawned engine must be sent)."""
     return tuple(v for k, v in _REGISTRY.losses.items() if k not in _REGISTRY.builtin)
+
+
+def pickled_user_losses() -> tuple[tuple[str, bytes | str], ...]:
+    """The user losses for a spawned engine (``restore_losses``): (name, pickle) each, or
+    (name, reason) for one that cannot be pickled. A pickle names the loss's class by module,
+    so the engine imports that module; a pickle is made so that a class the engine cannot
+    import costs that one loss, not the engine's start."""
+    out: list[tuple[str, bytes | str]] = []
+    for loss in user_losses():
+        try:
+            out.append((loss.name, pickle.dumps(loss)))
+        except Exception as e:  # a lambda attribute, a class local to a function, ...
+            out.append((loss.name, f"cannot be pickled: {e}"))
+    return tuple(out)
+
+
+def restore_losses(items: Iterable[tuple[str, bytes | str]]) -> None:
+    """Register in this process (the engine) the losses ``pickled_user_losses`` packed in
+    the window's. One that cannot be loaded is remembered with the reason, which ``get_loss``
+    gives when it is asked for."""
+    for name, payload in items:
+        try:
+            if isinstance(payload, str):
+                raise ValueError(payload)
+            register(pickle.loads(payload), replace=True)
+        except Exception as e:
+            _REGISTRY.unavailable[name] = str(e) or type(e).__name__
 
 
 def as_loss(loss: str | Loss) -> Loss:
