@@ -37,6 +37,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self.setMinimumSize(260, 180)
         self.snapshot: Snapshot | None = None
         self._axes_cached = False
+        self._stale = False  #: a snapshot kept but not drawn (the view was hidden)
         self.ci.setContentsMargins(4, 4, 4, 4)
 
     def set_text(self, label: pg.LabelItem, text: str) -> None:
@@ -62,14 +63,32 @@ class ViewWidget(pg.GraphicsLayoutWidget):
                 item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def show_snapshot(self, snap: Snapshot) -> None:
+        """Draw ``snap``; a view not on screen (another tab shown) only keeps it and draws
+        it when it is shown again (or exported)."""
+        self.snapshot = snap
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._draw_now()
+
+    def _draw_now(self) -> None:
         if not self._axes_cached:
             self.cache_axes()
             self._axes_cached = True
-        self.snapshot = snap
-        self.draw(snap)
+        self._stale = False
+        self.draw(self.snapshot)
         # Settle ranges and layouts now, not during the paint: otherwise the paint changes
         # them and schedules a second full paint of the view.
         self.scene().prepareForPaint()
+
+    def ensure_drawn(self) -> None:
+        """Draw the snapshot kept while the view was hidden, if any."""
+        if self._stale and self.snapshot is not None:
+            self._draw_now()
+
+    def showEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(ev)
+        self.ensure_drawn()
 
     def draw(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -80,6 +99,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ export
     def export_png(self, path: str, width: int | None = None) -> None:
+        self.ensure_drawn()
         ex = pg.exporters.ImageExporter(self.ci)
         if width:
             ex.parameters()["width"] = int(width)
@@ -98,6 +118,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
 
         (pyqtgraph's SVGExporter cannot parse the path syntax recent Qt versions write, so the
         scene is rendered directly.)"""
+        self.ensure_drawn()
         tmp = _tmp_name(path)
         gen = QSvgGenerator()
         gen.setFileName(tmp)

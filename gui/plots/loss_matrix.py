@@ -13,7 +13,7 @@ from core.losses import Loss, get_loss
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, coloured, fmt, integer_ticks
+from .base import ViewWidget, coloured, fmt, integer_ticks, sticky_range
 
 
 def per_sample_formula(loss: Loss) -> str:
@@ -109,6 +109,7 @@ class LossMatrixPlot(ViewWidget):
         self._arrangement = ""
         self._arrange("stack")
         self._shape = None
+        self._m_top = self._d_top = self._w_top = None  # colour and weight scales shown
 
     def _arrange(self, kind: str) -> None:
         """ "stack": M over dL/dY over the bars (a room of normal height); "side": M beside
@@ -173,9 +174,11 @@ class LossMatrixPlot(ViewWidget):
     def draw(self, snap: Snapshot) -> None:
         M = np.asarray(snap.M)
         B, O = M.shape
-        hi, clipped = _top_level(M)
+        hi, clipped = _top_level(M, self._m_top)
+        self._m_top = hi
         self.image.setImage(np.ascontiguousarray(M), autoLevels=False, levels=(0.0, hi))
-        self.colorbar.setLevels((0.0, hi))
+        if self.colorbar.levels() != (0.0, hi):  # an unchanged bar keeps its cached axis
+            self.colorbar.setLevels((0.0, hi))
         if self._arrangement != "compact":
             self.set_title(self.plot, f"M ({O}×{B}, outputs × batch)", size="8pt")
         self._clip_notes = [f"M > {fmt(hi, 2)} (max {_max_text(M)})"] if clipped else []
@@ -195,10 +198,15 @@ class LossMatrixPlot(ViewWidget):
         w = np.asarray(snap.weights)
         self.bars.setOpts(x=np.arange(B), height=L, width=0.8)
         Lf = L[np.isfinite(L)]
-        self.bar_plot.setYRange(0.0, float(Lf.max()) if Lf.size and Lf.max() > 0 else 1.0)
+        # ranges kept while the data fit them well (a new range each frame re-rendered the
+        # axes' text every frame)
+        sticky_range(self.bar_plot, "y", 0.0, float(Lf.max()) if Lf.size and Lf.max() > 0 else 1.0)
         self.weight_curve.setData(np.arange(B), w)
         wf = w[np.isfinite(w)]
-        self.w_view.setYRange(0.0, float(wf.max()) * 1.1 if wf.size and wf.max() > 0 else 1.0)
+        w_top = float(wf.max()) * 1.1 if wf.size and wf.max() > 0 else 1.0
+        if w_top != self._w_top:
+            self._w_top = w_top
+            self.w_view.setYRange(0.0, w_top)
         cfg = snap.config
         if cfg.reduction == "max":
             i, o = np.unravel_index(int(np.nanargmax(M)), M.shape)
@@ -217,10 +225,12 @@ class LossMatrixPlot(ViewWidget):
             self.set_title(self.dldy_plot, "dL/dY (not available)", size="9pt")
             return
         D = np.asarray(D)
-        top, clipped = _top_level(np.abs(D))
+        top, clipped = _top_level(np.abs(D), self._d_top)
+        self._d_top = top
         self.dldy_image.setImage(np.ascontiguousarray(D), autoLevels=False, levels=(-top, top))
         self.dldy_image.setRect(QRectF(-0.5, -0.5, B, O))
-        self.dldy_bar.setLevels((-top, top))
+        if self.dldy_bar.levels() != (-top, top):
+            self.dldy_bar.setLevels((-top, top))
         cfg = snap.config
         if cfg.loss == "mse" and cfg.reduction == "mean":
             formula = "= 2(Y−T)/(O·B)"
@@ -302,13 +312,26 @@ def _max_text(A: np.ndarray) -> str:
     return fmt(float(finite.max()), 2) if finite.size else "not finite"
 
 
-def _top_level(A: np.ndarray) -> tuple[float, bool]:
+def _ceil2(x: float) -> float:
+    """``x`` > 0 rounded up to two significant digits (0.01234 -> 0.013)."""
+    e = np.floor(np.log10(x)) - 1
+    return float(np.ceil(x / 10**e - 1e-9) * 10**e)
+
+
+def _top_level(A: np.ndarray, shown: float | None = None) -> tuple[float, bool]:
     """The top of a colour scale for values A >= 0: the 98th percentile of the finite values
-    (one outlier must not turn the rest black), and whether anything lies above it."""
+    (one outlier must not turn the rest black), rounded up to two significant digits, and
+    whether anything lies above it. ``shown``, the top on screen, is kept while the
+    percentile lies between 60 % and 100 % of it (a scale that moved every frame re-rendered
+    its colour bar's axis every frame)."""
     finite = A[np.isfinite(A)]
     # a small matrix (B = 1: three entries) is shown whole; percentiles need numbers
     q = 98 if finite.size >= 50 else 100
     hi = float(np.percentile(finite, q)) if finite.size else 1.0
     hi = hi if hi > 0 else (float(finite.max()) if finite.size and finite.max() > 0 else 1.0)
+    if shown is not None and 0.6 * shown <= hi <= shown:
+        hi = shown
+    else:
+        hi = _ceil2(hi)
     clipped = bool(finite.size and finite.max() > hi * (1 + 1e-9)) or finite.size < A.size
     return hi, clipped

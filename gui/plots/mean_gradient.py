@@ -37,6 +37,10 @@ class MeanGradientPlot(ViewWidget):
         p.setLabel("bottom", "parameter index (W1 b1 W2 b2 …)")
         p.setLabel("left", "∂L/∂θ")
         p.showGrid(x=False, y=True, alpha=0.25)
+        # curves thinned to the plot's pixel width (the larger of each pixel's values kept:
+        # both curves thinned alike, so where they coincide they still do)
+        p.setDownsampling(auto=True, mode="peak")
+        p.setClipToView(True)
         # The band is one closed polygon (x, hi) then (x reversed, lo reversed), built by
         # pg.arrayToQPath in one vectorised call; a FillBetweenItem rebuilt its path from two
         # curves on every change of either, which cost ~10 ms a frame for P ~ 1,300.

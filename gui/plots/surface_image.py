@@ -88,3 +88,61 @@ def show_surface(
     # setRect after setImage: it maps the current image's pixels onto the plane
     image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
     return out
+
+
+#: marching squares: for each case (bit 1: corner (0,0) above, 2: (1,0), 4: (1,1), 8: (0,1))
+#: the pairs of cell edges the contour joins (edges 0: bottom (0,0)-(1,0), 1: right
+#: (1,0)-(1,1), 2: top (0,1)-(1,1), 3: left (0,0)-(0,1)); saddles (5, 10) give two segments
+_CASES = {
+    1: ((3, 0),), 2: ((0, 1),), 3: ((3, 1),), 4: ((1, 2),), 5: ((3, 0), (1, 2)),
+    6: ((0, 2),), 7: ((3, 2),), 8: ((2, 3),), 9: ((2, 0),), 10: ((0, 1), (2, 3)),
+    11: ((2, 1),), 12: ((1, 3),), 13: ((1, 0),), 14: ((0, 3),),
+}  # fmt: skip
+
+
+def _case_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(16, 2) first and second edge of each case's up to two segments (-1: none)."""
+    a = np.full((16, 2), -1)
+    b = np.full((16, 2), -1)
+    for k, pairs in _CASES.items():
+        for n, (e0, e1) in enumerate(pairs):
+            a[k, n], b[k, n] = e0, e1
+    return a, b
+
+
+_SEG_A, _SEG_B = _case_tables()
+
+
+def contour_segments(L: np.ndarray, levels, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Contour lines of the grid ``L[i, j]`` at (x[i], y[j]) for every level in ``levels``,
+    as line segments: a (2 S, 2) array of (x, y) end points, two rows a segment (draw with
+    ``connect="pairs"``). Vectorised marching squares over all levels at once: about a
+    millisecond for nine levels of a 41 x 41 grid, where pyqtgraph's isocurve took ~4 ms a
+    level in Python loops."""
+    L = np.asarray(L, dtype=np.float64)
+    lv = np.asarray(levels, dtype=np.float64)[:, None, None]  # (K, 1, 1)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    c00, c10, c01, c11 = L[:-1, :-1], L[1:, :-1], L[:-1, 1:], L[1:, 1:]
+    case = (c00 > lv) * 1 + (c10 > lv) * 2 + (c11 > lv) * 4 + (c01 > lv) * 8  # (K, n, m)
+    k, i, j = np.nonzero((case != 0) & (case != 15))
+    cs = case[k, i, j]
+    level = lv[k, 0, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+
+        def frac(a, b):
+            t = (level - a[i, j]) / (b[i, j] - a[i, j])
+            return np.clip(np.nan_to_num(t, nan=0.5), 0.0, 1.0)
+
+        x0, x1, y0, y1 = x[i], x[i + 1], y[j], y[j + 1]
+        ex = np.stack([x0 + frac(c00, c10) * (x1 - x0), x1, x0 + frac(c01, c11) * (x1 - x0), x0])
+        ey = np.stack([y0, y0 + frac(c10, c11) * (y1 - y0), y1, y0 + frac(c00, c01) * (y1 - y0)])
+    out = []
+    for n in (0, 1):
+        ea, eb = _SEG_A[cs, n], _SEG_B[cs, n]
+        ok = ea >= 0
+        cells = np.nonzero(ok)[0]
+        seg = np.empty((len(cells), 2, 2))
+        seg[:, 0, 0], seg[:, 0, 1] = ex[ea[ok], cells], ey[ea[ok], cells]
+        seg[:, 1, 0], seg[:, 1, 1] = ex[eb[ok], cells], ey[eb[ok], cells]
+        out.append(seg.reshape(-1, 2))
+    return np.concatenate(out)
