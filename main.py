@@ -23,33 +23,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from core.activations import ACTIVATIONS
-from core.config import CSV_SCALES, CSV_TASKS, DATASETS, PLANES, Config, ConfigError, parse_hidden
-from core.losses import REDUCTIONS, loss_names
-from core.optimizers import OPTIMIZERS
+from core.config import SETTING, SETTINGS, Config, ConfigError
 
-#: Config field -> command-line option
-OPTION_OF = {
-    "hidden": "--hidden",
-    "batch_size": "--batch-size",
-    "lr": "--lr",
-    "loss": "--loss",
-    "reduction": "--reduction",
-    "optimizer": "--optimizer",
-    "activation": "--activation",
-    "dataset": "--dataset",
-    "seed": "--seed",
-    "plane": "--plane",
-    "csv_path": "--csv",
-    "csv_inputs": "--inputs",
-    "csv_targets": "--targets",
-    "csv_task": "--task",
-    "csv_scale": "--scale",
-}
 #: --screenshot: file extension -> the Qt image format written
 SCREENSHOT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 EXIT_DIVERGED = 3
@@ -76,35 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 everything as asked; 1 a picture could not be written; "
         "2 a bad value; 3 the run diverged (the pictures are still written)",
     )
+    settings = p.add_argument_group("settings (each also a config-file key)")
+    for s in SETTINGS:  # one option per declared setting (core.config)
+        settings.add_argument(
+            s.cli_option,
+            dest=s.name,
+            metavar=s.metavar or None,
+            help=s.help_text().replace("%", "%%"),
+        )
     a = p.add_argument
-    a("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 32,32 (default 32,32)")
-    a("--batch-size", metavar="B", help="minibatch size (default 32)")
-    a("--lr", metavar="RATE", help="learning rate (default 0.05)")
-    a("--loss", metavar="NAME", help=f"one of {', '.join(loss_names())}")
-    a("--reduction", metavar="NAME", help=f"one of {', '.join(REDUCTIONS)}")
-    a("--optimizer", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)}")
-    a("--activation", metavar="NAME", help=f"one of {', '.join(ACTIVATIONS)}")
-    a("--dataset", metavar="NAME", help=f"one of {', '.join(DATASETS)}")
-    a("--seed", metavar="N", help="random seed (default 0)")
-    a("--plane", metavar="NAME", help=f"loss-surface plane: one of {', '.join(PLANES)}")
-    a("--csv", metavar="PATH", help="train on your own data: a CSV file with a header row")
-    a(
-        "--inputs",
-        metavar="A,B,C",
-        help="CSV input columns (default: every column but the targets)",
-    )
-    a("--targets", metavar="Y1,Y2", help="CSV target columns (default: the last column)")
-    a(
-        "--task",
-        metavar="NAME",
-        help=f"CSV task: one of {', '.join(CSV_TASKS)} (default auto: guessed, and said)",
-    )
-    a(
-        "--scale",
-        metavar="NAME",
-        help=f"CSV values: one of {', '.join(CSV_SCALES)} (default standard: inputs and "
-        "regression targets to mean 0, sd 1 on the training split)",
-    )
     a("--config", metavar="FILE.json", help="settings from a JSON file (options override it)")
     a("--steps", metavar="N", default="0", help="train N steps before showing or rendering")
     a(
@@ -138,14 +96,10 @@ def _int(option: str, text: str, lo: int, hi: int) -> int:
     return v
 
 
-def _float(option: str, text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise UsageError(option, f"{text!r} is not a number") from None
-    if not math.isfinite(v):
-        raise UsageError(option, f"must be a finite number (got {text})")
-    return v
+def option_of(field: str, fallback: str | None = None) -> str:
+    """The command-line option of a Config field (``batch_size`` -> ``--batch-size``)."""
+    s = SETTING.get(field)
+    return s.cli_option if s is not None else (fallback or f"--{field}")
 
 
 def last_config() -> Config | None:
@@ -177,71 +131,51 @@ def config_from_args(args: argparse.Namespace, remembered: bool = False) -> Conf
     else:
         base = (last_config() if remembered else None) or Config()
     changes: dict = {}
-    if args.hidden is not None:
-        try:
-            changes["hidden"] = parse_hidden(args.hidden)
-        except ConfigError as e:
-            raise UsageError("--hidden", e.message) from None
-    if args.batch_size is not None:
-        changes["batch_size"] = _int("--batch-size", args.batch_size, 1, 10**9)
-    if args.lr is not None:
-        changes["lr"] = _float("--lr", args.lr)
-    if args.seed is not None:
-        changes["seed"] = _int("--seed", args.seed, 0, 2**32 - 1)
-    for name in ("loss", "reduction", "optimizer", "activation", "dataset", "plane"):
-        v = getattr(args, name)
-        if v is not None:
-            changes[name] = v
+    for s in SETTINGS:
+        text = getattr(args, s.name)
+        if text is not None and s.group != "CSV":  # CSV options: _csv_changes
+            try:
+                changes[s.name] = s.parse(text)
+            except ConfigError as e:
+                raise UsageError(s.cli_option, e.message) from None
     changes.update(_csv_changes(args, base, changes))
-    cfg = base.replace(**changes)
-    from core.session import validate_changes
-
     try:
-        validate_changes(cfg, {}, None, None)
-        cfg.validate()
+        return base.replace(**changes).validate(changed=changes)
     except ConfigError as e:
-        option = OPTION_OF.get(e.field, "--config" if args.config else f"--{e.field}")
+        option = option_of(e.field, "--config" if args.config else None)
         raise UsageError(option, e.message) from None
-    return cfg
-
-
-def _columns(option: str, text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(","))
-    if not text.strip() or not all(names):
-        raise UsageError(option, f"{text!r}: give column names separated by commas, e.g. a,b,c")
-    return names
 
 
 def _csv_changes(args: argparse.Namespace, base: Config, changes: dict) -> dict:
     """The csv_* settings the options ask for. --csv implies --dataset csv; the column, task
     and scale options need CSV data (from --csv or the config file)."""
     out: dict = {}
-    if args.csv is not None:
+    if args.csv_path is not None:
         if changes.get("dataset", "csv") != "csv":
             raise UsageError("--csv", f"cannot be combined with --dataset {changes['dataset']}")
-        if not args.csv.strip():
+        if not args.csv_path.strip():
             raise UsageError("--csv", "give the path of a CSV file")
         out["dataset"] = "csv"
-        out["csv_path"] = args.csv
         # another file's columns do not carry over from the config file
         out["csv_inputs"], out["csv_targets"] = (), ()
-    if args.inputs is not None:
-        out["csv_inputs"] = _columns("--inputs", args.inputs)
-    if args.targets is not None:
-        out["csv_targets"] = _columns("--targets", args.targets)
-    if args.task is not None:
-        out["csv_task"] = args.task
-    if args.scale is not None:
-        out["csv_scale"] = args.scale
     dataset = out.get("dataset", changes.get("dataset", base.dataset))
-    for option, name in (("--inputs", "inputs"), ("--targets", "targets"), ("--task", "task")):
-        if getattr(args, name) is not None and dataset != "csv":
-            raise UsageError(option, "applies to CSV data: add --csv PATH")
-    if args.scale is not None and dataset != "csv":
-        raise UsageError(
-            "--scale", "applies to CSV data (--csv PATH); the built-in data are on a unit scale"
-        )
+    for s in SETTINGS:
+        text = getattr(args, s.name)
+        if s.group != "CSV" or text is None:
+            continue
+        if dataset != "csv":
+            reason = _NOT_CSV.get(s.name, "applies to CSV data: add --csv PATH")
+            raise UsageError(s.cli_option, reason)
+        try:
+            out[s.name] = s.parse(text)
+        except ConfigError as e:
+            raise UsageError(s.cli_option, e.message) from None
     return out
+
+
+_NOT_CSV = {
+    "csv_scale": "applies to CSV data (--csv PATH); the built-in data are on a unit scale"
+}
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -435,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             session = Session(cfg)
         except ConfigError as e:
             if headless or args.config or args.csv or cfg == config_from_args(args):
-                raise UsageError(OPTION_OF.get(e.field, f"--{e.field}"), e.message) from None
+                raise UsageError(option_of(e.field), e.message) from None
             # The last session's data cannot be loaded any more (a CSV moved or changed):
             # start from the defaults instead of refusing to open for good.
             print(
@@ -446,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 session = Session(cfg)
             except ConfigError as e2:
-                raise UsageError(OPTION_OF.get(e2.field, f"--{e2.field}"), e2.message) from None
+                raise UsageError(option_of(e2.field), e2.message) from None
     except UsageError as e:
         print(f"batchscope: error: {e}", file=sys.stderr)
         return 2

@@ -1,9 +1,18 @@
-"""Every setting of a Batchscope run, validated in one place.
+"""Every setting of a Batchscope run, declared once, and the one check of a whole run.
 
-``Config`` is a frozen dataclass. ``Config.validate()`` raises ``ConfigError(field, message)``
-naming the field and the reason; the command line, the JSON loader and the window's controls
-all call it, so a bad value is refused the same way everywhere. A config file is plain JSON
-holding any subset of the fields.
+Each ``Config`` field carries its ``Setting`` (its kind, range or choices, default, label,
+tooltip and command-line option) in the field's metadata; ``SETTINGS`` lists them in field
+order. From these declarations come:
+
+* ``Config.validate(data)``: the one check of a whole configuration (raises
+  ``ConfigError(field, message)``); it knows the data set's size and task, from the data set
+  declarations in ``core.data`` or from the loaded data;
+* ``Setting.check`` / ``Setting.parse``: the check of one value, as the window's controls
+  run it while a value is typed (``gui.controls`` builds its widgets from ``SETTINGS``);
+* the command line's options and ``--help`` (``main.build_parser``);
+* the config file's keys (``Config.from_dict`` / ``load``): plain JSON, any subset.
+
+Adding a field with ``setting(...)`` adds its widget, its option and its key.
 """
 
 from __future__ import annotations
@@ -13,37 +22,28 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-from .activations import ACTIVATIONS
-from .losses import REDUCTIONS, loss_names
-from .optimizers import OPTIMIZERS
+from typing import Any, Protocol
 
 __all__ = [
+    "Choice",
     "Config",
     "ConfigError",
-    "DATASETS",
-    "PLANES",
-    "SAMPLE_WEIGHTINGS",
-    "CSV_TASKS",
-    "CSV_SCALES",
-    "parse_hidden",
-    "MAX_WIDTH",
+    "DataShape",
+    "MAX_BATCH",
     "MAX_LAYERS",
     "MAX_PARAMS",
+    "MAX_WIDTH",
     "MEMORY_BUDGET",
+    "SETTING",
+    "SETTINGS",
+    "Setting",
+    "count_params",
+    "parse_hidden",
+    "write_text_atomic",
 ]
-
-DATASETS: tuple[str, ...] = ("teacher", "waves", "blobs", "csv")
-PLANES: tuple[str, ...] = ("gradient", "random", "pca")
-SAMPLE_WEIGHTINGS: tuple[str, ...] = ("uniform", "x1_positive_double")
-#: a CSV's task: guessed from its target columns, or as chosen
-CSV_TASKS: tuple[str, ...] = ("auto", "regression", "classification")
-#: standard: inputs and regression targets shifted and scaled to mean 0, sd 1 on the
-#: training split (raw targets in the hundreds then train at the default rate); none: raw
-CSV_SCALES: tuple[str, ...] = ("standard", "none")
 
 MAX_WIDTH = 4096  #: largest hidden layer
 MAX_LAYERS = 16  #: most hidden layers
@@ -51,6 +51,16 @@ MAX_PARAMS = 20_000_000  #: most parameters (160 MB of float64 per copy)
 MAX_SAMPLES = 1_000_000
 MEMORY_BUDGET = 2 * 2**30  #: settings that would allocate more are refused up front
 MAX_BATCH = 65_536
+
+#: the control panel's groups (``Setting.group``); CSV settings are edited in the CSV dialog
+NETWORK, DATA, OPTIMISATION, VIEW, MORE, CSV = (
+    "Network",
+    "Data",
+    "Optimisation",
+    "View",
+    "More settings",
+    "CSV",
+)
 
 
 class ConfigError(ValueError):
@@ -62,149 +72,369 @@ class ConfigError(ValueError):
         self.message = message
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """Parse hidden layer sizes typed as ``"32, 32"`` (commas or spaces; empty = no hidden layer).
+class DataShape(Protocol):
+    """What the check needs to know of a data set (``core.data.Dataset`` and a Snapshot's
+    fields are enough): its training-set size, input and output widths and task."""
 
-    Raises ConfigError("hidden", ...) for anything that is not a list of positive integers
-    within the caps.
+    n_train: int
+    n_in: int
+    n_out: int
+    task: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One choice of a setting: its key (in Config, files and options), what the window's
+    list shows, and the longer explanation (the item's tooltip)."""
+
+    key: str
+    label: str = ""
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The declaration of one setting.
+
+    kind : "int", "float", "choice", "text", "sizes" (hidden layers), "names" (CSV columns)
+        or "numbers" (a list of weights)
+    lo, hi : the range of an int or float (``low_open``: lo itself is refused)
+    choices : the choices of a "choice", or a function returning them (read when needed, so
+        a loss registered later is offered)
+    label : the control panel's label (``&`` marks the keyboard shortcut)
+    tooltip : what the control's tooltip says; help : the ``--help`` line (tooltip if empty)
+    option, metavar : the command-line option (derived from the name if empty)
+    control : the widget's objectName; its error label is the same name ending in "Error"
+    group : the control panel's group (CSV settings: the CSV dialog)
+    log : a positive float whose arrows step on a log scale
     """
-    if not isinstance(text, str):
-        raise ConfigError("hidden", "expected text such as '32, 32'")
-    parts = [p for p in text.replace(",", " ").split() if p]
-    sizes = []
-    for p in parts:
-        try:
-            n = int(p)
-        except ValueError:
-            raise ConfigError(
-                "hidden", f"{p!r} is not a whole number; type sizes like '32, 32'"
-            ) from None
-        sizes.append(n)
-    hidden = tuple(sizes)
-    _check_hidden(hidden)
-    return hidden
+
+    kind: str
+    label: str
+    tooltip: str
+    lo: float | None = None
+    hi: float | None = None
+    low_open: bool = False
+    choices: tuple[Choice, ...] | Callable[[], tuple[Choice, ...]] = ()
+    help: str = ""
+    option: str = ""
+    metavar: str = ""
+    control: str = ""
+    group: str = MORE
+    log: bool = False
+    name: str = ""
+    default: Any = None
+
+    # ------------------------------------------------------------- derived
+    @property
+    def cli_option(self) -> str:
+        return self.option or "--" + self.name.replace("_", "-")
+
+    @property
+    def error_label(self) -> str:
+        """objectName of the label under the control that shows a refusal."""
+        for suffix in ("Spin", "Edit", "Combo", "List"):
+            if self.control.endswith(suffix):
+                return self.control[: -len(suffix)] + "Error"
+        return self.control + "Error"
+
+    def options(self) -> tuple[Choice, ...]:
+        """The choices now (a registry is read at each call)."""
+        return self.choices() if callable(self.choices) else self.choices
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(c.key for c in self.options())
+
+    def help_text(self) -> str:
+        text = self.help or self.tooltip.split(". ")[0].rstrip(".")
+        if not text[1:2].isupper():  # "Activation of ..." -> "activation of ..."; not "CSV"
+            text = text[0].lower() + text[1:]
+        if self.kind == "choice":
+            text += f": one of {', '.join(self.keys())}"
+        default = _show(self.default)
+        return f"{text} (default {default})" if default else text
+
+    # --------------------------------------------------------------- checks
+    def check(self, value: Any) -> Any:
+        """Raise ConfigError(name, reason) unless ``value`` is of the declared kind and in the
+        declared range or choices; return it. Knows nothing of the data (``Config.validate``
+        does)."""
+        _CHECKS[self.kind](self, value)
+        return value
+
+    def parse(self, text: str) -> Any:
+        """The value typed as ``text`` (a command-line option, a text field), checked."""
+        return self.check(_PARSERS[self.kind](self, text))
+
+    def from_json(self, value: Any) -> Any:
+        """A config file's JSON value as the field's value (types only; ``validate`` checks
+        ranges)."""
+        return _FROM_JSON[self.kind](self, value)
 
 
-def _check_hidden(hidden: tuple[int, ...]) -> None:
-    if len(hidden) > MAX_LAYERS:
-        raise ConfigError("hidden", f"at most {MAX_LAYERS} hidden layers (got {len(hidden)})")
-    for n in hidden:
-        if isinstance(n, bool) or not isinstance(n, int):
-            raise ConfigError("hidden", f"sizes must be whole numbers (got {n!r})")
-        if n < 1:
-            raise ConfigError("hidden", f"sizes must be at least 1 (got {n})")
-        if n > MAX_WIDTH:
-            raise ConfigError("hidden", f"a layer may have at most {MAX_WIDTH} units (got {n})")
+def setting(default: Any, kind: str, label: str, tooltip: str, **declared: Any) -> Any:
+    """A Config field declared with its ``Setting`` (see there for the keywords)."""
+    return field(default=default, metadata={"setting": Setting(kind, label, tooltip, **declared)})
 
 
-def count_params(sizes: list[int] | tuple[int, ...]) -> int:
-    """P for an MLP with these layer sizes (weights and biases)."""
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+# ---------------------------------------------------------------- choices read when needed
+def _activation_choices() -> tuple[Choice, ...]:
+    from .activations import ACTIVATIONS
+
+    return tuple(Choice(a, a) for a in ACTIVATIONS)
+
+
+def _dataset_choices() -> tuple[Choice, ...]:
+    from .data import DATA_SOURCES
+
+    return tuple(Choice(d.name, d.label, d.about) for d in DATA_SOURCES)
+
+
+def _loss_choices() -> tuple[Choice, ...]:
+    from .losses import loss_choices  # the registry, read at each call
+
+    return tuple(Choice(k, label, about) for k, (label, about) in loss_choices().items())
+
+
+def _reduction_choices() -> tuple[Choice, ...]:
+    from .losses import REDUCTION_LABELS, REDUCTIONS
+
+    return tuple(Choice(r, r, REDUCTION_LABELS.get(r, "")) for r in REDUCTIONS)
+
+
+def _optimizer_choices() -> tuple[Choice, ...]:
+    from .optimizers import OPTIMIZERS
+
+    return tuple(Choice(k, *OPTIMIZER_LABELS.get(k, (k, ""))) for k in OPTIMIZERS)
+
+
+OPTIMIZER_LABELS = {
+    "sgd": ("SGD", "Plain gradient step: w ← w − lr · g"),
+    "momentum": ("momentum", "Heavy-ball momentum (μ: the momentum setting, 0.9 by default)"),
+    "nesterov": ("Nesterov", "Nesterov momentum (μ: the momentum setting, 0.9 by default)"),
+    "adam": ("Adam", "Adam (β1 = 0.9, β2 = 0.999)"),
+}
+PLANES = (
+    Choice("gradient", "gradient × spread", "d1 = the mean gradient, d2 = the main disagreement"),
+    Choice("random", "random", "Two random filter-normalised directions (Li et al. 2018)"),
+    Choice("pca", "PCA of the path", "The two main directions of the recent trajectory"),
+)
+SAMPLE_WEIGHTINGS = (
+    Choice("uniform", "uniform", "Every sample counts the same"),
+    Choice("x1_positive_double", "x1 > 0 counts 2×", "Samples whose first input is > 0 count 2×"),
+)
+#: a CSV's task: guessed from its target columns, or as chosen
+CSV_TASKS = (
+    Choice("auto", "guess", "Classes if the targets look like classes, else regression"),
+    Choice("regression", "regression", "Any real-valued targets"),
+    Choice("classification", "classification", "Class targets (one-hot rows or labels)"),
+)
+#: standard: inputs and regression targets shifted and scaled to mean 0, sd 1 on the
+#: training split (raw targets in the hundreds then train at the default rate); none: raw
+CSV_SCALES = (
+    Choice("standard", "standardise", "Mean 0, sd 1 on the training split"),
+    Choice("none", "raw values", "The values as they are in the file"),
+)
 
 
 @dataclass(frozen=True)
 class Config:
-    """All settings of a run. Sizes of the input and output layers come from the dataset."""
+    """All settings of a run. Sizes of the input and output layers come from the data set."""
 
-    hidden: tuple[int, ...] = (32, 32)
-    activation: str = "tanh"
-    dataset: str = "teacher"
-    n_samples: int = 1280
-    val_fraction: float = 0.2
-    noise: float = 0.1
-    csv_path: str = ""
-    csv_inputs: tuple[str, ...] = ()
-    csv_targets: tuple[str, ...] = ()
-    csv_task: str = "auto"
-    csv_scale: str = "standard"
-    batch_size: int = 32
-    lr: float = 0.05
-    loss: str = "mse"
-    reduction: str = "mean"
-    output_weights: tuple[float, ...] = ()
-    sample_weighting: str = "uniform"
-    huber_delta: float = 1.0
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    seed: int = 0
-    plane: str = "gradient"
-    surface_resolution: int = 41
-    surface_samples: int = 256
-    eval_every: int = 10
+    hidden: tuple[int, ...] = setting(
+        (32, 32), "sizes", "&Hidden layers",
+        "Hidden layer sizes, comma separated (e.g. '32, 32'; empty = no hidden layer). "
+        "Press Enter to apply: a new shape builds a new network (the history is kept).",
+        help="hidden layer sizes, e.g. 32,32", metavar="SIZES", control="hiddenLayersEdit",
+        group=NETWORK,
+    )  # fmt: skip
+    activation: str = setting(
+        "tanh", "choice", "&Activation",
+        "Activation of the hidden layers (the output layer is linear). Keeps the weights.",
+        choices=_activation_choices, metavar="NAME", control="activationCombo", group=NETWORK,
+    )  # fmt: skip
+    dataset: str = setting(
+        "teacher", "choice", "Data&set",
+        "The task. teacher: the question's 5 inputs → 3 outputs; blobs is for cross-entropy.",
+        help="the data set", choices=_dataset_choices, metavar="NAME", control="datasetCombo",
+        group=DATA,
+    )  # fmt: skip
+    n_samples: int = setting(
+        1280, "int", "Sample &count", "Samples in the built-in data set (training and validation).",
+        lo=8, hi=MAX_SAMPLES, metavar="N", control="samplesSpin",
+    )  # fmt: skip
+    val_fraction: float = setting(
+        0.2, "float", "Validat&ion share", "Share of the samples held out for validation.",
+        lo=0.0, hi=0.9, metavar="F", control="validationFractionSpin",
+    )  # fmt: skip
+    noise: float = setting(
+        0.1, "float", "&Target noise", "Standard deviation of the noise on the built-in targets.",
+        lo=0.0, hi=100.0, metavar="SD", control="noiseSpin",
+    )  # fmt: skip
+    csv_path: str = setting(
+        "", "text", "&File", "train on your own data: a CSV file with a header row",
+        option="--csv", metavar="PATH", control="csvPathEdit", group=CSV,
+    )  # fmt: skip
+    csv_inputs: tuple[str, ...] = setting(
+        (), "names", "&Inputs", "CSV input columns (default: every column but the targets)",
+        option="--inputs", metavar="A,B,C", control="csvInputsList", group=CSV,
+    )  # fmt: skip
+    csv_targets: tuple[str, ...] = setting(
+        (), "names", "&Targets", "CSV target columns (default: the last column)",
+        option="--targets", metavar="Y1,Y2", control="csvTargetsList", group=CSV,
+    )  # fmt: skip
+    csv_task: str = setting(
+        "auto", "choice", "Ta&sk", "CSV task (auto: guessed from the targets, and said)",
+        choices=CSV_TASKS, option="--task", metavar="NAME", control="csvTaskCombo", group=CSV,
+    )  # fmt: skip
+    csv_scale: str = setting(
+        "standard", "choice", "S&cale",
+        "CSV values (standard: inputs and regression targets to mean 0, sd 1 on the "
+        "training split)",
+        choices=CSV_SCALES, option="--scale", metavar="NAME", control="csvScaleCombo", group=CSV,
+    )  # fmt: skip
+    batch_size: int = setting(
+        32, "int", "&Batch size B",
+        "Minibatch size B: the number of per-sample gradients averaged into one step. "
+        "Applies from the next step; the spread of the mean shrinks like 1/√B.",
+        help="minibatch size", lo=1, hi=MAX_BATCH, metavar="B", control="batchSizeSpin",
+        group=DATA,
+    )  # fmt: skip
+    lr: float = setting(
+        0.05, "float", "&Learning rate",
+        "Learning rate (> 0). The arrows step on a log scale (×1.78); type any value. "
+        "Keeps the weights.",
+        help="learning rate", lo=0.0, hi=1e6, low_open=True, log=True, metavar="RATE",
+        control="learningRateSpin", group=OPTIMISATION,
+    )  # fmt: skip
+    loss: str = setting(
+        "mse", "choice", "L&oss", "Elementwise loss: fills the matrix M (outputs × batch).",
+        help="the elementwise loss", choices=_loss_choices, metavar="NAME", control="lossCombo",
+        group=OPTIMISATION,
+    )  # fmt: skip
+    reduction: str = setting(
+        "mean", "choice", "&Reduction",
+        "How M becomes the one scalar that is minimised. Changing it changes the surface.",
+        help="how M becomes the scalar", choices=_reduction_choices, metavar="NAME",
+        control="reductionCombo", group=OPTIMISATION,
+    )  # fmt: skip
+    output_weights: tuple[float, ...] = setting(
+        (), "numbers", "Output &weights",
+        "Per-output weights of the weighted reduction, e.g. '2, 1, 1' (empty: output 1 "
+        "counts twice).",
+        help="per-output weights of the weighted reduction, e.g. 2,1,1 (default: output 1 "
+        "counts twice)", metavar="W1,W2", control="outputWeightsEdit",
+    )  # fmt: skip
+    sample_weighting: str = setting(
+        "uniform", "choice", "Sample wei&ghts", "Per-sample weights of the weighted reduction.",
+        choices=SAMPLE_WEIGHTINGS, metavar="NAME", control="sampleWeightingCombo",
+    )  # fmt: skip
+    huber_delta: float = setting(
+        1.0, "float", "H&uber δ", "Where the Huber loss turns from squared to absolute.",
+        lo=0.0, hi=1e6, low_open=True, log=True, metavar="DELTA", control="huberDeltaSpin",
+    )  # fmt: skip
+    optimizer: str = setting(
+        "sgd", "choice", "O&ptimiser", "Update rule on the flat parameter vector.",
+        choices=_optimizer_choices, metavar="NAME", control="optimizerCombo", group=OPTIMISATION,
+    )  # fmt: skip
+    momentum: float = setting(
+        0.9, "float", "&Momentum μ", "Momentum of the momentum and Nesterov optimisers.",
+        lo=0.0, hi=0.9999, metavar="MU", control="momentumSpin",
+    )  # fmt: skip
+    seed: int = setting(
+        0, "int", "S&eed",
+        "Random seed for the data, the initial weights and the batch order. A new seed "
+        "starts new weights.",
+        help="random seed", lo=0, hi=2**31 - 1, metavar="N", control="seedSpin", group=DATA,
+    )  # fmt: skip
+    plane: str = setting(
+        "gradient", "choice", "Pla&ne",
+        "The plane through the weights on which the loss surface is drawn.",
+        help="loss-surface plane", choices=PLANES, metavar="NAME", control="planeCombo",
+        group=VIEW,
+    )  # fmt: skip
+    surface_resolution: int = setting(
+        41, "int", "Surface grid si&ze", "Points per side of the loss-surface grid.",
+        lo=5, hi=201, metavar="N", control="surfaceResolutionSpin",
+    )  # fmt: skip
+    surface_samples: int = setting(
+        256, "int", "Surface samples (&k)", "Training samples the loss surface is computed on.",
+        lo=8, hi=100_000, metavar="N", control="surfaceSamplesSpin",
+    )  # fmt: skip
+    eval_every: int = setting(
+        10, "int", "Evaluate every (&j)", "Steps between two train/validation loss evaluations.",
+        lo=1, hi=100_000, metavar="STEPS", control="evalEverySpin",
+    )  # fmt: skip
 
     # ---------------------------------------------------------------- validate
     def validate(
-        self, train_size: int | None = None, n_in: int | None = None, n_out: int | None = None
+        self,
+        data: DataShape | None = None,
+        *,
+        train_size: int | None = None,
+        n_in: int | None = None,
+        n_out: int | None = None,
+        task: str | None = None,
+        changed: Collection[str] = (),
     ) -> Config:
-        """Raise ConfigError(field, reason) for the first bad setting; return self if all good.
+        """The one check of a whole run: raise ConfigError(field, reason) for the first bad
+        setting; return self if all are good.
 
-        train_size, n_in, n_out : known once the data are loaded (CSV); for the built-in data
-        sets they follow from the config itself.
+        data : the loaded data (anything with n_train, n_in, n_out, task); None: the built-in
+            data set's declaration (``core.data.DATA_SOURCES``); a CSV's size and task are
+            only known once loaded, so without ``data`` its data-dependent checks are left out.
+        train_size, n_in, n_out, task : the same given one by one (they override ``data``).
+        changed : the settings just changed: a conflict between two is blamed on the one
+            changed (a regression data set chosen under a classification loss: "dataset").
         """
-        _check_hidden(tuple(self.hidden))
-        _choice("activation", self.activation, tuple(ACTIVATIONS))
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("loss", self.loss, loss_names())
-        _choice("reduction", self.reduction, REDUCTIONS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("plane", self.plane, PLANES)
-        _choice("sample_weighting", self.sample_weighting, SAMPLE_WEIGHTINGS)
-        _choice("csv_task", self.csv_task, CSV_TASKS)
-        _choice("csv_scale", self.csv_scale, CSV_SCALES)
-        _int_range("n_samples", self.n_samples, 8, MAX_SAMPLES)
-        _float_range("val_fraction", self.val_fraction, 0.0, 0.9, low_open=False)
-        _float_range("noise", self.noise, 0.0, 100.0, low_open=False)
-        _float_range("lr", self.lr, 0.0, 1e6)
-        _float_range("huber_delta", self.huber_delta, 0.0, 1e6)
-        _float_range("momentum", self.momentum, 0.0, 0.9999, low_open=False)
-        _int_range("seed", self.seed, 0, 2**32 - 1)
-        _int_range("surface_resolution", self.surface_resolution, 5, 201)
-        _int_range("surface_samples", self.surface_samples, 8, 100_000)
-        _int_range("eval_every", self.eval_every, 1, 100_000)
-        _int_range("batch_size", self.batch_size, 1, MAX_BATCH)
+        for s in SETTINGS:
+            s.check(getattr(self, s.name))
         if self.dataset == "csv" and not self.csv_path:
             raise ConfigError("csv_path", "the csv dataset needs a file (csv_path)")
-        for w in self.output_weights:
-            if (
-                isinstance(w, bool)
-                or not isinstance(w, (int, float))
-                or not math.isfinite(w)
-                or w < 0
-            ):
-                raise ConfigError("output_weights", f"weights must be finite and >= 0 (got {w!r})")
-        if self.output_weights and sum(self.output_weights) <= 0:
-            raise ConfigError("output_weights", "at least one weight must be positive")
-        if train_size is None and self.dataset != "csv":
-            train_size = self.train_size()
-        if train_size is not None and self.batch_size > train_size:
-            raise ConfigError(
-                "batch_size",
-                f"{self.batch_size} is larger than the training set ({train_size} samples)",
-            )
-        if n_in is None and self.dataset != "csv":
-            n_in, n_out = self.io_sizes()
-        if n_in is not None and n_out is not None:
-            if self.output_weights and len(self.output_weights) != n_out:
-                raise ConfigError(
-                    "output_weights",
-                    f"needs {n_out} weights, one per output (got {len(self.output_weights)})",
-                )
-            P = count_params([n_in, *self.hidden, n_out])
-            if P > MAX_PARAMS:
-                raise ConfigError(
-                    "hidden",
-                    f"{P:,} parameters is over the cap of {MAX_PARAMS:,}; use smaller layers",
-                )
-            need = self.memory_estimate(n_in, n_out)
-            if need > MEMORY_BUDGET:
-                field = "batch_size" if self._batch_memory(n_in, n_out) > need / 2 else "hidden"
-                raise ConfigError(
-                    field,
-                    f"these settings would need about {need / 2**30:.1f} GiB of memory "
-                    f"(the budget is {MEMORY_BUDGET / 2**30:.0f} GiB); use a smaller "
-                    f"{'batch' if field == 'batch_size' else 'network'}",
-                )
+        from .data import declared_shape
+
+        known = _shape_of(data, declared_shape(self))
+        given = (train_size, n_in, n_out, task)
+        self._check_against(_Shape(*(k if g is None else g for g, k in zip(given, known))), changed)
         return self
+
+    def _check_against(self, d: _Shape, changed: Collection[str]) -> None:
+        """The checks that need the data: batch vs training set, task, sizes, memory."""
+        if d.n_train is not None and self.batch_size > d.n_train:
+            _batch_over(self.batch_size, d.n_train, changed)
+        if d.task is not None:
+            _check_task(self.loss, d.task, "dataset" if "dataset" in changed else "loss")
+        if d.n_in is None or d.n_out is None:
+            return
+        if self.output_weights and len(self.output_weights) != d.n_out:
+            raise ConfigError(
+                "output_weights",
+                f"needs {d.n_out} weights, one per output (got {len(self.output_weights)})",
+            )
+        P = count_params([d.n_in, *self.hidden, d.n_out])
+        if P > MAX_PARAMS:
+            raise ConfigError(
+                "hidden", f"{P:,} parameters is over the cap of {MAX_PARAMS:,}; use smaller layers"
+            )
+        need = self.memory_estimate(d.n_in, d.n_out)
+        if need > MEMORY_BUDGET:
+            field_ = "batch_size" if self._batch_memory(d.n_in, d.n_out) > need / 2 else "hidden"
+            raise ConfigError(
+                field_,
+                f"these settings would need about {need / 2**30:.1f} GiB of memory "
+                f"(the budget is {MEMORY_BUDGET / 2**30:.0f} GiB); use a smaller "
+                f"{'batch' if field_ == 'batch_size' else 'network'}",
+            )
+
+    def changed(self, changes: dict[str, Any]) -> Config:
+        """A copy with ``changes`` (Config field names) made, not yet checked (``validate``);
+        ConfigError for a name that is no setting."""
+        for k in changes:
+            if k not in SETTING:
+                raise ConfigError(k, "unknown setting")
+        if "hidden" in changes:
+            changes = {**changes, "hidden": tuple(changes["hidden"])}
+        return dataclasses.replace(self, **changes)
 
     def _batch_memory(self, n_in: int, n_out: int) -> int:
         """Bytes of one batch's forward/backward arrays (activations, deltas, derivatives)."""
@@ -232,16 +462,19 @@ class Config:
         return (2.0,) + (1.0,) * (n_out - 1)
 
     def train_size(self) -> int:
-        """Number of training samples for the built-in data sets."""
-        return self.n_samples - int(round(self.n_samples * self.val_fraction))
+        """Number of training samples for the built-in data sets (``core.data.split_sizes``)."""
+        from .data import split_sizes
+
+        return split_sizes(self.n_samples, self.val_fraction)[0]
 
     def io_sizes(self) -> tuple[int, int]:
-        """(n_in, n_out) of the built-in data sets; csv: from the chosen columns."""
-        if self.dataset == "teacher":
-            return 5, 3
-        if self.dataset in ("waves", "blobs"):
-            return 2, 3
-        return len(self.csv_inputs), len(self.csv_targets)
+        """(n_in, n_out): the built-in data set's declaration; csv: the chosen columns."""
+        from .data import declared_shape
+
+        shape = declared_shape(self)
+        if shape.n_in is None:
+            return len(self.csv_inputs), len(self.csv_targets)
+        return shape.n_in, shape.n_out
 
     def layer_sizes(self, n_in: int | None = None, n_out: int | None = None) -> list[int]:
         if n_in is None:
@@ -270,21 +503,15 @@ class Config:
             raise ConfigError(
                 source, f"must be a JSON object of settings, not {type(data).__name__}"
             )
-        known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise ConfigError(f"{source}: {key}", "unknown setting")
-            try:
-                kwargs[key] = _coerce(key, value, _default_of(known[key]))
-            except ConfigError as e:
-                raise ConfigError(f"{source}: {e.field}", e.message) from None
-        cfg = cls(**kwargs)
         try:
-            cfg.validate()
+            for key, value in data.items():
+                if key not in SETTING:
+                    raise ConfigError(key, "unknown setting")
+                kwargs[key] = SETTING[key].from_json(value)
+            return cls(**kwargs).validate()
         except ConfigError as e:
             raise ConfigError(f"{source}: {e.field}", e.message) from None
-        return cfg
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Config:
@@ -317,6 +544,273 @@ class Config:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
+#: every setting, in the order of Config's fields
+SETTINGS: tuple[Setting, ...] = tuple(
+    dataclasses.replace(f.metadata["setting"], name=f.name, default=f.default)
+    for f in fields(Config)
+)
+SETTING: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    n_train: int | None
+    n_in: int | None
+    n_out: int | None
+    task: str | None
+
+
+def _shape_of(data: Any, declared: Any) -> tuple:
+    src = declared if data is None else data
+    return (src.n_train, src.n_in, src.n_out, src.task)
+
+
+#: settings that change the training set's size
+_SIZE_FIELDS = ("n_samples", "val_fraction", "dataset", "csv_path")
+
+
+def _batch_over(batch_size: int, n_train: int, changed: Collection[str]) -> None:
+    """Refuse a batch larger than the training set, blaming the setting just changed."""
+    blamed = [k for k in _SIZE_FIELDS if k in changed]
+    if "batch_size" in changed or not blamed:
+        raise ConfigError(
+            "batch_size", f"{batch_size} is larger than the training set ({n_train} samples)"
+        )
+    raise ConfigError(
+        blamed[0],
+        f"the training set would hold {n_train} samples, fewer than the batch size "
+        f"{batch_size}; lower the batch size first",
+    )
+
+
+def _check_task(loss: str, task: str, field_: str) -> None:
+    """A classification loss needs class targets (one-hot rows)."""
+    from .losses import get_loss
+
+    if get_loss(loss).task == "classification" and task != "classification":
+        label = get_loss(loss).label or loss
+        raise ConfigError(
+            field_,
+            f"{label} needs class targets: use the blobs data set (or a CSV with "
+            "class targets), or a regression loss",
+        )
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Parse hidden layer sizes typed as ``"32, 32"`` (commas or spaces; empty = no hidden layer).
+
+    Raises ConfigError("hidden", ...) for anything that is not a list of positive integers
+    within the caps.
+    """
+    if not isinstance(text, str):
+        raise ConfigError("hidden", "expected text such as '32, 32'")
+    sizes = []
+    for p in text.replace(",", " ").split():
+        try:
+            sizes.append(int(p))
+        except ValueError:
+            raise ConfigError(
+                "hidden", f"{p!r} is not a whole number; type sizes like '32, 32'"
+            ) from None
+    hidden = tuple(sizes)
+    _check_hidden(hidden)
+    return hidden
+
+
+def _check_hidden(hidden: Any) -> None:
+    if not isinstance(hidden, tuple):
+        raise ConfigError("hidden", f"expected a list of sizes, got {hidden!r}")
+    if len(hidden) > MAX_LAYERS:
+        raise ConfigError("hidden", f"at most {MAX_LAYERS} hidden layers (got {len(hidden)})")
+    for n in hidden:
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ConfigError("hidden", f"sizes must be whole numbers (got {n!r})")
+        if n < 1:
+            raise ConfigError("hidden", f"sizes must be at least 1 (got {n})")
+        if n > MAX_WIDTH:
+            raise ConfigError("hidden", f"a layer may have at most {MAX_WIDTH} units (got {n})")
+
+
+def count_params(sizes: list[int] | tuple[int, ...]) -> int:
+    """P for an MLP with these layer sizes (weights and biases)."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+# ------------------------------------------------------------- one value, by kind
+def _check_int(s: Setting, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(s.name, f"expected a whole number, got {value!r}")
+    if not s.lo <= value <= s.hi:
+        raise ConfigError(s.name, f"must be between {s.lo} and {s.hi} (got {value})")
+
+
+def _check_float(s: Setting, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(s.name, f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(s.name, f"must be a finite number (got {value})")
+    if (value <= s.lo if s.low_open else value < s.lo) or value > s.hi:
+        lo_txt = f"> {s.lo}" if s.low_open else f">= {s.lo}"
+        raise ConfigError(s.name, f"must be {lo_txt} and <= {s.hi:g} (got {value})")
+
+
+def _check_choice(s: Setting, value: Any) -> None:
+    keys = s.keys()
+    if value not in keys:
+        raise ConfigError(s.name, f"{value!r} is not one of {', '.join(keys)}")
+
+
+def _check_text(s: Setting, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(s.name, f"expected text, got {value!r}")
+
+
+def _check_names(s: Setting, value: Any) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(s.name, "expected a list of column names")
+
+
+def _check_numbers(s: Setting, value: Any) -> None:
+    if not isinstance(value, tuple):
+        raise ConfigError(s.name, f"expected a list of numbers, got {value!r}")
+    for w in value:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ConfigError(s.name, f"weights must be finite and >= 0 (got {w!r})")
+    if value and sum(value) <= 0:
+        raise ConfigError(s.name, "at least one weight must be positive")
+
+
+_CHECKS: dict[str, Callable[[Setting, Any], None]] = {
+    "int": _check_int,
+    "float": _check_float,
+    "choice": _check_choice,
+    "text": _check_text,
+    "sizes": lambda s, v: _check_hidden(v),
+    "names": _check_names,
+    "numbers": _check_numbers,
+}
+
+
+def _parse_int(s: Setting, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigError(s.name, f"{text!r} is not a whole number") from None
+
+
+def _parse_float(s: Setting, text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ConfigError(s.name, f"{text!r} is not a number") from None
+
+
+def _parse_names(s: Setting, text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(","))
+    if not text.strip() or not all(names):
+        raise ConfigError(s.name, f"{text!r}: give column names separated by commas, e.g. a,b,c")
+    return names
+
+
+def _parse_numbers(s: Setting, text: str) -> tuple[float, ...]:
+    out = []
+    for p in text.replace(",", " ").split():
+        try:
+            out.append(float(p))
+        except ValueError:
+            raise ConfigError(
+                s.name, f"{p!r} is not a number; type weights like '2, 1, 1'"
+            ) from None
+    return tuple(out)
+
+
+_PARSERS: dict[str, Callable[[Setting, str], Any]] = {
+    "int": _parse_int,
+    "float": _parse_float,
+    "choice": lambda s, text: text.strip(),
+    "text": lambda s, text: text,
+    "sizes": lambda s, text: parse_hidden(text),
+    "names": _parse_names,
+    "numbers": _parse_numbers,
+}
+
+
+def _json_int(s: Setting, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(s.name, f"expected a whole number, got {_jtype(value)}")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise ConfigError(s.name, f"expected a whole number, got {value!r}")
+        value = int(value)
+    return value
+
+
+def _json_float(s: Setting, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(s.name, f"expected a number, got {_jtype(value)}")
+    return float(value)
+
+
+def _json_text(s: Setting, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(s.name, f"expected text, got {_jtype(value)}")
+    return value
+
+
+def _json_list(s: Setting, value: Any, ok: Callable[[Any], bool], what: str) -> tuple:
+    if not isinstance(value, list):
+        raise ConfigError(s.name, f"expected a list, got {_jtype(value)}")
+    if not all(ok(v) for v in value):
+        raise ConfigError(s.name, f"expected a list of {what}")
+    return tuple(value)
+
+
+def _json_sizes(s: Setting, value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return parse_hidden(value)
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    return _json_list(s, value, whole, "whole numbers such as [32, 32]")
+
+
+def _json_numbers(s: Setting, value: Any) -> tuple[float, ...]:
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    return tuple(float(v) for v in _json_list(s, value, number, "numbers"))
+
+
+_FROM_JSON: dict[str, Callable[[Setting, Any], Any]] = {
+    "int": _json_int,
+    "float": _json_float,
+    "choice": _json_text,
+    "text": _json_text,
+    "sizes": _json_sizes,
+    "names": lambda s, v: _json_list(s, v, lambda x: isinstance(x, str), "column names"),
+    "numbers": _json_numbers,
+}
+
+
+def _show(value: Any) -> str:
+    """A default as the command line writes it: 32,32 / 0.05 / mse ("" for none)."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "" if value == "" else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _jtype(value: Any) -> str:
+    return {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed in a config file")
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -338,86 +832,3 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         except OSError:
             pass
         raise
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed in a config file")
-
-
-def _default_of(f: dataclasses.Field) -> Any:
-    return f.default
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Check a JSON value against the type of the field's default; return the field value."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"expected true or false, got {_jtype(value)}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a whole number, got {_jtype(value)}")
-        if isinstance(value, float):
-            if not math.isfinite(value) or value != int(value):
-                raise ConfigError(key, f"expected a whole number, got {value!r}")
-            value = int(value)
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a number, got {_jtype(value)}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(key, f"expected text, got {_jtype(value)}")
-        return value
-    if isinstance(default, tuple):
-        if key == "hidden" and isinstance(value, str):
-            return parse_hidden(value)
-        if not isinstance(value, list):
-            raise ConfigError(key, f"expected a list, got {_jtype(value)}")
-        if key in ("csv_inputs", "csv_targets"):
-            if not all(isinstance(v, str) for v in value):
-                raise ConfigError(key, "expected a list of column names")
-            return tuple(value)
-        if key == "hidden":
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise ConfigError(key, "expected a list of whole numbers such as [32, 32]")
-            return tuple(value)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            raise ConfigError(key, "expected a list of numbers")
-        return tuple(float(v) for v in value)
-    raise ConfigError(key, "unsupported setting")  # pragma: no cover
-
-
-def _jtype(value: Any) -> str:
-    return {
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-        str: "text",
-        list: "a list",
-        dict: "an object",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ConfigError(name, f"{value!r} is not one of {', '.join(options)}")
-
-
-def _int_range(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, f"expected a whole number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(name, f"must be between {lo} and {hi} (got {value})")
-
-
-def _float_range(name: str, value: Any, lo: float, hi: float, low_open: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(name, f"must be a finite number (got {value})")
-    if (value <= lo if low_open else value < lo) or value > hi:
-        lo_txt = f"> {lo}" if low_open else f">= {lo}"
-        raise ConfigError(name, f"must be {lo_txt} and <= {hi:g} (got {value})")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,11 +27,16 @@ from .config import Config, ConfigError
 from .csv_data import CsvTable, load_table, read_table
 
 __all__ = [
+    "DATA_SOURCES",
+    "DataSource",
     "Dataset",
+    "DeclaredShape",
     "MinibatchSampler",
+    "declared_shape",
     "make_dataset",
     "load_csv",
     "scale_caption",
+    "split_sizes",
     "standardise",
 ]
 
@@ -97,9 +103,13 @@ class MinibatchSampler:
         self._pos = 0
 
     def next(self, batch_size: int) -> np.ndarray:
-        """Indices (B,) of the next minibatch."""
-        if not 1 <= batch_size <= self.n:
-            raise ValueError(f"batch size must be in 1..{self.n}, got {batch_size}")
+        """Indices (B,) of the next minibatch.
+
+        batch_size : 1 <= B <= n, as ``Config.validate`` (the one check of the settings)
+            guarantees; the sampler does not check it again (the assert guards against a
+            programming error, not a user's entry).
+        """
+        assert 1 <= batch_size <= self.n, (batch_size, self.n)
         if self._pos + batch_size > self.n:
             self.epoch += 1
             self._perm = self.rng.permutation(self.n)
@@ -110,10 +120,15 @@ class MinibatchSampler:
         return idx
 
 
-def _split(X, T, val_fraction: float, rng: np.random.Generator):
-    n = X.shape[0]
+def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
+    """(training, validation) sample counts of ``n`` samples split at ``val_fraction``."""
     n_val = int(round(n * val_fraction))
-    perm = rng.permutation(n)
+    return n - n_val, n_val
+
+
+def _split(X, T, val_fraction: float, rng: np.random.Generator):
+    n_val = split_sizes(X.shape[0], val_fraction)[1]
+    perm = rng.permutation(X.shape[0])
     v, t = perm[:n_val], perm[n_val:]
     return X[t], T[t], X[v], T[v]
 
@@ -142,6 +157,73 @@ def _blobs(n: int, noise: float, rng: np.random.Generator):
     X = centres[labels] + (0.55 + noise) * rng.normal(size=(n, 2))
     T = np.eye(3)[labels]
     return X, T
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """The declaration of a data set: its key, what the window shows, its input and output
+    widths and task (None: known once a file is read), and its generator
+    ``make(n, noise, rng) -> X (n, n_in), T (n, n_out)`` (None for a CSV file)."""
+
+    name: str
+    label: str
+    about: str
+    n_in: int | None
+    n_out: int | None
+    task: str | None
+    make: Callable[[int, float, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None
+    output_names: tuple[str, ...] = ()
+
+
+#: every data set, the one place their sizes and tasks are written (Config's ``dataset``
+#: choices, its checks and ``make_dataset`` read it)
+DATA_SOURCES: tuple[DataSource, ...] = (
+    DataSource(
+        "teacher",
+        "teacher net 5 → 3",
+        "A fixed random teacher network, 5 inputs → 3 outputs (the question)",
+        5, 3, "regression", _teacher,
+    ),  # fmt: skip
+    DataSource(
+        "waves",
+        "waves 2 → 3",
+        "Three smooth waves of 2 inputs: easy to picture",
+        2, 3, "regression", _waves,
+    ),  # fmt: skip
+    DataSource(
+        "blobs",
+        "blobs, 3 classes",
+        "Gaussian blobs of 2 inputs in 3 classes: for cross-entropy",
+        2, 3, "classification", _blobs, ("class 1", "class 2", "class 3"),
+    ),  # fmt: skip
+    DataSource(
+        "csv",
+        "CSV file",
+        "Your own data from a CSV file (Dataset → Open CSV… or --csv PATH)",
+        None, None, None, None,
+    ),  # fmt: skip
+)
+_SOURCE = {d.name: d for d in DATA_SOURCES}
+
+
+@dataclass(frozen=True)
+class DeclaredShape:
+    """What the declarations tell of the data a config names before any is made: training
+    samples, input and output widths, task (None where only the file can tell)."""
+
+    n_train: int | None
+    n_in: int | None
+    n_out: int | None
+    task: str | None
+
+
+def declared_shape(config: Config) -> DeclaredShape:
+    """The data shape ``config`` implies by the declarations alone (a CSV: all None)."""
+    d = _SOURCE.get(config.dataset)
+    if d is None or d.make is None:
+        return DeclaredShape(None, None, None, None)
+    n_train = split_sizes(config.n_samples, config.val_fraction)[0]
+    return DeclaredShape(n_train, d.n_in, d.n_out, d.task)
 
 
 def load_csv(
@@ -182,7 +264,7 @@ def train_size_of(config: Config) -> int:
     except OSError:
         raise ConfigError("csv_path", f"{config.csv_path}: no such file") from None
     n = _csv_rows(config.csv_path, st.st_size, st.st_mtime_ns)
-    return n - int(round(n * config.val_fraction))
+    return split_sizes(n, config.val_fraction)[0]
 
 
 @functools.lru_cache(maxsize=8)
@@ -199,6 +281,24 @@ def scale_caption(config: Config, task: str) -> str:
     return "standardised targets" if config.csv_scale == "standard" else "raw targets"
 
 
+def _no_scaling(n_in: int, n_out: int) -> list[np.ndarray]:
+    """x_shift, x_scale, t_shift, t_scale of unscaled data."""
+    return [np.zeros(n_in), np.ones(n_in), np.zeros(n_out), np.ones(n_out)]
+
+
+def _scale_csv(config: Config, task: str, Xt, Tt, Xv, Tv):
+    """A CSV's split arrays standardised as ``csv_scale`` asks (regression targets too);
+    returns the four arrays, [x_shift, x_scale, t_shift, t_scale] and the scale note."""
+    shifts = _no_scaling(Xt.shape[1], Tt.shape[1])
+    if config.csv_scale != "standard":
+        return (Xt, Tt, Xv, Tv), shifts, "raw values"
+    shifts[0], shifts[1], (Xt, Xv) = standardise(Xt, Xv)
+    if task != "regression":
+        return (Xt, Tt, Xv, Tv), shifts, "inputs standardised on the training split"
+    shifts[2], shifts[3], (Tt, Tv) = standardise(Tt, Tv)
+    return (Xt, Tt, Xv, Tv), shifts, "inputs and targets standardised on the training split"
+
+
 def make_dataset(
     config: Config, rng: np.random.Generator | None = None, table: CsvTable | None = None
 ) -> Dataset:
@@ -209,19 +309,14 @@ def make_dataset(
         that checks one choice of columns after another; None reads ``config.csv_path``.
     """
     rng = np.random.default_rng(config.seed) if rng is None else rng
-    task = "regression"
+    source = _SOURCE.get(config.dataset)
+    if source is None:
+        raise ConfigError("dataset", f"unknown dataset {config.dataset!r}")
     in_names: tuple[str, ...] = ()
-    out_names: tuple[str, ...] = ()
-    task_note = ""
-    if config.dataset == "teacher":
-        X, T = _teacher(config.n_samples, config.noise, rng)
-    elif config.dataset == "waves":
-        X, T = _waves(config.n_samples, config.noise, rng)
-    elif config.dataset == "blobs":
-        X, T = _blobs(config.n_samples, config.noise, rng)
-        task = "classification"
-        out_names = ("class 1", "class 2", "class 3")
-    elif config.dataset == "csv":
+    out_names, task, task_note = source.output_names, source.task, ""
+    if source.make is not None:
+        X, T = source.make(config.n_samples, config.noise, rng)
+    else:
         d = load_table(
             read_table(config.csv_path) if table is None else table,
             config.csv_inputs,
@@ -230,20 +325,10 @@ def make_dataset(
         )
         X, T, task, task_note = d.X, d.T, d.task, d.task_note
         in_names, out_names = d.input_names, d.target_names
-    else:
-        raise ConfigError("dataset", f"unknown dataset {config.dataset!r}")
     Xt, Tt, Xv, Tv = _split(X, T, config.val_fraction, rng)
-    n_in, n_out = Xt.shape[1], Tt.shape[1]
-    shifts = [np.zeros(n_in), np.ones(n_in), np.zeros(n_out), np.ones(n_out)]
-    scale_note = ""
+    shifts, scale_note = _no_scaling(Xt.shape[1], Tt.shape[1]), ""
     if config.dataset == "csv":
-        scale_note = "raw values"
-        if config.csv_scale == "standard":
-            shifts[0], shifts[1], (Xt, Xv) = standardise(Xt, Xv)
-            scale_note = "inputs standardised on the training split"
-            if task == "regression":
-                shifts[2], shifts[3], (Tt, Tv) = standardise(Tt, Tv)
-                scale_note = "inputs and targets standardised on the training split"
+        (Xt, Tt, Xv, Tv), shifts, scale_note = _scale_csv(config, task, Xt, Tt, Xv, Tv)
     if config.sample_weighting == "x1_positive_double":
         weights = np.where(Xt[:, 0] > 0, 2.0, 1.0)
     else:

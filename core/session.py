@@ -31,7 +31,7 @@ import numpy as np
 
 from .batch_noise import MAX_POPULATION, BatchNoise, measure_batch_noise
 from .commands import RecomputeSurface, Reset, Update
-from .config import Config, ConfigError
+from .config import Config
 from .curvature import overshoot
 from .data import Dataset, MinibatchSampler, make_dataset
 from .gradstats import (
@@ -51,7 +51,7 @@ from .landscape import (
     project_vectors,
     random_plane,
 )
-from .losses import get_loss, reduce
+from .losses import reduce
 from .mlp import MLP
 from .noise_scale import NoiseScaleTracker
 from .optimizers import make_optimizer
@@ -111,10 +111,10 @@ class Session:
 
     def __init__(self, config: Config | None = None) -> None:
         config = Config() if config is None else config
-        config.validate()
+        config.validate()  # the declared data; a CSV's file is read next and checked too
         data = make_dataset(config)
-        config.validate(train_size=data.n_train, n_in=data.n_in, n_out=data.n_out)
-        _check_task(config, data.task, "loss")
+        if config.dataset == "csv":
+            config.validate(data)
         self.config = config
         self.data: Dataset = data
         self._run_ids = itertools.count(1)
@@ -202,15 +202,15 @@ class Session:
         changes = {k: v for k, v in changes.items() if getattr(self.config, k, object()) != v}
         if not changes:
             return []
-        for k in changes:
-            if not hasattr(self.config, k):
-                raise ConfigError(k, "unknown setting")
         if "hidden" in changes:
             changes["hidden"] = tuple(changes["hidden"])
-        new = validate_changes(self.config, changes, self.data.n_train, self.data.task)
-        new_data = make_dataset(new) if _DATA_FIELDS & changes.keys() else self.data
-        new.validate(train_size=new_data.n_train, n_in=new_data.n_in, n_out=new_data.n_out)
-        _check_task(new, new_data.task, "dataset" if "dataset" in changes else "loss")
+        new = self.config.changed(changes)  # an unknown name is refused; values checked next
+        new_data = self.data
+        if _DATA_FIELDS & changes.keys():
+            new.validate(changed=changes)  # Config.validate, the one check (declared data)
+            new_data = make_dataset(new)
+        if new_data is self.data or new.dataset == "csv":
+            new.validate(new_data, changed=changes)  # the one check, on the data in hand
         # --- all checks passed: apply ---
         old = self.config
         self.config = new
@@ -359,7 +359,7 @@ class Session:
     def _step(self, detail: bool) -> Snapshot:
         t0 = time.perf_counter()
         cfg = self.config
-        idx = self.sampler.next(min(cfg.batch_size, self.data.n_train))
+        idx = self.sampler.next(cfg.batch_size)  # 1 <= B <= n_train: Config.validate
         self._last_idx = idx
         snap_parts = self._evaluate(idx, detail)
         loss = snap_parts["loss"]
@@ -921,25 +921,16 @@ class Session:
 def validate_changes(
     config: Config, changes: dict, n_train: int | None = None, task: str | None = None
 ) -> Config:
-    """The config after ``changes``, validated; raises ConfigError naming the field.
+    """The config after ``changes``, checked by ``Config.validate`` (the one check); raises
+    ConfigError naming the field.
 
     n_train, task : the current data's training-set size and task, used when the changes keep
-    the data (a CSV's size is only known once loaded). The window calls this to check an
-    entry at the widget before the worker applies it.
+    the data (a CSV's size is only known once loaded).
     """
-    for k in changes:
-        if not hasattr(config, k):
-            raise ConfigError(k, "unknown setting")
-    new = config.replace(**changes)
-    if _DATA_FIELDS & changes.keys() or new.dataset != "csv":
-        new.validate()
-        if new.dataset != "csv":
-            task = "classification" if new.dataset == "blobs" else "regression"
-    else:
-        new.validate(train_size=n_train)
-    if task is not None:
-        _check_task(new, task, "dataset" if "dataset" in changes else "loss")
-    return new
+    new = config.changed(changes)
+    if n_train is None or _DATA_FIELDS & changes.keys():
+        return new.validate(changed=changes)
+    return new.validate(train_size=n_train, task=task, changed=changes)
 
 
 def _percentiles(A: np.ndarray, qs) -> list[np.ndarray]:
@@ -954,17 +945,6 @@ def _percentiles(A: np.ndarray, qs) -> list[np.ndarray]:
         j = min(i + 1, n - 1)
         out.append(S[i] + (pos - i) * (S[j] - S[i]))
     return out
-
-
-def _check_task(config: Config, task: str, field: str) -> None:
-    """A classification loss (cross-entropy) needs class targets (one-hot rows)."""
-    loss = get_loss(config.loss)
-    if loss.task == "classification" and task != "classification":
-        raise ConfigError(
-            field,
-            f"{loss.label} needs class targets: use the blobs data set (or a CSV with "
-            "one-hot target columns), or a regression loss",
-        )
 
 
 def _fmt(v) -> str:

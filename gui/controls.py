@@ -1,18 +1,26 @@
-"""The control panel: every setting, validated at the widget, sent on as a changes dict.
+"""The control panel, built from the settings' declarations (``core.config.SETTINGS``).
 
-A valid entry emits ``changesRequested({field: value})``; an invalid one shows its reason in the
-QLabel named after the control (``hiddenLayersEdit`` -> ``hiddenLayersError``) and changes
-nothing. The label stays until a valid entry is made in that control.
+A value passes two checks: here, as it is typed (``Setting.check``: its kind, range or
+choices), and in the engine (``Config.validate``, which knows the data). An entry refused here
+shows why in the QLabel named after the control (``hiddenLayersEdit`` -> ``hiddenLayersError``)
+and changes nothing; an accepted one is emitted as ``changesRequested({field: value})``.
+
+The engine owns the applied settings: the panel shows the newest snapshot's config
+(``show_applied``) and marks an edit the engine has not taken yet as *pending* (italic, a
+tooltip, the widget's ``pending`` property) until a snapshot carries it. If the engine
+refuses it (``refused``), its message appears under the field and the field shows the
+applied value again.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtGui import QColor, QPalette, QValidator
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -23,92 +31,48 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.activations import ACTIVATIONS
-from core.config import DATASETS, PLANES, Config, ConfigError, parse_hidden
-from core.losses import REDUCTION_LABELS, REDUCTIONS, loss_choices
+from core.config import (
+    CSV,
+    DATA,
+    MORE,
+    NETWORK,
+    OPTIMISATION,
+    SETTING,
+    SETTINGS,
+    VIEW,
+    Config,
+    ConfigError,
+    Setting,
+)
 
+#: the settings with a widget in this panel (the CSV settings are the CSV dialog's)
+PANEL_SETTINGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.group != CSV)
 #: Config field -> (control objectName, error label objectName)
-FIELD_CONTROLS = {
-    "hidden": ("hiddenLayersEdit", "hiddenLayersError"),
-    "batch_size": ("batchSizeSpin", "batchSizeError"),
-    "lr": ("learningRateSpin", "learningRateError"),
-    "loss": ("lossCombo", "lossError"),
-    "reduction": ("reductionCombo", "reductionError"),
-    "optimizer": ("optimizerCombo", "optimizerError"),
-    "activation": ("activationCombo", "activationError"),
-    "dataset": ("datasetCombo", "datasetError"),
-    "seed": ("seedSpin", "seedError"),
-    "plane": ("planeCombo", "planeError"),
-}
-
-#: what each combo shows (short enough for the ~280 px panel) and, as the item's tooltip,
-#: what it means in full
-DATASET_LABELS = {
-    "teacher": (
-        "teacher net 5 → 3",
-        "A fixed random teacher network, 5 inputs → 3 outputs (the question)",
-    ),
-    "waves": ("waves 2 → 3", "Three smooth waves of 2 inputs: easy to picture"),
-    "blobs": ("blobs, 3 classes", "Gaussian blobs of 2 inputs in 3 classes: for cross-entropy"),
-    "csv": ("CSV file", "Your own data from a CSV file (Dataset → Open CSV… or --csv PATH)"),
-}
-OPTIMIZER_LABELS = {
-    "sgd": ("SGD", "Plain gradient step: w ← w − lr · g"),
-    "momentum": ("momentum", "Heavy-ball momentum (μ from the config, 0.9 by default)"),
-    "nesterov": ("Nesterov", "Nesterov momentum (μ from the config, 0.9 by default)"),
-    "adam": ("Adam", "Adam (β1 = 0.9, β2 = 0.999)"),
-}
-PLANE_LABELS = {
-    "gradient": ("gradient × spread", "d1 = the mean gradient, d2 = the main disagreement"),
-    "random": ("random", "Two random filter-normalised directions (Li et al. 2018)"),
-    "pca": ("PCA of the path", "The two main directions of the recent trajectory"),
-}
-REDUCTION_SHORT = {"mean": "mean", "sum": "sum", "max": "max", "weighted": "weighted"}
+FIELD_CONTROLS = {s.name: (s.control, s.error_label) for s in PANEL_SETTINGS}
+PENDING_TIP = "Pending: the engine has not taken this value yet (it applies between two steps)."
+INT_MAX = 2**31 - 1  #: QSpinBox's largest value
+PENDING_COLOUR = "#2471a3"  #: a pending value's text (with italics)
 
 
-class LogSpinBox(QDoubleSpinBox):
-    """A QDoubleSpinBox for positive values on a log scale: each step multiplies by 10^(1/4)
-    (0.01 → 0.018 → 0.032 → 0.056 → 0.1), the arrow keys and the wheel included."""
+class _TypedRange:
+    """For spin boxes: text outside the declared range stays editable (Intermediate) instead
+    of losing the keystroke, and Enter on it reports why (``refusedText``) rather than the
+    box silently going back to its old value."""
 
-    FACTOR = 10**0.25
+    setting: Setting
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setDecimals(10)
-        self.setRange(1e-6, 1e4)
-        self.setKeyboardTracking(False)
-        self.setAccelerated(False)
-
-    def stepBy(self, steps: int) -> None:
-        # Move on the grid 10^(k/4) (so 0.01 -> 0.0178 -> 0.0316 -> 0.0562 -> 0.1), shown to
-        # 3 significant digits; a typed value joins the grid at its nearest point.
-        k = round(math.log10(max(self.value(), 1e-300)) * 4) + steps
-        v = float(f"{10 ** (k / 4):.3g}")
-        self.setValue(min(max(v, self.minimum()), self.maximum()))
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:.4g}"
-
-    def valueFromText(self, text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            return self.value()
-
-    def validate(self, text, pos):
+    def _validate_number(self, text: str, pos: int, parse) -> tuple:
         t = text.strip()
-        if t in ("", ".", "-", "e", "1e", "1e-"):
+        if t in ("", ".", "-", "+") or t[-1:] in "eE-+":
             return QValidator.State.Intermediate, text, pos
         try:
-            v = float(t)
+            v = parse(t)
         except ValueError:
-            # allow partially typed exponents such as "1e-"
-            if t[-1:] in "eE-+":
-                return QValidator.State.Intermediate, text, pos
             return QValidator.State.Invalid, text, pos
         if not math.isfinite(v):
             return QValidator.State.Invalid, text, pos
@@ -116,21 +80,124 @@ class LogSpinBox(QDoubleSpinBox):
             return QValidator.State.Intermediate, text, pos
         return QValidator.State.Acceptable, text, pos
 
+    def _check_typed(self) -> None:
+        """Enter or leaving the field on text the box cannot take: say why."""
+        text = self.lineEdit().text()
+        if self.validate(text, 0)[0] == QValidator.State.Acceptable or not text.strip():
+            return
+        try:
+            self.setting.parse(text)
+        except ConfigError as e:
+            self.refusedText.emit(e.message)
+            return
+        self.refusedText.emit(f"{text.strip()} is outside {self.minimum():g} … {self.maximum():g}")
 
-def _combo(name: str, items: dict[str, str | tuple[str, str]], tip: str) -> QComboBox:
-    """A combo of ``{key: label}`` or ``{key: (label, description)}``; the description is
-    the item's tooltip (and its long form in the drop-down's status tip)."""
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._check_typed()
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._check_typed()
+        super().focusOutEvent(event)
+
+
+class SettingSpinBox(_TypedRange, QSpinBox):
+    """A whole-number setting: the declared range, checked as typed."""
+
+    refusedText = Signal(str)
+
+    def __init__(self, setting: Setting, parent=None) -> None:
+        super().__init__(parent)
+        self.setting = setting
+        self.setRange(int(setting.lo), int(min(setting.hi, INT_MAX)))
+        self.setKeyboardTracking(False)
+
+    def validate(self, text, pos):
+        return self._validate_number(text, pos, int)
+
+
+class SettingDoubleSpinBox(_TypedRange, QDoubleSpinBox):
+    """A real-valued setting in its declared range, shown to 4 significant digits."""
+
+    refusedText = Signal(str)
+
+    def __init__(self, setting: Setting, parent=None) -> None:
+        super().__init__(parent)
+        self.setting = setting
+        self.setDecimals(6)
+        lo = float(setting.lo) + (1e-6 if setting.low_open else 0.0)
+        self.setRange(lo, float(setting.hi))
+        self.setSingleStep(0.05 if setting.hi <= 1 else 0.1)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt's name
+        return f"{value:.4g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt's name
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text, pos):
+        return self._validate_number(text, pos, float)
+
+
+class LogSpinBox(SettingDoubleSpinBox):
+    """A positive setting on a log scale: each step multiplies by 10^(1/4)
+    (0.01 → 0.018 → 0.032 → 0.056 → 0.1), the arrow keys and the wheel included."""
+
+    FACTOR = 10**0.25
+
+    def __init__(self, setting: Setting | None = None, parent=None) -> None:
+        super().__init__(setting or SETTING["lr"], parent)
+        self.setDecimals(10)
+        self.setMinimum(max(self.minimum(), 1e-10))
+        self.setAccelerated(False)
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt's name
+        # Move on the grid 10^(k/4) (so 0.01 -> 0.0178 -> 0.0316 -> 0.0562 -> 0.1), shown to
+        # 3 significant digits; a typed value joins the grid at its nearest point.
+        k = round(math.log10(max(self.value(), 1e-300)) * 4) + steps
+        v = float(f"{10 ** (k / 4):.3g}")
+        self.setValue(min(max(v, self.minimum()), self.maximum()))
+
+
+def _combo(s: Setting) -> QComboBox:
+    """A combo of the setting's choices (read now: a registered loss is offered); each
+    choice's explanation is its item's tooltip."""
     c = QComboBox()
-    c.setObjectName(name)
-    for key, label in items.items():
-        label, about = label if isinstance(label, tuple) else (label, "")
-        c.addItem(label, key)
-        if about:
-            c.setItemData(c.count() - 1, about, Qt.ItemDataRole.ToolTipRole)
-    c.setToolTip(tip)
+    for choice in s.options():
+        if s.name == "dataset" and choice.key == "csv":
+            continue  # Dataset → Open CSV… chooses a file; the combo then names it
+        c.addItem(choice.label or choice.key, choice.key)
+        if choice.about:
+            c.setItemData(c.count() - 1, choice.about, Qt.ItemDataRole.ToolTipRole)
     c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     c.setMinimumContentsLength(12)
     return c
+
+
+def _line_edit(s: Setting) -> QLineEdit:
+    e = QLineEdit()
+    e.setPlaceholderText("e.g. 32, 32" if s.kind == "sizes" else "e.g. 2, 1, 1")
+    return e
+
+
+def make_widget(s: Setting) -> QWidget:
+    """The widget a setting's declaration asks for, named and with its tooltip."""
+    if s.kind == "choice":
+        w: QWidget = _combo(s)
+    elif s.kind == "int":
+        w = SettingSpinBox(s)
+    elif s.kind == "float":
+        w = LogSpinBox(s) if s.log else SettingDoubleSpinBox(s)
+    else:
+        w = _line_edit(s)
+    w.setObjectName(s.control)
+    w.setToolTip(s.tooltip)
+    return w
 
 
 def _error_label(name: str) -> QLabel:
@@ -142,9 +209,24 @@ def _error_label(name: str) -> QLabel:
     return lab
 
 
+def _show_value(w: QWidget, value: Any) -> None:
+    """Put ``value`` in the widget without emitting a request."""
+    w.blockSignals(True)
+    if isinstance(w, QComboBox):
+        i = w.findData(value)
+        if i < 0:
+            w.addItem(str(value), value)
+            i = w.findData(value)
+        w.setCurrentIndex(i)
+    elif isinstance(w, QAbstractSpinBox):
+        w.setValue(value)
+    else:
+        w.setText(", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value))
+    w.blockSignals(False)
+
+
 class ControlPanel(QWidget):
-    """All settings and run buttons. ``validator(changes)`` raises ConfigError for a bad
-    change (the window checks against the current config and data)."""
+    """All settings and the run buttons (see the module docstring)."""
 
     changesRequested = Signal(dict)
     runToggled = Signal(bool)
@@ -154,116 +236,88 @@ class ControlPanel(QWidget):
     recomputeRequested = Signal()
     logYToggled = Signal(bool)
 
-    def __init__(
-        self, config: Config, validator: Callable[[dict], None] | None = None, parent=None
-    ) -> None:
+    def __init__(self, config: Config, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("controlPanel")
-        self._validator = validator or (lambda changes: None)
-        self._config = config
+        self._applied = config
+        self._pending: dict[str, Any] = {}
+        self._together: list[frozenset[str]] = []  # fields requested together, newest last
+        self.widgets: dict[str, QWidget] = {}
         self.errors: dict[str, QLabel] = {}
+        self._text = self.palette().color(QPalette.ColorRole.Text)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
+        for group in (NETWORK, DATA, OPTIMISATION, VIEW):
+            box = QGroupBox(group)
+            self._add_settings(self._form(box), group)
+            lay.addWidget(box)
+        self._add_view_extras(box.layout())
+        lay.addWidget(self._run_box())
+        self.export_button = self._button(
+            "Export pictures and data…",
+            "exportButton",
+            "Save the window and every view as PNG, SVG and CSV into a folder (Ctrl+E).",
+            self.exportRequested,
+        )
+        lay.addWidget(self.export_button)
+        lay.addWidget(self._more_box())
+        lay.addStretch(1)
+        self.set_config(config)
 
-        # ---- network
-        net = QGroupBox("Network")
-        f = self._form(net)
-        self.hidden_edit = QLineEdit()
-        self.hidden_edit.setObjectName("hiddenLayersEdit")
-        self.hidden_edit.setPlaceholderText("e.g. 32, 32")
-        self.hidden_edit.setToolTip(
-            "Hidden layer sizes, comma separated (e.g. '32, 32'; empty = no hidden layer). "
-            "Press Enter to apply: a new shape builds a new network (the history is kept)."
-        )
-        self.hidden_edit.returnPressed.connect(self._hidden_entered)
-        self._row(f, "&Hidden layers", self.hidden_edit, "hidden")
-        self.activation_combo = _combo(
-            "activationCombo",
-            {a: a for a in ACTIVATIONS},
-            "Activation of the hidden layers (the output layer is linear). Keeps the weights.",
-        )
-        self._row(f, "&Activation", self.activation_combo, "activation")
-        lay.addWidget(net)
+    # ------------------------------------------------------------------ layout
+    def _form(self, box: QWidget) -> QFormLayout:
+        f = QFormLayout(box)
+        f.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        f.setContentsMargins(6, 4, 6, 4)
+        f.setVerticalSpacing(3)
+        return f
 
-        # ---- data
-        data = QGroupBox("Data")
-        f = self._form(data)
-        self.dataset_combo = _combo(
-            "datasetCombo",
-            {k: DATASET_LABELS[k] for k in DATASETS if k != "csv"},
-            "The task. teacher: the question's 5 inputs → 3 outputs; blobs is for cross-entropy.",
-        )
-        self._row(f, "Data&set", self.dataset_combo, "dataset")
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setObjectName("batchSizeSpin")
-        self.batch_spin.setRange(1, 65536)
-        self.batch_spin.setKeyboardTracking(False)
-        self.batch_spin.setToolTip(
-            "Minibatch size B: the number of per-sample gradients averaged into one step. "
-            "Applies from the next step; the spread of the mean shrinks like 1/√B."
-        )
-        self._row(f, "&Batch size B", self.batch_spin, "batch_size")
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setObjectName("seedSpin")
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setKeyboardTracking(False)
-        self.seed_spin.setToolTip(
-            "Random seed for the data, the initial weights and the "
-            "batch order. A new seed starts new weights."
-        )
-        self._row(f, "S&eed", self.seed_spin, "seed")
-        lay.addWidget(data)
+    def _add_settings(self, form: QFormLayout, group: str) -> None:
+        """A labelled widget and its error label for each setting of ``group``."""
+        for s in PANEL_SETTINGS:
+            if s.group != group:
+                continue
+            w = make_widget(s)
+            lab = QLabel(s.label)
+            lab.setBuddy(w)
+            form.addRow(lab, w)
+            err = _error_label(s.error_label)
+            form.addRow(err)
+            self.widgets[s.name], self.errors[s.name] = w, err
+            self._connect(s, w)
 
-        # ---- optimisation
-        opt = QGroupBox("Optimisation")
-        f = self._form(opt)
-        self.lr_spin = LogSpinBox()
-        self.lr_spin.setObjectName("learningRateSpin")
-        self.lr_spin.setToolTip(
-            "Learning rate (> 0). The arrows step on a log scale "
-            "(×1.78); type any value. Keeps the weights."
-        )
-        self._row(f, "&Learning rate", self.lr_spin, "lr")
-        self.loss_combo = _combo(
-            "lossCombo", loss_choices(), "Elementwise loss: fills the matrix M (outputs × batch)."
-        )
-        self._row(f, "L&oss", self.loss_combo, "loss")
-        self.reduction_combo = _combo(
-            "reductionCombo",
-            {k: (REDUCTION_SHORT.get(k, k), REDUCTION_LABELS[k]) for k in REDUCTIONS},
-            "How M becomes the one scalar that is minimised. Changing it changes the surface.",
-        )
-        self._row(f, "&Reduction", self.reduction_combo, "reduction")
-        self.optimizer_combo = _combo(
-            "optimizerCombo", OPTIMIZER_LABELS, "Update rule on the flat parameter vector."
-        )
-        self._row(f, "O&ptimiser", self.optimizer_combo, "optimizer")
-        lay.addWidget(opt)
+    def _connect(self, s: Setting, w: QWidget) -> None:
+        if isinstance(w, QComboBox):
+            w.activated.connect(lambda _i, k=s.name: self._combo_chosen(k))
+        elif isinstance(w, QLineEdit):
+            w.returnPressed.connect(lambda k=s.name: self._text_entered(k))
+        else:
+            kind = int if s.kind == "int" else float
+            w.valueChanged.connect(lambda v, k=s.name, t=kind: self.request({k: t(v)}))
+            w.refusedText.connect(lambda m, k=s.name: self.show_error(k, m))
 
-        # ---- view
-        view = QGroupBox("View")
-        f = self._form(view)
-        self.plane_combo = _combo(
-            "planeCombo",
-            {k: PLANE_LABELS[k] for k in PLANES},
-            "The plane through the weights on which the loss surface is drawn.",
-        )
-        self._row(f, "Pla&ne", self.plane_combo, "plane")
+    def _add_view_extras(self, f: QFormLayout) -> None:
         self.log_check = QCheckBox("Log scale for loss curves")
         self.log_check.setObjectName("logYCheck")
         self.log_check.setToolTip("Show the loss curves on a logarithmic y axis.")
         self.log_check.toggled.connect(self.logYToggled)
         f.addRow(self.log_check)
-        self.recompute_button = QPushButton("Recompute surface")
-        self.recompute_button.setObjectName("recomputeButton")
-        self.recompute_button.setToolTip(
-            "Recentre the plane on the current weights and compute the loss surface again."
+        self.recompute_button = self._button(
+            "Recompute surface",
+            "recomputeButton",
+            "Recentre the plane on the current weights and compute the loss surface again.",
+            self.recomputeRequested,
         )
-        self.recompute_button.clicked.connect(self.recomputeRequested)
         f.addRow(self.recompute_button)
-        lay.addWidget(view)
 
-        # ---- run
+    def _button(self, text: str, name: str, tip: str, signal) -> QPushButton:
+        b = QPushButton(text)
+        b.setObjectName(name)
+        b.setToolTip(tip)
+        b.clicked.connect(signal)
+        return b
+
+    def _run_box(self) -> QGroupBox:
         run = QGroupBox("Run")
         h = QHBoxLayout(run)
         self.run_button = QPushButton("Run")
@@ -271,107 +325,121 @@ class ControlPanel(QWidget):
         self.run_button.setCheckable(True)
         self.run_button.setToolTip("Train continuously (Space). Checked = training.")
         self.run_button.toggled.connect(self._run_toggled)
-        self.step_button = QPushButton("Step")
-        self.step_button.setObjectName("stepButton")
-        self.step_button.setToolTip("Train on one minibatch (S).")
-        self.step_button.clicked.connect(self.stepRequested)
-        self.reset_button = QPushButton("Reset")
-        self.reset_button.setObjectName("resetButton")
-        self.reset_button.setToolTip("Fresh weights from the seed; clears the history (R).")
-        self.reset_button.clicked.connect(self.resetRequested)
+        self.step_button = self._button(
+            "Step", "stepButton", "Train on one minibatch (S).", self.stepRequested
+        )
+        self.reset_button = self._button(
+            "Reset",
+            "resetButton",
+            "Fresh weights from the seed; clears the history (R).",
+            self.resetRequested,
+        )
         for b in (self.run_button, self.step_button, self.reset_button):
             h.addWidget(b)
-        lay.addWidget(run)
-        self.export_button = QPushButton("Export pictures and data…")
-        self.export_button.setObjectName("exportButton")
-        self.export_button.setToolTip(
-            "Save the window and every view as PNG, SVG and CSV into a folder (Ctrl+E)."
-        )
-        self.export_button.clicked.connect(self.exportRequested)
-        lay.addWidget(self.export_button)
-        lay.addStretch(1)
+        return run
 
-        self.set_config(config)
-        for combo, field in (
-            (self.activation_combo, "activation"),
-            (self.dataset_combo, "dataset"),
-            (self.loss_combo, "loss"),
-            (self.reduction_combo, "reduction"),
-            (self.optimizer_combo, "optimizer"),
-            (self.plane_combo, "plane"),
-        ):
-            combo.activated.connect(lambda _i, c=combo, k=field: self._combo_chosen(c, k))
-        self.batch_spin.valueChanged.connect(lambda v: self._request({"batch_size": int(v)}))
-        self.seed_spin.valueChanged.connect(lambda v: self._request({"seed": int(v)}))
-        self.lr_spin.valueChanged.connect(lambda v: self._request({"lr": float(v)}))
+    def _more_box(self) -> QWidget:
+        """The other settings, folded away under a button (they are also options and keys)."""
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        button = QToolButton()
+        button.setObjectName("moreSettingsButton")
+        button.setText(MORE)
+        button.setToolTip("Show the settings that are usually left alone (data, weights, grid).")
+        button.setCheckable(True)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.setArrowType(Qt.ArrowType.RightArrow)
+        inner = QGroupBox()
+        inner.setObjectName("moreSettings")
+        self._add_settings(self._form(inner), MORE)
+        inner.setVisible(False)
 
-    # ------------------------------------------------------------------ layout
-    def _form(self, box: QGroupBox) -> QFormLayout:
-        f = QFormLayout(box)
-        f.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        f.setContentsMargins(6, 4, 6, 4)
-        f.setVerticalSpacing(3)
-        return f
+        def fold(on: bool) -> None:
+            inner.setVisible(on)
+            button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
-    def _row(self, form: QFormLayout, label: str, widget: QWidget, field: str) -> None:
-        lab = QLabel(label)
-        lab.setBuddy(widget)
-        form.addRow(lab, widget)
-        err = _error_label(FIELD_CONTROLS[field][1])
-        self.errors[field] = err
-        form.addRow(err)
+        button.toggled.connect(fold)
+        v.addWidget(button)
+        v.addWidget(inner)
+        return box
 
     # ------------------------------------------------------------------- state
     @property
     def config(self) -> Config:
-        return self._config
+        """The applied settings with the pending edits on top (what the panel shows)."""
+        return self._applied.replace(**self._pending) if self._pending else self._applied
+
+    @property
+    def pending(self) -> dict[str, Any]:
+        """Edits sent to the engine and not yet seen in a snapshot."""
+        return dict(self._pending)
 
     def set_config(self, config: Config) -> None:
-        """Show ``config`` in every widget without emitting requests."""
-        self._config = config
-        widgets = [
-            self.hidden_edit,
-            self.batch_spin,
-            self.seed_spin,
-            self.lr_spin,
-            self.activation_combo,
-            self.dataset_combo,
-            self.loss_combo,
-            self.reduction_combo,
-            self.optimizer_combo,
-            self.plane_combo,
-        ]
-        for w in widgets:
-            w.blockSignals(True)
-        self.hidden_edit.setText(", ".join(map(str, config.hidden)))
-        self.batch_spin.setValue(config.batch_size)
-        self.seed_spin.setValue(config.seed)
-        self.lr_spin.setValue(config.lr)
-        for combo, value in (
-            (self.activation_combo, config.activation),
-            (self.dataset_combo, config.dataset),
-            (self.loss_combo, config.loss),
-            (self.reduction_combo, config.reduction),
-            (self.optimizer_combo, config.optimizer),
-            (self.plane_combo, config.plane),
-        ):
-            i = combo.findData(value)
-            if i < 0:
-                combo.addItem(value, value)
-                i = combo.findData(value)
-            combo.setCurrentIndex(i)
-        if config.dataset == "csv":  # the combo names the file (Dataset → Open CSV… sets it)
+        """Show ``config`` as applied in every widget (no pending edits, no requests)."""
+        self._applied = config
+        for k in list(self._pending):
+            self._mark(k, False)
+        self._pending.clear()
+        self._together.clear()
+        self._show(config, self.widgets)
+
+    def show_applied(self, config: Config) -> None:
+        """The engine's settings (the newest snapshot's): pending edits it carries are done;
+        fields the engine changed show its value, unless an edit of theirs is pending."""
+        if config == self._applied and not self._pending:
+            return
+        old, self._applied = self._applied, config
+        for k, v in list(self._pending.items()):
+            if getattr(config, k) == v:
+                self._drop(k)
+        moved = [k for k in self.widgets if getattr(old, k) != getattr(config, k)]
+        self._show(config, [k for k in moved if k not in self._pending])
+
+    def refused(self, field: str, message: str) -> None:
+        """The engine refused a change: its message under the field, and the fields asked for
+        with it show the applied values again."""
+        group = next((g for g in reversed(self._together) if field in g), frozenset({field}))
+        for k in group:
+            self._drop(k)
+        self._show(self._applied, [k for k in group if k in self.widgets])
+        self.show_error(field, message)
+
+    def _drop(self, field: str) -> None:
+        self._pending.pop(field, None)
+        self._mark(field, False)
+        self._together = [g for g in self._together if field not in g or g & self._pending.keys()]
+
+    def _mark(self, field: str, on: bool) -> None:
+        """The pending mark: italic, a tooltip saying so, and the ``pending`` property."""
+        w = self.widgets.get(field)
+        if w is None or bool(w.property("pending")) == on:
+            return
+        font = w.font()
+        font.setItalic(on)
+        w.setFont(font)
+        pal = w.palette()
+        pal.setColor(QPalette.ColorRole.Text, QColor(PENDING_COLOUR) if on else self._text)
+        w.setPalette(pal)
+        w.setProperty("pending", on)
+        tip = SETTING[field].tooltip
+        w.setToolTip(f"{tip}\n\n{PENDING_TIP}" if on else tip)
+
+    def _show(self, config: Config, fields) -> None:
+        for k in fields:
+            _show_value(self.widgets[k], getattr(config, k))
+        if "dataset" in fields and config.dataset == "csv":  # the combo names the file
+            combo = self.widgets["dataset"]
             name = config.csv_path.replace("\\", "/").rsplit("/", 1)[-1]
-            self.dataset_combo.setItemText(self.dataset_combo.findData("csv"), f"CSV: {name}")
-        for w in widgets:
-            w.blockSignals(False)
+            combo.setItemText(combo.findData("csv"), f"CSV: {name}")
 
     def show_error(self, field: str, message: str) -> None:
         """Show ``message`` under the control for ``field`` (or the closest one)."""
-        lab = self.errors.get(field) or self.errors.get(_nearest_field(field))
-        if lab is None:
-            lab = self.errors["hidden"] if "hidden" in field else None
-        if lab is None and _nearest_field(field).startswith("csv_"):
+        name = _nearest_field(field)
+        lab = self.errors.get(name)
+        if lab is None and "hidden" in field:
+            lab = self.errors["hidden"]
+        if lab is None and SETTING.get(name, SETTING["dataset"]).group == CSV:
             lab = self.errors.get("dataset")  # a CSV file or its columns: under Dataset
         if lab is not None:
             lab.setText(message)
@@ -390,41 +458,53 @@ class ControlPanel(QWidget):
         self._label_run(running)
 
     # --------------------------------------------------------------- requests
-    def _request(self, changes: dict) -> bool:
-        field = next(iter(changes))
-        try:
-            self._validator(changes)
-        except ConfigError as e:
-            self.show_error(e.field if e.field in self.errors else field, e.message)
-            return False
-        for k in changes:
+    def check(self, field: str, value: Any) -> None:
+        """The widget's check of one value (its declared kind and range or choices)."""
+        SETTING[field].check(value)
+
+    def request(self, changes: dict[str, Any]) -> bool:
+        """Check each value here, then send the changes to the engine and mark them pending
+        until a snapshot carries them; False (and the reason under the field) if refused."""
+        current = self.config
+        changes = {k: v for k, v in changes.items() if getattr(current, k, None) != v}
+        for k, v in changes.items():
+            try:
+                self.check(k, v)
+            except ConfigError as e:
+                self.show_error(e.field, e.message)
+                self._show(current, [k for k in changes if k in self.widgets])
+                return False
+        if not changes:
+            return True
+        for k, v in changes.items():
             self.clear_error(k)
-        self._config = self._config.replace(**changes)
+            self._pending[k] = v
+            self._mark(k, True)
+        self._together.append(frozenset(changes))
+        self._show(self.config, [k for k in changes if k in self.widgets])
         self.changesRequested.emit(changes)
         return True
 
-    def _hidden_entered(self) -> None:
+    def _text_entered(self, field: str) -> None:
+        w = self.widgets[field]
         try:
-            hidden = parse_hidden(self.hidden_edit.text())
+            value = SETTING[field].parse(w.text())
         except ConfigError as e:
-            self.show_error("hidden", e.message)
+            self.show_error(field, e.message)
             return
         # '32,,32' and '32 32' mean 32, 32: the field shows what was understood
-        self.hidden_edit.setText(", ".join(map(str, hidden)))
-        if hidden == tuple(self._config.hidden):
-            self.clear_error("hidden")
-            return
-        self._request({"hidden": hidden})
-
-    def _combo_chosen(self, combo: QComboBox, field: str) -> None:
-        value = combo.currentData()
-        if value == getattr(self._config, field):
+        _show_value(w, value)
+        if value == getattr(self.config, field):
             self.clear_error(field)
             return
-        if not self._request({field: value}):
-            combo.blockSignals(True)
-            combo.setCurrentIndex(combo.findData(getattr(self._config, field)))
-            combo.blockSignals(False)
+        self.request({field: value})
+
+    def _combo_chosen(self, field: str) -> None:
+        value = self.widgets[field].currentData()
+        if value == getattr(self.config, field):
+            self.clear_error(field)
+            return
+        self.request({field: value})
 
     def _run_toggled(self, on: bool) -> None:
         self._label_run(on)

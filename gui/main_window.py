@@ -29,9 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import Config, ConfigError, Session
+from core import Config, Session
 from core.commands import RecomputeSurface, Reset, Update
-from core.session import validate_changes
 from core.snapshot import Snapshot
 
 from .actions import build_menus
@@ -173,7 +172,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_controls_dock(self) -> QDockWidget:
-        self.controls = ControlPanel(self.session.config, validator=self._validate)
+        self.controls = ControlPanel(self.session.config)
         scroll = QScrollArea()
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
@@ -320,12 +319,6 @@ class MainWindow(QMainWindow):
         self.worker.post(RecomputeSurface())
 
     # -------------------------------------------------------------- settings
-    def _validate(self, changes: dict) -> None:
-        snap = self._drawn or self._pending
-        n_train = snap.n_train if snap is not None else None
-        task = snap.task if snap is not None else None
-        validate_changes(self.controls.config, changes, n_train, task)
-
     def _on_changes(self, changes: dict) -> None:
         self._note_blame(changes)
         self.worker.post(Update(changes))
@@ -347,21 +340,12 @@ class MainWindow(QMainWindow):
         self.apply_changes(changes)
 
     def apply_changes(self, changes: dict) -> bool:
-        """Validate and apply some settings as if typed into the controls; False (and a
-        message in the status bar) if they are refused."""
-        if not changes:
+        """Apply some settings as if typed into the controls (checked there, sent on by
+        ``changesRequested``); False (and a line in the status bar) if the panel refuses."""
+        if self.controls.request(changes):
             return True
-        try:
-            self._validate(changes)
-        except ConfigError as e:
-            self.statusBar().showMessage(f"not applied: {e.field}: {e.message}", 8000)
-            return False
-        self.controls.set_config(self.controls.config.replace(**changes))
-        for k in changes:
-            self.controls.clear_error(k)
-        self._note_blame(changes)
-        self.worker.post(Update(changes))
-        return True
+        self.statusBar().showMessage("not applied: see the note under the setting", 8000)
+        return False
 
     def _help_for_tab(self, index: int) -> None:
         """The explanation dock explains the tab on screen."""
@@ -417,6 +401,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------ worker callbacks
     def _on_snapshot(self, snap: Snapshot) -> None:
         self._pending = snap
+        self.controls.show_applied(snap.config)  # the engine's settings; pending ones marked
         if snap.step > 0 or self.last_snapshot is not None:
             self.last_snapshot = snap
         if not self.timer.isActive() and not self._closing:
@@ -427,8 +412,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(" · ".join(msgs), 6000)
 
     def _on_command_failed(self, field: str, message: str) -> None:
-        self.controls.show_error(field, message)
-        self.controls.set_config(self.session_config())
+        self.controls.refused(field, message)
 
     @property
     def newest_snapshot(self) -> Snapshot | None:

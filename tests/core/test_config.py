@@ -266,3 +266,120 @@ def test_from_dict_names_the_source():
 def test_save_refuses_a_folder(tmp_path):
     with pytest.raises(OSError):
         Config().save(tmp_path)
+
+
+# ------------------------------------------------------------------ the declarations
+def test_every_field_is_declared_once_with_a_valid_default():
+    from core.config import SETTING, SETTINGS
+
+    assert [s.name for s in SETTINGS] == list(Config().to_dict())  # one per field, in order
+    assert len({s.control for s in SETTINGS}) == len(SETTINGS)  # one widget each
+    assert len({s.cli_option for s in SETTINGS}) == len(SETTINGS)  # one option each
+    for s in SETTINGS:
+        assert s.default == getattr(Config(), s.name)
+        assert s.check(s.default) == s.default
+        assert s.label and s.tooltip and s.help_text()
+        assert s.error_label.endswith("Error") and s.error_label != s.control
+    assert SETTING["batch_size"].error_label == "batchSizeError"
+    assert SETTING["hidden"].error_label == "hiddenLayersError"
+    assert SETTING["csv_path"].cli_option == "--csv"
+
+
+@pytest.mark.parametrize(
+    "name, text, words",
+    [
+        ("batch_size", "abc", "not a whole number"),
+        ("batch_size", "0", "between 1 and 65536"),
+        ("batch_size", str(10**9), "between 1 and 65536"),
+        ("lr", "nan", "finite"),
+        ("lr", "0", "> 0"),
+        ("hidden", "10^9", "whole number"),
+        ("loss", "hinge", "not one of"),
+        ("output_weights", "2, x", "not a number"),
+        ("csv_inputs", " , ", "column names"),
+    ],
+)
+def test_a_typed_value_is_refused_with_its_reason(name, text, words):
+    from core.config import SETTING
+
+    with pytest.raises(ConfigError) as info:
+        SETTING[name].parse(text)
+    assert info.value.field == name and words in info.value.message
+
+
+def test_parse_gives_the_fields_type():
+    from core.config import SETTING
+
+    assert SETTING["batch_size"].parse(" 8 ") == 8
+    assert SETTING["lr"].parse("1e-3") == 0.001
+    assert SETTING["hidden"].parse("8 4") == (8, 4)
+    assert SETTING["output_weights"].parse("2, 1, 1") == (2.0, 1.0, 1.0)
+    assert SETTING["csv_targets"].parse("a, b") == ("a", "b")
+
+
+def test_the_data_sets_sizes_and_tasks_come_from_their_declarations():
+    from core.config import SETTING
+    from core.data import DATA_SOURCES, declared_shape, make_dataset
+
+    for d in DATA_SOURCES:
+        if d.make is None:
+            continue
+        cfg = Config(dataset=d.name, n_samples=50, loss="mse")
+        shape = declared_shape(cfg)
+        data = make_dataset(cfg)
+        assert (shape.n_train, shape.n_in, shape.n_out, shape.task) == (
+            data.n_train,
+            data.n_in,
+            data.n_out,
+            data.task,
+        )
+        assert cfg.io_sizes() == (d.n_in, d.n_out) and cfg.train_size() == data.n_train
+    assert SETTING["dataset"].keys() == tuple(d.name for d in DATA_SOURCES)
+
+
+def test_validate_knows_the_task_and_blames_the_setting_changed():
+    cfg = Config(loss="cross_entropy")  # teacher: regression targets
+    assert field_of(cfg.validate) == "loss"
+    assert field_of(cfg.validate, changed={"dataset"}) == "dataset"
+    Config(dataset="blobs", loss="cross_entropy").validate()
+    # a loaded data set (anything with n_train, n_in, n_out, task) overrides the declaration
+    classes = type("Shape", (), {"n_train": 40, "n_in": 5, "n_out": 3, "task": "classification"})
+    cfg.validate(classes)
+    assert field_of(Config(batch_size=41).validate, classes) == "batch_size"
+
+
+def test_a_registered_loss_is_a_choice_at_once():
+    import numpy as np
+
+    from core.config import SETTING
+    from core.losses import Loss, registered
+
+    class Hinge(Loss):
+        name = "hinge_test"
+        label = "hinge"
+        task = "classification"
+
+        def matrix(self, Y, T):
+            return np.maximum(0.0, 1.0 - Y * T)
+
+        def grad(self, Y, T, U):
+            return -U * T * (Y * T < 1.0)
+
+    with registered(Hinge()):
+        assert "hinge_test" in SETTING["loss"].keys()
+        Config(dataset="blobs", loss="hinge_test").validate()
+        with pytest.raises(ConfigError, match="hinge needs class targets"):
+            Config(loss="hinge_test").validate()
+    assert field_of(Config(loss="hinge_test").validate) == "loss"  # gone with its registration
+
+
+def test_validate_changes_is_config_validate():
+    from core.session import validate_changes
+
+    assert validate_changes(Config(), {"batch_size": 8}) == Config(batch_size=8)
+    with pytest.raises(ConfigError) as info:
+        validate_changes(Config(), {"learning_rate": 0.1})
+    assert info.value.field == "learning_rate"
+    assert field_of(validate_changes, Config(), {"batch_size": 33}, 32, "regression") == (
+        "batch_size"
+    )

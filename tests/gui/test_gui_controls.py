@@ -1,9 +1,11 @@
-"""The control panel as a user meets it: fixed objectNames and tooltips, entries validated at
-the widget (a refused entry shows why and leaves the run alone), and valid entries reaching
-the engine between two steps."""
+"""The control panel as a user meets it: fixed objectNames and tooltips, widgets built from the
+settings' declarations, two checks on the way (at the widget as typed, in the engine when
+applied: a refused entry shows why under the field and leaves the run alone), pending edits
+marked until the engine takes them, and valid entries reaching the engine between two steps."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -66,6 +68,13 @@ def _error(window, name: str) -> QLabel:
     return child(window, QLabel, name)
 
 
+def _wait_error(qtbot, window, name: str, words: str) -> QLabel:
+    """Wait for the engine's refusal to appear under the field (it answers asynchronously)."""
+    lab = _error(window, name)
+    qtbot.waitUntil(lambda: lab.isVisible() and words in lab.text(), timeout=15_000)
+    return lab
+
+
 def test_controls_have_fixed_names_tooltips_and_hidden_error_labels(window):
     for name, cls in CONTROLS.items():
         w = child(window, cls, name)
@@ -125,10 +134,12 @@ def test_batch_size_larger_than_training_set_refused(make_window, qtbot):
     n_train = before.n_train
     assert n_train == 64
     for bad in (n_train + 1, 5000):
-        type_into(qtbot, spin, str(bad))
-        assert err.isVisible(), f"batch size {bad} was accepted"
-        assert "larger than the training set" in err.text()
-        assert str(n_train) in err.text()
+        type_into(qtbot, spin, str(bad))  # in the declared range: the widget takes it ...
+        assert spin.property("pending") and spin.font().italic()  # ... marked pending
+        err = _wait_error(qtbot, window, "batchSizeError", "larger than the training set")
+        assert str(n_train) in err.text()  # ... and the engine refuses it, under the field
+        qtbot.waitUntil(lambda: spin.value() == 32)  # the field shows what is applied
+        assert not spin.property("pending")
     snap = _more_steps(qtbot, window)
     assert snap.batch_size == 32 and snap.run_id == before.run_id
     assert window.controls.config.batch_size == 32
@@ -206,9 +217,9 @@ def test_cross_entropy_needs_classes(window, qtbot):
     before = start_training(qtbot, window, min_step=5)
 
     choose(loss, "cross_entropy")
-    assert err.isVisible()
-    assert "cross-entropy" in err.text() and "blobs" in err.text()
-    assert loss.currentData() == "mse"  # the combo shows what is in force
+    _wait_error(qtbot, window, "lossError", "cross-entropy")  # refused by the engine
+    assert "blobs" in err.text()
+    qtbot.waitUntil(lambda: loss.currentData() == "mse")  # the combo shows what is in force
     snap = _more_steps(qtbot, window)
     assert snap.config.loss == "mse" and snap.run_id == before.run_id
 
@@ -270,3 +281,108 @@ def test_other_settings_reach_the_engine(window, qtbot):
     assert snap.run_id != run_id  # a new seed starts new weights
     for name in ERROR_LABELS.values():
         assert not child(window, QWidget, name).isVisible()
+
+
+# ------------------------------------------------------- one declaration, two checks
+def test_every_setting_has_a_widget_an_option_and_a_key(qtbot, monkeypatch):
+    """Derived from ``core.config.SETTINGS``: each declared setting has its widget (the CSV
+    ones in the CSV dialog) with the declared range or choices and tooltip, a command-line
+    option and a config-file key; a new declaration gets all three."""
+    import main
+    from core.config import CSV, SETTINGS, Config, Setting
+    from gui.controls import ControlPanel, make_widget
+    from gui.csv_dialog import CsvDialog
+
+    panel, dialog = ControlPanel(Config()), CsvDialog(Config())
+    qtbot.addWidget(panel)
+    qtbot.addWidget(dialog)
+    options = {a.dest: a.option_strings for a in main.build_parser()._actions}
+    keys = Config().to_dict()
+    for s in SETTINGS:
+        host = dialog if s.group == CSV else panel
+        w = host.findChild(QWidget, s.control)
+        assert w is not None, f"{s.name}: no widget {s.control!r}"
+        assert options[s.name] == [s.cli_option], s.name
+        assert Config.from_dict({s.name: keys[s.name]}) == Config(), s.name  # the key loads
+        if host is dialog:
+            continue
+        assert w.toolTip() == s.tooltip
+        assert panel.findChild(QLabel, s.error_label) is not None
+        if s.kind == "int":
+            assert (w.minimum(), w.maximum()) == (s.lo, s.hi), s.name
+        if s.kind == "choice":
+            shown = {w.itemData(i) for i in range(w.count())}
+            assert shown == set(s.keys()) - {"csv"}, s.name
+    assert options["batch_size"] == ["--batch-size"] and options["csv_path"] == ["--csv"]
+
+    new = Setting("int", "&Width", "A new setting.", lo=2, hi=9, control="widthSpin")
+    new = dataclasses.replace(new, name="width", default=4)
+    w = make_widget(new)
+    assert isinstance(w, QSpinBox) and w.objectName() == "widthSpin"
+    assert (w.minimum(), w.maximum(), w.toolTip()) == (2, 9, "A new setting.")
+    monkeypatch.setattr(main, "SETTINGS", (*SETTINGS, new))
+    help_text = " ".join(main.build_parser().format_help().split())
+    assert "--width" in help_text and "a new setting (default 4)" in help_text
+
+
+def test_a_batch_size_passes_two_checks_from_the_spin_box_to_the_sampler(qtbot, monkeypatch):
+    """Typed B goes through exactly two checks (the widget's, then Config.validate in the
+    engine) and reaches the sampler unchanged; out of the declared range it is refused at
+    the widget, over the training set by the engine, each with its reason under the field."""
+    from core import Session
+    from core.config import Config, ConfigError
+    from core.data import MinibatchSampler
+    from gui.controls import ControlPanel
+
+    session = Session(small_config(n_samples=80))  # 64 training samples
+    panel = ControlPanel(session.config)
+    qtbot.addWidget(panel)
+    panel.show()
+    calls, taken = [], []
+    real = (ControlPanel.check, Config.validate, MinibatchSampler.next)
+
+    def widget_check(self, field, value):
+        calls.append(("widget", field, value))
+        return real[0](self, field, value)
+
+    def engine_check(self, *args, **kwargs):
+        calls.append(("engine", self.batch_size))
+        return real[1](self, *args, **kwargs)
+
+    def sample(self, B):
+        taken.append(B)
+        return real[2](self, B)
+
+    monkeypatch.setattr(ControlPanel, "check", widget_check)
+    monkeypatch.setattr(Config, "validate", engine_check)
+    monkeypatch.setattr(MinibatchSampler, "next", sample)
+
+    def engine(changes):  # what the engine process does with an Update between two steps
+        try:
+            session.update(**changes)
+        except ConfigError as e:
+            panel.refused(e.field, e.message)
+            return
+        panel.show_applied(session.step().config)
+
+    panel.changesRequested.connect(engine)
+    spin = child(panel, QSpinBox, "batchSizeSpin")
+    err = child(panel, QLabel, "batchSizeError")
+    type_into(qtbot, spin, "8")
+    assert calls == [("widget", "batch_size", 8), ("engine", 8)]
+    assert taken == [8] and session.config.batch_size == 8
+    assert spin.value() == 8 and not spin.property("pending") and not err.isVisible()
+
+    calls.clear()
+    for bad in ("0", "100000"):  # outside the declared 1..65536: refused as typed
+        type_into(qtbot, spin, bad)
+        assert err.isVisible() and "between 1 and 65536" in err.text(), err.text()
+        assert spin.value() == 8
+    assert calls == [] and taken == [8]
+
+    type_into(qtbot, spin, "65")  # in range, but the engine knows the data: 64 samples
+    assert calls == [("widget", "batch_size", 65), ("engine", 65)]
+    assert err.isVisible() and "65 is larger than the training set (64 samples)" in err.text()
+    assert spin.value() == 8 and not spin.property("pending")
+    assert session.config.batch_size == 8 and taken == [8]
+    assert panel.config.batch_size == 8
