@@ -1,7 +1,10 @@
 """Loss curves: the backpropagated scalar, train and validation loss against step; gradient
-norm and noise scale below."""
+norm and noise scale below; at the bottom the sharpness lambda_max against the optimiser's
+stability limit."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -16,6 +19,11 @@ from .axes import LogAxisItem
 from .base import ViewWidget, fmt, sticky_range
 
 N_EVENT_LINES = 8
+LAMBDA_RGB = style.RED  #: the sharpness lambda_max
+LIMIT_RGB = style.BLACK  #: the optimiser's stability limit (dashed)
+
+#: (run id, [(step, lambda_max, stability limit or None), ...]) of the engine's whole record
+CurvatureSource = Callable[[], tuple[int, list[tuple[int, float, float | None]]]]
 
 
 def _finite(x: np.ndarray, y: np.ndarray, positive: bool = False):
@@ -35,6 +43,18 @@ def _gapped(x: np.ndarray, y: np.ndarray, positive: bool = False):
     if positive:
         bad |= y <= 0
     y[bad] = np.nan
+    return x, y
+
+
+def _staircase(steps: np.ndarray, limit: np.ndarray, last: float):
+    """The stability limit as steps (x (2n,), y (2n,)): each value holds from its
+    measurement to the next (the learning rate changes between two of them), the last one up
+    to step ``last``; NaN (Adam: none) leaves a gap."""
+    if not len(steps):
+        return np.zeros(0), np.zeros(0)
+    ends = np.append(steps[1:], max(last, float(steps[-1])))
+    x = np.column_stack([steps, ends]).ravel()
+    y = np.repeat(limit, 2)
     return x, y
 
 
@@ -66,9 +86,12 @@ class LossCurvePlot(ViewWidget):
         "Top: the scalar backpropagated at each step (grey, noisy: one minibatch), and the "
         "mean loss over the training and validation sets. Bottom: the gradient norm and the "
         "noise scale B_noise = tr Σ/|G|² of the training set, measured every few steps (the "
-        "line joins the measurements), and the sharpness λmax (the largest Hessian eigenvalue "
-        "on a fixed training batch, measured every few steps) against the optimiser's "
-        "stability limit (2/lr for SGD). Dotted lines mark changes of settings."
+        "line joins the measurements). Lowest: the sharpness λmax (the largest Hessian "
+        "eigenvalue on a fixed training batch, measured every few steps) against the "
+        "optimiser's stability limit (dashed: 2/lr for SGD, 2(1 + μ)/lr with momentum); a "
+        "step along the sharpest direction overshoots once λmax is above it. Adam has none "
+        "drawn: its limit applies to the preconditioned Hessian. Dotted lines mark changes "
+        "of settings."
     )
 
     def __init__(self, parent=None) -> None:
@@ -92,11 +115,11 @@ class LossCurvePlot(ViewWidget):
         )
         self.set_title(
             bot,
-            f"gradient: {_coloured('|∇ scalar|', style.GREEN)} and "
-            f"{_coloured('noise scale B<sub>noise</sub>', style.PURPLE)}",
+            # one short line: three panels share a view ~250 px tall at 1024 x 640
+            f"{_coloured('|∇ scalar|', style.GREEN)} and "
+            f"{_coloured('B<sub>noise</sub>', style.PURPLE)}",
             size="10pt",
         )
-        bot.setLabel("bottom", "step")
         # two quantities, two axes: the gradient norm on the left, the noise scale (a batch
         # size) on the right, each on its own log scale
         bot.setLabel("left", _coloured("|∇ scalar|", style.GREEN))
@@ -148,18 +171,75 @@ class LossCurvePlot(ViewWidget):
         self.off_scale = pg.TextItem("", color=style.RED, anchor=(1, 0))
         self.off_scale.setZValue(20)
         top.addItem(self.off_scale, ignoreBounds=True)
-        # the sharpness lambda_max against the optimiser's stability limit (core.sharpness)
-        self.sharp_note = pg.TextItem("", color=style.RED, anchor=(0, 0))
-        self.sharp_note.setZValue(20)
-        # pinned to the plot area's top left in pixels, whatever the ranges do
-        self.sharp_note.setParentItem(bot.getViewBox())
-        self.sharp_note.setPos(2, 0)
+        self._build_sharpness_panel()
         self._curv_rows: list[tuple[int, float, float | None]] = []
         self._curv_run = None
-        self.ci.layout.setRowStretchFactor(0, 3)
-        self.ci.layout.setRowStretchFactor(1, 2)
+        #: the engine's whole lambda_max record when the window has it (headless rendering
+        #: trains the session in this process); otherwise the measurements the view saw
+        self.curvature_source: CurvatureSource | None = None
+        self._arrangement = ""
+        self._arrange("stacked")
         self._log_y = False
         self._events: tuple = ()
+
+    def _build_sharpness_panel(self) -> None:
+        """The lowest panel: lambda_max (solid, dots at the measurements) and the stability
+        limit (dashed steps) on one log axis, the step axis linked to the others."""
+        sh = self.sharp = self.addPlot(
+            row=2, col=0, axisItems={"left": LogAxisItem("left"), "right": LogAxisItem("right")}
+        )
+        sh.setLabel("bottom", "step")
+        sh.setLabel("left", "curvature")
+        sh.setLogMode(y=True)
+        sh.showGrid(x=True, y=True, alpha=0.2)
+        self.top.getAxis("bottom").setStyle(showValues=False)  # read off the panels below
+        sh.showAxis("right")
+        sh.getAxis("right").setStyle(showValues=False)
+        sh.getAxis("right").setWidth(48)  # the same right margin as the panels above
+        self.lam_curve = sh.plot(
+            [], [], pen=pg.mkPen(LAMBDA_RGB, width=1.5), symbol="o", symbolSize=3,
+            symbolPen=None, symbolBrush=pg.mkBrush(LAMBDA_RGB), name="λmax",
+        )  # fmt: skip
+        self.limit_curve = sh.plot(
+            [], [], pen=pg.mkPen(LIMIT_RGB, width=1.5, style=Qt.PenStyle.DashLine),
+            name="stability limit",
+        )  # fmt: skip
+        # the title is the legend (names in the curves' colours, with the newest values):
+        # a legend box would cover the curves in a panel this small
+
+    def _arrange(self, kind: str) -> None:
+        """ "stacked": the three panels one above the other, their step axes aligned (a room
+        of normal height); "side": the loss on top, the gradient and the sharpness panels side
+        by side below it (a short room: stacked, each got a strip ~30 px tall)."""
+        if kind == self._arrangement:
+            return
+        self._arrangement = kind
+        ci = self.ci
+        for item in (self.top, self.bottom, self.sharp):
+            ci.removeItem(item)
+        side = kind == "side"
+        ci.addItem(self.top, row=0, col=0, colspan=2 if side else 1)
+        ci.addItem(self.bottom, row=1, col=0)
+        ci.addItem(self.sharp, row=1 if side else 2, col=1 if side else 0)
+        # pyqtgraph links step axes by their place on screen: only panels one above the
+        # other can share one (side by side, each is given the same range in ``draw``)
+        for plot in (self.bottom, self.sharp):
+            plot.setXLink(None if side else self.top)
+            if side:
+                plot.setXRange(*self.top.viewRange()[0], padding=0)
+        # the step values under the middle panel only when it is a lowest one
+        self.bottom.getAxis("bottom").setStyle(showValues=side)
+        self.bottom.setLabel("bottom", "step" if side else "")
+        for k, f in enumerate((3, 2, 0) if side else (3, 2, 2)):
+            ci.layout.setRowStretchFactor(k, f)
+        for k, f in enumerate((1, 1) if side else (1, 0)):
+            ci.layout.setColumnStretchFactor(k, f)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(ev)
+        # pyqtgraph resizes during __init__, and again in close() after deleting the items
+        if hasattr(self, "sharp") and not getattr(self, "closed", False):
+            self._arrange("side" if self.height() < 300 else "stacked")
 
     def set_log_y(self, on: bool) -> None:
         self._log_y = bool(on)
@@ -188,7 +268,9 @@ class LossCurvePlot(ViewWidget):
             self.noise_view.setYRange(lo - pad, hi + pad, padding=0)
         if len(x):
             # the step axis grows in jumps, not every frame (ticks regenerate on each change)
-            sticky_range(self.top, "x", 0.0, float(x[-1]))
+            for plot in (self.top, self.bottom, self.sharp):
+                if plot is self.top or self._arrangement == "side":
+                    sticky_range(plot, "x", 0.0, float(x[-1]))
             note = ""
             if not pos:
                 # the y-range follows the curves, not one spike (a blow-up before divergence)
@@ -225,18 +307,26 @@ class LossCurvePlot(ViewWidget):
             self.top.setLabel("left", f"loss ({caption})" if caption else "loss")
 
     def sharpness_text(self, snap: Snapshot) -> str:
-        """lambda_max against the optimiser's stability limit, in words ('' before any)."""
+        """lambda_max against the optimiser's stability limit, in words and in the curves'
+        colours (the panel's title; a placeholder before the first measurement)."""
         sh, cfg = snap.sharpness, snap.config
-        if sh is None:
-            return ""
+        lam = _coloured("λmax" if sh is None else f"λmax {fmt(sh.lambda_max)}", LAMBDA_RGB)
         lim = stability_limit(cfg.optimizer, cfg.lr, cfg.momentum)
         if lim is None:
-            return (
-                f"λmax {fmt(sh.lambda_max)} · Adam: its limit\nis on the preconditioned\n"
-                "Hessian, none drawn"  # short lines: the panel is ~250 px wide at 1024 x 640
-            )
-        rule = "2/lr" if cfg.optimizer == "sgd" else "limit"
-        return f"λmax {fmt(sh.lambda_max)} · stable below {rule} = {fmt(lim)}"
+            return f"{lam} · Adam: none drawn, its limit is on the preconditioned Hessian"
+        rule = {"sgd": "2/lr", "momentum": "2(1+μ)/lr"}.get(cfg.optimizer, "limit")
+        # short: one line in the smallest room; the help says "stable below"
+        return f"{lam} · {_coloured(f'- - {rule} = {fmt(lim)}', LIMIT_RGB)}"
+
+    def curvature_rows(self) -> list[tuple[int, float, float | None]]:
+        """(step, lambda_max, stability limit or None) of the run shown: the engine's whole
+        record where the window has it, then the measurements seen since."""
+        rows = self._curv_rows
+        if self.curvature_source is not None:
+            run, full = self.curvature_source()
+            if run == self._curv_run and full:
+                rows = list(full) + [r for r in rows if r[0] > full[-1][0]]
+        return rows
 
     def _draw_sharpness(self, snap: Snapshot) -> None:
         sh = snap.sharpness
@@ -247,18 +337,22 @@ class LossCurvePlot(ViewWidget):
                 self._curv_rows = [r for r in self._curv_rows if r[0] < sh.step]
             if not self._curv_rows or self._curv_rows[-1][0] != sh.step:
                 self._curv_rows.append((sh.step, sh.lambda_max, sh.stability_limit))
-        text = self.sharpness_text(snap)
-        if text != getattr(self, "_sharp_text", None):
-            self._sharp_text = text
-            self.sharp_note.setText(text)
+        rows = self.curvature_rows()
+        steps = np.array([r[0] for r in rows], dtype=np.float64)
+        lam = np.array([r[1] for r in rows], dtype=np.float64)
+        lim = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
+        self.lam_curve.setData(*_finite(steps, lam, positive=True))
+        self.limit_curve.setData(*_staircase(steps, lim, float(snap.step)), connect="finite")
+        self.set_title(self.sharp, self.sharpness_text(snap), size="10pt")
 
     def extra_tables(self) -> dict:
-        """curvature.csv: the lambda_max measurements shown, with the stability limit then."""
+        """curvature.csv: every lambda_max measurement of the run (the engine's whole record
+        where the window has it), with the stability limit then."""
 
         def f(v):
             return "" if v is None or not np.isfinite(v) else f"{v:.10g}"
 
-        rows = [[s, f(lam), f(lim)] for s, lam, lim in self._curv_rows]
+        rows = [[s, f(lam), f(lim)] for s, lam, lim in self.curvature_rows()]
         return {"curvature": (["step", "lambda_max", "stability_limit"], rows)}
 
     def _sync_noise_view(self) -> None:

@@ -24,16 +24,23 @@ def view(qtbot):
 def test_sgd_shows_lambda_max_against_two_over_lr(view):
     s = Session(Config(hidden=(8,), lr=0.05))
     view.show_snapshot(s.run(3))
-    text = view.sharp_note.textItem.toPlainText()
+    text = view.sharp.titleLabel.item.toPlainText()
     assert f"λmax {fmt(s.sharpness.lambda_max)}" in text
     assert "2/lr = 40" in text
+    # drawn: the measurement as a point of the curve, the limit as a dashed line at 2/lr
+    x, y = view.lam_curve.xData, view.lam_curve.yData
+    assert len(x) == 1 and y[0] == pytest.approx(s.sharpness.lambda_max)
+    lx, ly = view.limit_curve.xData, view.limit_curve.yData
+    assert np.allclose(ly, 40.0) and lx[-1] == s.step_count
 
 
 def test_adam_says_the_limit_is_on_the_preconditioned_hessian(view):
     s = Session(Config(hidden=(8,), optimizer="adam", lr=0.01))
     view.show_snapshot(s.run(3))
-    text = view.sharp_note.textItem.toPlainText()
-    assert "preconditioned\nHessian" in text and "2/lr" not in text
+    text = view.sharp.titleLabel.item.toPlainText()
+    assert "none drawn, its limit is on the preconditioned Hessian" in text and "2/lr" not in text
+    assert len(view.lam_curve.xData) == 1
+    assert not np.isfinite(view.limit_curve.yData).any()  # no limit line for Adam
 
 
 def test_curvature_csv_has_the_measurements(view, tmp_path):
@@ -50,3 +57,25 @@ def test_curvature_csv_has_the_measurements(view, tmp_path):
     lams = [r[1] for r in s.curvature_rows()][-len(steps) :]
     assert np.allclose([float(r[1]) for r in rows[1:]], lams)
     assert all(float(r[2]) == pytest.approx(2 / s.config.lr) for r in rows[1:])
+
+
+def test_curvature_csv_takes_the_engines_whole_record_when_the_window_has_it(view, tmp_path):
+    """Headless rendering trains the session in the window's process: its every measurement
+    goes into curvature.csv, not only those carried by the snapshots the view drew."""
+    s = Session(Config(hidden=(8,)))
+    s._sharpness = SharpnessTracker(*s._sharpness_batch(), interval=2)
+    s.run(20)
+    view.show_snapshot(s.run(1))
+    assert len(view.lam_curve.xData) == 1  # one snapshot drawn: one measurement seen
+    view.curvature_source = lambda: (s.run_id, s.curvature_rows())
+    view.show_snapshot(s.run(4))
+    want = s.curvature_rows()
+    assert len(want) >= 10 and len(view.lam_curve.xData) == len(want)
+    export_views({"loss_curves": view}, tmp_path)
+    with open(tmp_path / "curvature.csv") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert [int(r[0]) for r in rows] == [r[0] for r in want]
+    # a record of another run (a reset since) is not taken
+    view.curvature_source = lambda: (s.run_id + 1, want)
+    view.show_snapshot(s.run(1))
+    assert len(view.curvature_rows()) < len(want)
