@@ -18,6 +18,8 @@ from gui.plots.loss_curves import LossCurvePlot
 def view(qtbot):
     v = LossCurvePlot()
     qtbot.addWidget(v)
+    v.show()  # a hidden view keeps its snapshot undrawn
+    qtbot.waitExposed(v)
     return v
 
 
