@@ -225,14 +225,14 @@ SAMPLE_WEIGHTINGS = (
 )
 #: a CSV's task: guessed from its target columns, or as chosen
 CSV_TASKS = (
-    Choice("auto", "guess", "Classes if the targets look like classes, else regression"),
-    Choice("regression", "regression", "Any real-valued targets"),
-    Choice("classification", "classification", "Class targets (one-hot rows or labels)"),
+    Choice("auto", "guess from the targets", "Classes if the targets look like classes"),
+    Choice("regression", "regression (numbers)", "Any real-valued targets"),
+    Choice("classification", "classification (class labels)", "One-hot rows or labels"),
 )
 #: standard: inputs and regression targets shifted and scaled to mean 0, sd 1 on the
 #: training split (raw targets in the hundreds then train at the default rate); none: raw
 CSV_SCALES = (
-    Choice("standard", "standardise", "Mean 0, sd 1 on the training split"),
+    Choice("standard", "standardise (mean 0, sd 1 on the training split)", "Inputs and targets"),
     Choice("none", "raw values", "The values as they are in the file"),
 )
 
@@ -284,14 +284,19 @@ class Config:
         option="--targets", metavar="Y1,Y2", control="csvTargetsList", group=CSV,
     )  # fmt: skip
     csv_task: str = setting(
-        "auto", "choice", "Ta&sk", "CSV task (auto: guessed from the targets, and said)",
-        choices=CSV_TASKS, option="--task", metavar="NAME", control="csvTaskCombo", group=CSV,
+        "auto", "choice", "Ta&sk",
+        "Regression fits numbers; classification one label column (text or whole numbers, "
+        "one output per class) or several one-hot columns",
+        help="CSV task (auto: guessed from the targets, and said)", choices=CSV_TASKS,
+        option="--task", metavar="NAME", control="csvTaskCombo", group=CSV,
     )  # fmt: skip
     csv_scale: str = setting(
         "standard", "choice", "S&cale",
-        "CSV values (standard: inputs and regression targets to mean 0, sd 1 on the "
-        "training split)",
-        choices=CSV_SCALES, option="--scale", metavar="NAME", control="csvScaleCombo", group=CSV,
+        "Standardised inputs and regression targets train at the default learning rate "
+        "whatever their units; raw targets in the hundreds diverge within a few steps",
+        help="CSV values (standard: inputs and regression targets to mean 0, sd 1 on the "
+        "training split)", choices=CSV_SCALES, option="--scale", metavar="NAME",
+        control="csvScaleCombo", group=CSV,
     )  # fmt: skip
     batch_size: int = setting(
         32, "int", "&Batch size B",

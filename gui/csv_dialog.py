@@ -36,22 +36,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.config import Config, ConfigError
+from core.config import SETTING, Config, ConfigError
 from core.csv_data import read_table
 from core.data import make_dataset
 from core.session import validate_changes
 
 PREVIEW_ROWS = 20
 MAX_RECENT_CSV = 8
-TASK_LABELS = {
-    "auto": "guess from the targets",
-    "regression": "regression (numbers)",
-    "classification": "classification (class labels)",
-}
-SCALE_LABELS = {
-    "standard": "standardise (mean 0, sd 1 on the training split)",
-    "none": "raw values",
-}
+#: the task and scale choices as declared in core.config
+TASK_LABELS = {c.key: c.label for c in SETTING["csv_task"].options()}
+SCALE_LABELS = {c.key: c.label for c in SETTING["csv_scale"].options()}
 
 
 class CsvDialog(QDialog):
@@ -113,15 +107,9 @@ class CsvDialog(QDialog):
         self.targets = self._column_list("csvTargetsList", "Target columns (tick to use)")
         self.targets.itemChanged.connect(self._target_ticked)
         self.task_combo = self._choice_combo("csvTaskCombo", TASK_LABELS, config.csv_task)
-        self.task_combo.setToolTip(
-            "Regression fits numbers; classification one label column (text or whole "
-            "numbers, one output per class) or several one-hot columns"
-        )
+        self.task_combo.setToolTip(SETTING["csv_task"].tooltip)
         self.scale_combo = self._choice_combo("csvScaleCombo", SCALE_LABELS, config.csv_scale)
-        self.scale_combo.setToolTip(
-            "Standardised inputs and regression targets train at the default learning rate "
-            "whatever their units; raw targets in the hundreds diverge within a few steps"
-        )
+        self.scale_combo.setToolTip(SETTING["csv_scale"].tooltip)
         self.task_combo.currentIndexChanged.connect(self._check)
         self.scale_combo.currentIndexChanged.connect(self._check)
 

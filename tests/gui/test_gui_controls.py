@@ -135,7 +135,6 @@ def test_batch_size_larger_than_training_set_refused(make_window, qtbot):
     assert n_train == 64
     for bad in (n_train + 1, 5000):
         type_into(qtbot, spin, str(bad))  # in the declared range: the widget takes it ...
-        assert spin.property("pending") and spin.font().italic()  # ... marked pending
         err = _wait_error(qtbot, window, "batchSizeError", "larger than the training set")
         assert str(n_train) in err.text()  # ... and the engine refuses it, under the field
         qtbot.waitUntil(lambda: spin.value() == 32)  # the field shows what is applied
@@ -304,15 +303,16 @@ def test_every_setting_has_a_widget_an_option_and_a_key(qtbot, monkeypatch):
         assert w is not None, f"{s.name}: no widget {s.control!r}"
         assert options[s.name] == [s.cli_option], s.name
         assert Config.from_dict({s.name: keys[s.name]}) == Config(), s.name  # the key loads
+        if s.kind == "choice":
+            shown = {w.itemData(i) for i in range(w.count())}
+            assert shown == set(s.keys()) - {"csv"}, s.name
+            assert w.toolTip() == s.tooltip
         if host is dialog:
             continue
         assert w.toolTip() == s.tooltip
         assert panel.findChild(QLabel, s.error_label) is not None
         if s.kind == "int":
             assert (w.minimum(), w.maximum()) == (s.lo, s.hi), s.name
-        if s.kind == "choice":
-            shown = {w.itemData(i) for i in range(w.count())}
-            assert shown == set(s.keys()) - {"csv"}, s.name
     assert options["batch_size"] == ["--batch-size"] and options["csv_path"] == ["--csv"]
 
     new = Setting("int", "&Width", "A new setting.", lo=2, hi=9, control="widthSpin")
@@ -365,13 +365,20 @@ def test_a_batch_size_passes_two_checks_from_the_spin_box_to_the_sampler(qtbot, 
             return
         panel.show_applied(session.step().config)
 
-    panel.changesRequested.connect(engine)
+    queued = []
+    panel.changesRequested.connect(queued.append)  # the engine takes it between two steps
     spin = child(panel, QSpinBox, "batchSizeSpin")
     err = child(panel, QLabel, "batchSizeError")
     type_into(qtbot, spin, "8")
+    assert queued == [{"batch_size": 8}] and calls == [("widget", "batch_size", 8)]
+    assert spin.property("pending") and spin.font().italic()  # shown, marked pending
+    assert "Pending" in spin.toolTip() and panel.config.batch_size == 8
+    engine(queued.pop())
     assert calls == [("widget", "batch_size", 8), ("engine", 8)]
     assert taken == [8] and session.config.batch_size == 8
-    assert spin.value() == 8 and not spin.property("pending") and not err.isVisible()
+    assert spin.value() == 8 and not spin.property("pending") and not spin.font().italic()
+    assert not err.isVisible() and "Pending" not in spin.toolTip()
+    panel.changesRequested.connect(engine)
 
     calls.clear()
     for bad in ("0", "100000"):  # outside the declared 1..65536: refused as typed
