@@ -399,7 +399,8 @@ class ControlPanel(QWidget):
     def refused(self, field: str, message: str) -> None:
         """The engine refused a change: its message under the field, and the fields asked for
         with it show the applied values again."""
-        group = next((g for g in reversed(self._together) if field in g), frozenset({field}))
+        groups = [g for g in self._together if field in g] or self._together[-1:]
+        group = groups[-1] if groups else frozenset({field})  # blamed on another: the newest
         for k in group:
             self._drop(k)
         self._show(self._applied, [k for k in group if k in self.widgets])

@@ -393,3 +393,21 @@ def test_a_batch_size_passes_two_checks_from_the_spin_box_to_the_sampler(qtbot, 
     assert spin.value() == 8 and not spin.property("pending")
     assert session.config.batch_size == 8 and taken == [8]
     assert panel.config.batch_size == 8
+
+
+def test_a_refusal_blamed_on_another_setting_ends_the_pending_edit(qtbot):
+    from core.config import Config
+    from gui.controls import ControlPanel
+
+    panel = ControlPanel(Config())
+    qtbot.addWidget(panel)
+    assert panel.request({"n_samples": 500, "noise": 0.5})
+    spin = child(panel, QSpinBox, "samplesSpin")
+    assert spin.property("pending") and panel.pending == {"n_samples": 500, "noise": 0.5}
+    panel.refused("batch_size", "32 is larger than the training set (20 samples)")
+    assert panel.pending == {} and not spin.property("pending") and spin.value() == 1280
+    assert child(panel, QLabel, "batchSizeError").text().startswith("32 is larger")
+    assert panel.config == Config()
+    assert not panel.request({"noise": -1.0})  # refused at the widget: nothing pending
+    assert panel.pending == {}
+    assert child(panel, QLabel, "noiseError").text() == "must be >= 0.0 and <= 100 (got -1.0)"
