@@ -183,8 +183,10 @@ def checkpoints_part(seconds: float = 3.0) -> None:
 
     import core.remote as remote
     from core import Config, Session
+    from core.commands import Run, Stop
+    from core.replies import Checkpoint
 
-    class Inbox:  # "run" at once, "stop" (once) after ``seconds``
+    class Inbox:  # Run at once, Stop (once) after ``seconds``
         def __init__(self) -> None:
             self.t0 = None
             self.stopped = False
@@ -192,10 +194,10 @@ def checkpoints_part(seconds: float = 3.0) -> None:
         def get(self, timeout=0.0):
             if self.t0 is None:
                 self.t0 = time.perf_counter()
-                return ("run", True)
+                return Run(True)
             if not self.stopped and time.perf_counter() - self.t0 > seconds:
                 self.stopped = True
-                return ("stop",)
+                return Stop()
             return None
 
         def defer(self, msg) -> None:
@@ -210,7 +212,7 @@ def checkpoints_part(seconds: float = 3.0) -> None:
             data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
             pickle.loads(data)
             self.nbytes += len(data)
-            self.checkpoints += msg[0] == "checkpoint"
+            self.checkpoints += isinstance(msg, Checkpoint)
 
     keep = (remote.CHECKPOINT_ALWAYS_BYTES, remote.CHECKPOINT_MAX_BYTES)
     print(f"\nEngine loop with and without checkpoints ({seconds:.0f} s each, Adam)")

@@ -5,17 +5,18 @@ release it), so a training thread in the window's process ran at a tenth of its 
 (benchmarks/bench_gui.py). In a child process the session trains on its own core while the
 window draws on the other.
 
-Protocol. The parent sends tuples: ``("cmd", command)`` (core.commands), ``("run", bool)``,
-``("step", n)``, ``("params",)``, ``("stop",)``. The child answers with
-``("snapshot", Snapshot)``, ``("messages", [str])``, ``("failed", field, message)``,
-``("state", "running" | "paused" | "diverged")``, ``("error", summary, traceback)``,
-``("surface", busy)``, ``("params", (layer_sizes, params))``,
-``("checkpoint", Session.training_state())`` and ``("stopped",)``; ``EngineProcess.get``
-reports the child's end as ``("ended", how)``.
+Protocol: typed messages both ways. The parent sends the Session first, then requests
+(``core.commands``): settings commands (``Update``, ``Reset``, ``RecomputeSurface``), run
+control (``Run``, ``Step``, ``Stop``) and ``RequestParams``. The child answers with replies
+(``core.replies``): ``SnapshotReady``, ``Notes``, ``CommandFailed``, ``StateChanged``,
+``EngineError``, ``SurfaceBusy``, ``ParamsCopy``, ``Checkpoint`` and ``Stopped``;
+``EngineProcess.get`` reports the child's end as ``Ended(how)``. Nothing on the parent's side
+waits for an answer: a copy of the weights is asked for and arrives as a message.
 
 Snapshots travel light: their history holds only the steps since the previous snapshot
 (``History.start`` says where they begin) and a surface is sent once, then referred to by
-``surface_id``; ``SnapshotMirror`` on the parent's side puts whole snapshots back together.
+``surface_id``; ``SnapshotMirror`` on the parent's side puts whole snapshots back together
+and makes every array in them read-only again (unpickled arrays are writeable).
 
 Checkpoints: right after a snapshot (so the rows the parent holds are exactly the record's):
 after every one while the weights and optimiser state are small, else within ~5 % of the
@@ -48,12 +49,33 @@ from multiprocessing import resource_tracker
 
 import numpy as np
 
+from .commands import Request, RequestParams, Run, Step, Stop
 from .config import ConfigError
 from .losses import pickled_user_losses, restore_losses
+from .replies import (
+    Checkpoint,
+    CommandFailed,
+    Ended,
+    EngineError,
+    Notes,
+    ParamsCopy,
+    Reply,
+    SnapshotReady,
+    StateChanged,
+    Stopped,
+    SurfaceBusy,
+)
 from .session import DivergedError, Session
 from .snapshot import HISTORY_FIELDS, History, Snapshot
 
-__all__ = ["EngineProcess", "SnapshotMirror", "serve", "STOP_SIGNALS", "CHECKPOINT_MAX_BYTES"]
+__all__ = [
+    "EngineProcess",
+    "SnapshotMirror",
+    "freeze_arrays",
+    "serve",
+    "STOP_SIGNALS",
+    "CHECKPOINT_MAX_BYTES",
+]
 
 #: the signals that mean "stop now" (those a terminal, ``timeout`` or a service manager send)
 STOP_SIGNALS = tuple(
@@ -130,8 +152,9 @@ class _Outbox:
         self.sent_surface = None
         self.last_step = None
 
-    def put(self, *msg) -> None:
-        self.q.put(msg)
+    def put(self, reply) -> None:
+        """Send one ``core.replies`` message."""
+        self.q.put(reply)
 
     def snapshot(self, snap: Snapshot) -> None:
         h = snap.history
@@ -155,14 +178,14 @@ class _Outbox:
             surface = None
         elif surface is not None:
             self.sent_surface = surface.surface_id
-        self.q.put(("snapshot", dataclasses.replace(snap, history=part, surface=surface)))
+        self.q.put(SnapshotReady(dataclasses.replace(snap, history=part, surface=surface)))
         self.last_step = (snap.run_id, snap.step)
         self.sent_steps, self.sent_events, self.sent_run = n, len(h.events), snap.run_id
         self.sent_generation = h.generation
 
 
 class _Checkpoints:
-    """Sends ``("checkpoint", state)`` after snapshots, within its share of the time."""
+    """Sends ``Checkpoint(state)`` after snapshots, within its share of the time."""
 
     def __init__(self, session: Session, out: _Outbox) -> None:
         self.session = session
@@ -186,162 +209,229 @@ class _Checkpoints:
             return
         state = self.session.training_state()
         state["commands_applied"] = self.commands_applied
-        self.out.put("checkpoint", state)
+        self.out.put(Checkpoint(state))
         self.sent = self.key()
         self.next_due = now + (time.perf_counter() - now) / CHECKPOINT_SHARE
+
+
+#: requests a long computation handles at once; settings commands wait until it is done
+_HANDLED_WHILE_BUSY = (Run, Step, RequestParams)
+
+
+class _EngineLoop:
+    """The child's loop (see ``serve``): one ``turn`` at a time, each a few small decisions.
+
+    running / steps_wanted / stopping : what the window asked (Run, Step, Stop)
+    changed : a settings command was applied since the last turn began
+    """
+
+    def __init__(
+        self, session: Session, inbox, outbox, detail_hz: float, surface_interval: float
+    ) -> None:
+        self.session = session
+        self.inbox = inbox
+        self.out = _Outbox(outbox)
+        self.ckpt = _Checkpoints(session, self.out)
+        self.detail_hz = detail_hz
+        self.surface_interval = surface_interval
+        self.min_dt = 1.0 / detail_hz
+        self.running = False
+        self.steps_wanted = 0
+        self.stopping = False
+        self.changed_since = False  # a command came in during this turn
+        self.changed = True  # this turn follows a change (the first turn: the start)
+        self.last_emit = 0.0
+        self.last_surface = 0.0
+        self.shown_state: str | None = None
+        self._handlers = {
+            Stop: self._on_stop,
+            Run: self._on_run,
+            Step: self._on_step,
+            RequestParams: self._on_params,
+        }
+
+    # ------------------------------------------------------------- requests
+    def handle(self, msg) -> None:
+        """Carry out one request (core.commands)."""
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(msg)
+        else:
+            self._apply(msg)
+
+    def _on_stop(self, msg: Stop) -> None:
+        self.stopping = True
+
+    def _on_run(self, msg: Run) -> None:
+        self.running = bool(msg.running)
+
+    def _on_step(self, msg: Step) -> None:
+        self.steps_wanted += int(msg.n)
+
+    def _on_params(self, msg: RequestParams) -> None:
+        net = self.session.net
+        self.out.put(ParamsCopy(tuple(net.layer_sizes), net.params.copy()))
+
+    def _apply(self, command) -> None:
+        """A settings command: applied or refused, it is done with (the checkpoints count it)."""
+        self.ckpt.commands_applied += 1
+        self.changed_since = True
+        try:
+            msgs = self.session.apply(command)
+        except ConfigError as e:
+            self.out.put(CommandFailed(e.field, e.message))
+            return
+        if msgs:
+            self.out.put(Notes(tuple(msgs)))
+
+    def drain(self, block: float = 0.0) -> None:
+        """Handle every request waiting (the first one waited for up to ``block`` s)."""
+        msg = self.inbox.get(block)
+        while msg is not None:
+            self.handle(msg)
+            msg = self.inbox.get(0.0)
+
+    def stop_requested(self) -> bool:
+        """Cancel callback for long computations: handles run control and parameter
+        requests at once, keeps settings commands (in order) until the computation is done."""
+        if self.stopping:
+            return True
+        pending = []
+        msg = self.inbox.get(0.0)
+        while msg is not None:
+            if isinstance(msg, Stop):
+                self.stopping = True
+            else:
+                pending.append(msg)
+            msg = self.inbox.get(0.0)
+        for msg in pending:
+            if isinstance(msg, _HANDLED_WHILE_BUSY):
+                self.handle(msg)
+            else:
+                self.inbox.defer(msg)
+        return self.stopping
+
+    # ----------------------------------------------------------------- loop
+    def run(self) -> None:
+        """Until ``Stop``: an unexpected exception is reported and pauses the run."""
+        self.send_snapshot(self.session.snapshot())
+        while not self.stopping:
+            try:
+                self.turn()
+            except Exception as e:  # shown in the window; the session's state is kept
+                self.running = False
+                self.shown_state = "paused"
+                self.out.put(StateChanged("paused"))
+                self.out.put(EngineError(f"{type(e).__name__}: {e}", traceback.format_exc()))
+        self.out.put(Stopped())
+
+    def turn(self) -> None:
+        self.drain()
+        if self.stopping:
+            return
+        self.changed, self.changed_since = self.changed_since, False
+        single = self.steps_wanted > 0
+        if single:
+            self.steps_wanted -= 1
+        training = self.running or single
+        self._say_state()
+        self._maybe_surface(training)
+        self._maybe_batch_noise(training)
+        if training and not self.session.diverged:
+            self._train(single)
+        elif self.changed or self.out.last_step != (
+            self.session.run_id,
+            self.session.step_count,
+        ):
+            # settings changed, or paused on a step the window has not seen yet
+            self._send_now()
+        else:
+            # idle on a state the parent has seen: checkpoint it (once)
+            self.ckpt.after_snapshot(force=True)
+            self.drain(block=0.05)
+
+    def send_snapshot(self, snap: Snapshot) -> None:
+        self.out.snapshot(snap)
+        self.ckpt.after_snapshot(force=self.changed)
+
+    def _send_now(self) -> None:
+        self.send_snapshot(self.session.snapshot())
+        self.last_emit = time.perf_counter()
+
+    def _say_state(self) -> None:
+        s = self.session
+        state = "diverged" if s.diverged else ("running" if self.running else "paused")
+        if state != self.shown_state:
+            self.shown_state = state
+            self.out.put(StateChanged(state))
+
+    def _surface_due(self) -> bool:
+        s = self.session
+        due = (
+            self.changed
+            or s.surface is None
+            or time.perf_counter() - self.last_surface > self.surface_interval
+            or s.surface_expired()  # fresh: at most ~0.5 s behind the weights
+        )
+        # after a divergence too: the surface then shows the last finite weights, as the
+        # other views do
+        return due and s.needs_surface()
+
+    def _maybe_surface(self, training: bool) -> None:
+        if not self._surface_due():
+            return
+        self.out.put(SurfaceBusy(True))
+        try:
+            self.session.compute_surface(cancel=self.stop_requested)
+        finally:
+            self.out.put(SurfaceBusy(False))
+        self.last_surface = time.perf_counter()
+        if not training:
+            self._send_now()
+
+    def _maybe_batch_noise(self, training: bool) -> None:
+        """The measured 1/sqrt(B) panel, every few seconds (not before the first snapshot
+        after a change: that one shows the change at once)."""
+        if self.changed or not self.session.batch_noise_due():
+            return
+        self.session.measure_batch_noise()
+        if not training:
+            self._send_now()
+
+    def _train(self, single: bool) -> None:
+        now = time.perf_counter()
+        detail = single or now - self.last_emit >= self.min_dt
+        try:
+            snap = self.session.step(detail=detail)
+        except DivergedError:
+            return
+        if snap.diverged:
+            self.running = False
+            self.out.put(Notes((snap.message,)))
+            self.send_snapshot(snap)
+            self.last_emit = time.perf_counter()
+        elif detail:
+            self.send_snapshot(snap)
+            self.last_emit = now
+            # A detailed step that costs much (a large batch) is spaced out to at least 3x
+            # its cost, so detail never takes over training.
+            self.min_dt = max(1.0 / self.detail_hz, 3 * (time.perf_counter() - now))
 
 
 def serve(
     session: Session, inbox, outbox, detail_hz: float = 40.0, surface_interval: float = 1.0
 ) -> None:
-    """The child's loop: step, send snapshots, apply commands, compute surfaces; until
-    ``("stop",)``. An unexpected exception is reported and pauses the run; the loop goes on.
+    """The child's loop: step, send snapshots, apply requests, compute surfaces; until
+    ``Stop``. An unexpected exception is reported and pauses the run; the loop goes on.
 
-    inbox : ``_Inbox`` (or anything with ``get(timeout)`` -> message or None, and
-        ``defer(msg)``); outbox : anything with ``put(msg)``. ParentGone from either ends
-        the loop silently.
+    inbox : ``_Inbox`` (or anything with ``get(timeout)`` -> a ``core.commands`` request or
+        None, and ``defer(msg)``); outbox : anything with ``put(reply)`` (``core.replies``).
+        ParentGone from either ends the loop silently.
     """
-    out = _Outbox(outbox)
-    ckpt = _Checkpoints(session, out)
-    state = {"running": False, "steps": 0, "stop": False, "changed": False}
-    min_dt = 1.0 / detail_hz
-    last_emit = last_surface = 0.0
-    shown_state = None
-
-    def send_snapshot(snap: Snapshot) -> None:
-        out.snapshot(snap)
-        ckpt.after_snapshot(force=changed)
-
-    def handle(msg) -> None:
-        kind = msg[0]
-        if kind == "stop":
-            state["stop"] = True
-        elif kind == "run":
-            state["running"] = bool(msg[1])
-        elif kind == "step":
-            state["steps"] += int(msg[1])
-        elif kind == "params":
-            net = session.net
-            out.put("params", (tuple(net.layer_sizes), net.params.copy()))
-        elif kind == "cmd":
-            ckpt.commands_applied += 1  # applied or refused, it is done with
-            state["changed"] = True
-            try:
-                msgs = session.apply(msg[1])
-            except ConfigError as e:
-                out.put("failed", e.field, e.message)
-                return
-            if msgs:
-                out.put("messages", msgs)
-
-    def drain(block: float = 0.0) -> None:
-        msg = inbox.get(block)
-        while msg is not None:
-            handle(msg)
-            msg = inbox.get(0.0)
-
-    changed = True
     try:
-        send_snapshot(session.snapshot())
-        while not state["stop"]:
-            try:
-                drain()
-                if state["stop"]:
-                    break
-                changed, state["changed"] = state["changed"], False
-                single = state["steps"] > 0
-                if single:
-                    state["steps"] -= 1
-                running = state["running"]
-                new_state = (
-                    "diverged" if session.diverged else ("running" if running else "paused")
-                )
-                if new_state != shown_state:
-                    shown_state = new_state
-                    out.put("state", new_state)
-                now = time.perf_counter()
-                due = (
-                    changed
-                    or session.surface is None
-                    or now - last_surface > surface_interval
-                    or session.surface_expired()  # fresh: at most ~0.5 s behind the weights
-                )
-                # after a divergence too: the surface then shows the last finite weights, as
-                # the other views do
-                if due and session.needs_surface():
-                    out.put("surface", True)
-                    try:
-                        session.compute_surface(
-                            cancel=lambda: _stop_requested(inbox, state, handle)
-                        )
-                    finally:
-                        out.put("surface", False)
-                    last_surface = time.perf_counter()
-                    if not (running or single):
-                        send_snapshot(session.snapshot())
-                        last_emit = time.perf_counter()
-                # the measured 1/sqrt(B) panel, every few seconds (not before the first
-                # snapshot after a change: that one shows the change at once)
-                if not changed and session.batch_noise_due():
-                    session.measure_batch_noise()
-                    if not (running or single):
-                        send_snapshot(session.snapshot())
-                        last_emit = time.perf_counter()
-                if (running or single) and not session.diverged:
-                    now = time.perf_counter()
-                    detail = single or now - last_emit >= min_dt
-                    try:
-                        snap = session.step(detail=detail)
-                    except DivergedError:
-                        continue
-                    if snap.diverged:
-                        state["running"] = False
-                        out.put("messages", [snap.message])
-                        send_snapshot(snap)
-                        last_emit = time.perf_counter()
-                    elif detail:
-                        send_snapshot(snap)
-                        last_emit = now
-                        # A detailed step that costs much (a large batch) is spaced out to at
-                        # least 3x its cost, so detail never takes over training.
-                        min_dt = max(1.0 / detail_hz, 3 * (time.perf_counter() - now))
-                elif changed or out.last_step != (session.run_id, session.step_count):
-                    # settings changed, or paused on a step the window has not seen yet
-                    send_snapshot(session.snapshot())
-                    last_emit = time.perf_counter()
-                else:
-                    # idle on a state the parent has seen: checkpoint it (once)
-                    ckpt.after_snapshot(force=True)
-                    drain(block=0.05)
-            except Exception as e:  # shown in the window; the session's state is kept
-                state["running"] = False
-                shown_state = "paused"
-                out.put("state", "paused")
-                out.put("error", f"{type(e).__name__}: {e}", traceback.format_exc())
-        out.put("stopped")
+        _EngineLoop(session, inbox, outbox, detail_hz, surface_interval).run()
     except ParentGone:
         return  # the window's process ended: nobody to report to
-
-
-def _stop_requested(inbox, state, handle) -> bool:
-    """Cancel callback for long computations: reads (and keeps) queued messages."""
-    if state["stop"]:
-        return True
-    pending = []
-    while True:
-        msg = inbox.get(0.0)
-        if msg is None:
-            break
-        if msg[0] == "stop":
-            state["stop"] = True
-        else:
-            pending.append(msg)
-    for msg in pending:
-        if msg[0] in ("run", "step", "params"):
-            handle(msg)
-        else:  # commands wait until the surface is done
-            inbox.defer(msg)
-    return state["stop"]
 
 
 @contextlib.contextmanager
@@ -394,10 +484,10 @@ def _child_main(inbox_conn, outbox_conn, detail_hz, surface_interval, losses=())
     restore_losses(losses)  # the user's registered losses, before anything reads a loss name
     inbox = _Inbox(inbox_conn)
     try:
-        first = inbox.get(timeout=None)  # ("session", Session), sent first by the parent
+        session = inbox.get(timeout=None)  # the Session, sent first by the parent
     except ParentGone:
         os._exit(0)
-    serve(first[1], inbox, _PipeOut(outbox_conn), detail_hz, surface_interval)
+    serve(session, inbox, _PipeOut(outbox_conn), detail_hz, surface_interval)
     # Nothing to tidy here (the pipes close with the process): ending now, without the
     # interpreter's tear-down of NumPy and the session, shortens every close of the window.
     sys.stdout.flush()
@@ -418,11 +508,32 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 # --------------------------------------------------------------- parent side
+def freeze_arrays(obj) -> None:
+    """Make every NumPy array reachable from ``obj`` read-only: ``obj`` itself, the fields of
+    dataclasses, the items of tuples and lists and the values of dicts, at any depth.
+
+    Unpickling makes arrays writeable again; the window is promised read-only snapshots.
+    A snapshot has a few hundred such attributes: tens of microseconds.
+    """
+    if isinstance(obj, np.ndarray):
+        obj.flags.writeable = False
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            freeze_arrays(getattr(obj, f.name))
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            freeze_arrays(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            freeze_arrays(item)
+
+
 class SnapshotMirror:
     """Rebuilds whole snapshots (full history, surface attached) from the light ones.
 
     The histories it hands out are views that never change afterwards: rows are only ever
-    appended beyond them, and a record sent whole again goes into new arrays.
+    appended beyond them, and a record sent whole again goes into new arrays. Every array in
+    the snapshots it hands out is read-only.
     """
 
     def __init__(self) -> None:
@@ -432,6 +543,10 @@ class SnapshotMirror:
         self._surface = None
 
     def full(self, snap: Snapshot) -> Snapshot:
+        """The whole, read-only snapshot for the light one ``snap`` (just unpickled)."""
+        for f in dataclasses.fields(snap):
+            if f.name != "history":  # its rows are copied into the mirror's columns
+                freeze_arrays(getattr(snap, f.name))
         part = snap.history
         k = len(part)
         if part.start == 0:
@@ -485,7 +600,7 @@ class EngineProcess:
         # Messages go out through a feeder thread, so send() never waits for the child: the
         # session itself (megabytes) goes first, while the child is still importing NumPy.
         self._outgoing: queue.SimpleQueue = queue.SimpleQueue()
-        self._outgoing.put(("session", session))
+        self._outgoing.put(session)
         # One BLAS thread in the child: a second one only spins on these small matrices,
         # and the other core is the window's (set before the child imports NumPy).
         env_before = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
@@ -528,22 +643,25 @@ class EngineProcess:
                 break  # the child has ended; get() says so
         self._to_child.close()
 
-    def send(self, *msg) -> None:
-        """Queue a message for the child (never waits; dropped once the child has ended)."""
-        self._outgoing.put(msg)
+    def send(self, request: Request) -> None:
+        """Queue a request (``core.commands``) for the child (never waits; dropped once the
+        child has ended)."""
+        self._outgoing.put(request)
 
-    def get(self, timeout: float | None = None):
+    def get(self, timeout: float | None = None) -> Reply | None:
+        """The child's next reply (``core.replies``; snapshots whole and read-only), None if
+        none came within ``timeout`` s, or ``Ended(how)`` once the child has ended."""
         if self.ended:
-            return ("ended", self.how_it_ended())
+            return Ended(self.how_it_ended())
         try:
             if not self._from_child.poll(timeout or 0.0):
                 return None
             msg = self._from_child.recv()
         except (EOFError, OSError):
             self.ended = True
-            return ("ended", self.how_it_ended())
-        if msg[0] == "snapshot":
-            return ("snapshot", self.mirror.full(msg[1]))
+            return Ended(self.how_it_ended())
+        if isinstance(msg, SnapshotReady):
+            return SnapshotReady(self.mirror.full(msg.snapshot))
         return msg
 
     def how_it_ended(self) -> str:
@@ -556,7 +674,7 @@ class EngineProcess:
         stopped by itself (or had already ended)."""
         clean = True
         if self.process.is_alive():
-            self.send("stop")
+            self.send(Stop())
             # Keep reading (and dropping) replies while waiting: a child blocked writing a
             # large snapshot into a full pipe could not exit otherwise.
             end = time.monotonic() + timeout

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from core import Config, Session
 from core.commands import RecomputeSurface, Reset, Update
+from core.replies import ParamsCopy
 from core.snapshot import Snapshot
 
 from .actions import build_menus
@@ -555,9 +556,10 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- experiments
     def experiment_context(self) -> Context:
-        """The settings, and ways to the live weights that never block the window: the
-        engine's answer comes as a message (``fetch_params``); headless rendering may wait
-        for it (``wait_params``); a timing experiment pauses live training meanwhile."""
+        """The settings, and ways to the weights that never block the window: the engine's
+        answer comes as a message (``fetch_params``); headless rendering, which trains the
+        session in this process, reads it at once (``local_params``); a timing experiment
+        pauses live training meanwhile."""
         cfg = self.controls.config
         snap = self.newest_snapshot
         sizes = snap.layer_sizes if snap is not None else tuple(self.session.net.layer_sizes)
@@ -567,7 +569,7 @@ class MainWindow(QMainWindow):
             sizes[0],
             sizes[-1],
             fetch_params=self._fetch_params,
-            wait_params=lambda: self.worker.params_copy(timeout=2.0),
+            local_params=self._local_params,
             pause_training=self._pause_for_experiment,
         )
 
@@ -576,7 +578,13 @@ class MainWindow(QMainWindow):
         self._params_callbacks.append(callback)
         self.worker.request_params()
 
-    def _on_params(self, got) -> None:
+    def _local_params(self) -> ParamsCopy:
+        """The weights of ``self.session``: the session trained in this process by headless
+        rendering (for a live window, the engine's starting copy)."""
+        net = self.session.net
+        return ParamsCopy(tuple(net.layer_sizes), net.params.copy())
+
+    def _on_params(self, got: ParamsCopy) -> None:
         callbacks, self._params_callbacks = self._params_callbacks, []
         for callback in callbacks:
             callback(got)
@@ -596,7 +604,8 @@ class MainWindow(QMainWindow):
         return resume
 
     def run_experiments_blocking(self, quick: bool = True) -> None:
-        """Run every experiment now, in this thread (headless export)."""
+        """Run every experiment now, in this thread, from the weights of ``self.session``
+        (headless export, which trains that session here)."""
         for view in self.experiments.values():
             view.run_blocking(quick=quick)
 

@@ -22,7 +22,20 @@ import time
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core import Session
+from core.commands import Command, RequestParams, Run, Step
 from core.remote import EngineProcess
+from core.replies import (
+    Checkpoint,
+    CommandFailed,
+    Ended,
+    EngineError,
+    Notes,
+    ParamsCopy,
+    Reply,
+    SnapshotReady,
+    StateChanged,
+    SurfaceBusy,
+)
 
 __all__ = ["TrainingWorker", "WorkerThread", "RestartPolicy"]
 
@@ -64,8 +77,8 @@ class TrainingWorker(QObject):
         new one carries on from step n; seconds the new one took to start
     engineLost(str, str) : the engine ended (how) and no new one was started (why); the run
         waits for ``restart_engine()``
-    paramsReady(object) : (layer_sizes, a copy of the weights), the answer to
-        ``request_params()`` (and to ``params_copy``)
+    paramsReady(object) : a ``core.replies.ParamsCopy`` (layer sizes, a copy of the
+        weights), the answer to ``request_params()``; nothing waits for it
     """
 
     snapshotReady = Signal(object)
@@ -91,10 +104,7 @@ class TrainingWorker(QObject):
         self._stop = threading.Event()
         self._wake = threading.Event()  # stop() or restart_engine()
         self._restart_wanted = False
-        self._params_lock = threading.Lock()
-        self._params_waiters: list[tuple[threading.Event, list]] = []
         self.steps_done = 0
-        self.last_state = "paused"
         self.restarts = 0
         self.policy = RestartPolicy()
         #: the newest (checkpoint, History) a new engine can start from (None: the start)
@@ -102,13 +112,14 @@ class TrainingWorker(QObject):
         self._last_history = None
         self._unapplied: list = []  # commands the current engine has not confirmed
         self._applied = 0  # commands the current engine confirmed (its checkpoints say)
+        self._handlers = self._reply_handlers()
 
     # ---------------------------------------------------------- thread-safe API
-    def post(self, command) -> None:
+    def post(self, command: Command) -> None:
         """Send a core command (Update, Reset, RecomputeSurface); applied between steps."""
         with self._lock:
             self._unapplied.append(command)
-            self.engine.send("cmd", command)
+            self.engine.send(command)
 
     def set_running(self, running: bool) -> None:
         if running:
@@ -116,31 +127,20 @@ class TrainingWorker(QObject):
         else:
             self._running.clear()
         with self._lock:
-            self.engine.send("run", bool(running))
+            self.engine.send(Run(bool(running)))
 
     def is_running(self) -> bool:
         return self._running.is_set()
 
     def request_step(self, n: int = 1) -> None:
         with self._lock:
-            self.engine.send("step", int(n))
+            self.engine.send(Step(int(n)))
 
     def request_params(self) -> None:
         """Ask for a copy of the weights without waiting: ``paramsReady`` brings it (taken
         between two steps) when the engine answers."""
         with self._lock:
-            self.engine.send("params")
-
-    def params_copy(self, timeout: float = 1.0):
-        """(layer_sizes, a copy of the weights) taken between two steps, or None on timeout."""
-        event, box = threading.Event(), []
-        with self._params_lock:
-            self._params_waiters.append((event, box))
-        with self._lock:
-            self.engine.send("params")
-        if not event.wait(timeout):
-            return None
-        return box[0] if box else None
+            self.engine.send(RequestParams())
 
     def stop(self) -> None:
         self._stop.set()
@@ -168,16 +168,13 @@ class TrainingWorker(QObject):
                 self._wake.clear()
                 continue
             msg = engine.get(timeout=0.05)
-            if msg is None:
-                if not engine.process.is_alive():
-                    engine.ended = True
-                    msg = ("ended", engine.how_it_ended())
-                else:
-                    continue
-            if msg[0] == "ended":
-                self._engine_ended(msg[1])
-                continue
-            self._dispatch(msg)
+            if msg is None and not engine.process.is_alive():
+                engine.ended = True
+                msg = Ended(engine.how_it_ended())
+            if isinstance(msg, Ended):
+                self._engine_ended(msg.how)
+            elif msg is not None:
+                self._dispatch(msg)
         # The child polls for "stop" between grid chunks (~0.1 s at the widest settings); a
         # child that misses it is terminated at 0.5 s, so closing stays within 1 s. Its state
         # is not needed any more: the settings live in this process.
@@ -215,8 +212,8 @@ class TrainingWorker(QObject):
                 self.engine = EngineProcess(session, **self._engine_kw)
                 self._applied = 0
                 for command in self._unapplied:  # the dead engine's unfinished business
-                    self.engine.send("cmd", command)
-                self.engine.send("run", self._running.is_set())
+                    self.engine.send(command)
+                self.engine.send(Run(self._running.is_set()))
         except Exception as e:  # noqa: BLE001 - said in the window and logged there
             self._running.clear()
             self.engineLost.emit(how, f"a new engine could not start: {type(e).__name__}: {e}")
@@ -225,38 +222,41 @@ class TrainingWorker(QObject):
         self.restarts += 1
         self.engineRestarted.emit(how, session.step_count, time.perf_counter() - t0)
 
-    def _dispatch(self, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "snapshot":
-            self.steps_done = msg[1].step
-            self._last_history = msg[1].history
-            self.snapshotReady.emit(msg[1])
-        elif kind == "checkpoint":
-            self._keep_checkpoint(msg[1])
-        elif kind == "messages":
-            self.messages.emit(list(msg[1]))
-        elif kind == "failed":
-            self.commandFailed.emit(msg[1], msg[2])
-        elif kind == "state":
-            self.last_state = msg[1]
-            # Only divergence stops a run from the engine's side (errors come as "error").
-            # A "paused" is the answer to our own request, or the engine's state from before
-            # it read our latest "run": letting it clear the flag made Space a dead key.
-            if msg[1] == "diverged":
-                self._running.clear()
-            self.stateChanged.emit(msg[1])
-        elif kind == "error":
+    def _dispatch(self, msg: Reply) -> None:
+        """Forward one reply of the engine (``core.replies``) as a signal."""
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handler(msg)
+
+    def _reply_handlers(self) -> dict:
+        """What to do with each kind of reply, by its type."""
+        return {
+            SnapshotReady: self._on_snapshot,
+            Checkpoint: lambda m: self._keep_checkpoint(m.state),
+            Notes: lambda m: self.messages.emit(list(m.texts)),
+            CommandFailed: lambda m: self.commandFailed.emit(m.field, m.message),
+            StateChanged: self._on_state,
+            EngineError: self._on_error,
+            SurfaceBusy: lambda m: self.surfaceBusy.emit(bool(m.busy)),
+            ParamsCopy: self.paramsReady.emit,
+        }
+
+    def _on_snapshot(self, msg: SnapshotReady) -> None:
+        self.steps_done = msg.snapshot.step
+        self._last_history = msg.snapshot.history
+        self.snapshotReady.emit(msg.snapshot)
+
+    def _on_state(self, msg: StateChanged) -> None:
+        # Only divergence stops a run from the engine's side (errors come as EngineError).
+        # A "paused" is the answer to our own request, or the engine's state from before it
+        # read our latest Run: letting it clear the flag made Space a dead key.
+        if msg.state == "diverged":
             self._running.clear()
-            self.errorOccurred.emit(msg[1], msg[2])
-        elif kind == "surface":
-            self.surfaceBusy.emit(bool(msg[1]))
-        elif kind == "params":
-            with self._params_lock:
-                waiters, self._params_waiters = self._params_waiters, []
-            for event, box in waiters:
-                box.append(msg[1])
-                event.set()
-            self.paramsReady.emit(msg[1])
+        self.stateChanged.emit(msg.state)
+
+    def _on_error(self, msg: EngineError) -> None:
+        self._running.clear()
+        self.errorOccurred.emit(msg.summary, msg.details)
 
     def _keep_checkpoint(self, state: dict) -> None:
         """Keep the engine's newest state with the record's rows it goes with (those of the

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import Config
+from core.replies import ParamsCopy
 
 from ..plots.base import ViewWidget
 
@@ -60,9 +61,10 @@ class Context:
     """What an experiment needs from the live window: the settings, the current weights (a
     copy, or None for fresh weights), and ways to reach the engine without blocking.
 
-    fetch_params(callback) : asks the engine for (layer_sizes, weights); ``callback`` gets
-        them later, in the GUI thread
-    wait_params() : the same, waiting (headless rendering only); None on timeout
+    fetch_params(callback) : asks the engine for a copy of the weights; ``callback`` gets a
+        ``core.replies.ParamsCopy`` later, as a message in the GUI thread
+    local_params() : a ParamsCopy of the session held in this process, at once (headless
+        rendering, where that session is the one trained; nothing waits for the engine)
     pause_training() : pauses live training, returns the function that resumes it
     """
 
@@ -71,18 +73,18 @@ class Context:
     n_in: int = 5
     n_out: int = 3
     fetch_params: Callable[[Callable[[Any], None]], None] | None = None
-    wait_params: Callable[[], Any] | None = None
+    local_params: Callable[[], ParamsCopy] | None = None
     pause_training: Callable[[], Callable[[], None]] | None = None
 
-    def with_weights(self, got) -> Context:
-        """This context with the engine's answer ``got`` = (layer_sizes, params) applied,
-        unless the network is about to be rebuilt to other sizes (then fresh weights)."""
+    def with_weights(self, got: ParamsCopy | None) -> Context:
+        """This context with the engine's answer ``got`` applied, unless the network is about
+        to be rebuilt to other sizes (then fresh weights)."""
         if got is None:
             return self
-        sizes, params = got
+        sizes = got.layer_sizes
         if list(sizes[1:-1]) != list(self.config.hidden):
             return self
-        return dataclasses.replace(self, params=params, n_in=sizes[0], n_out=sizes[-1])
+        return dataclasses.replace(self, params=got.params, n_in=sizes[0], n_out=sizes[-1])
 
 
 class ExperimentRunner(QObject):
@@ -444,8 +446,8 @@ class ExperimentView(QWidget):
     def run_blocking(self, quick: bool = True) -> None:
         """Compute in the calling thread and draw (headless export)."""
         ctx = self._context()
-        if self.uses_live_weights() and ctx.wait_params is not None:
-            ctx = ctx.with_weights(ctx.wait_params())
+        if self.uses_live_weights() and ctx.local_params is not None:
+            ctx = ctx.with_weights(ctx.local_params())
         result = self.compute(ctx, lambda d, t, s: None, lambda: False, quick, None)
         if result is not None:
             self.result = result

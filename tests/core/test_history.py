@@ -99,7 +99,7 @@ def test_a_long_session_keeps_a_bounded_history_that_the_window_rebuilds(monkeyp
         assert len(snap.history) <= 16
         if snap.detail:
             out.snapshot(snap)
-            full = mirror.full(out.q.items[-1][1])
+            full = mirror.full(out.q.items[-1].snapshot)
             for f in ("steps", "loss", "train_loss", "val_loss", "grad_norm", "batch_size"):
                 np.testing.assert_array_equal(getattr(full.history, f), getattr(snap.history, f))
             assert full.history.events == snap.history.events

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from core import Config, Session, Update
+from core.commands import RequestParams, Run
 from core.remote import EngineProcess, SnapshotMirror, _Outbox
+from core.replies import Checkpoint, CommandFailed, Ended, Notes, ParamsCopy, SnapshotReady
 
 
 class _ListQueue:
@@ -33,6 +35,10 @@ def _collect(engine, seconds, until=None):
     return got
 
 
+def _snapshot_at(msg, cond) -> bool:
+    return isinstance(msg, SnapshotReady) and cond(msg.snapshot)
+
+
 def test_mirror_rebuilds_history_and_surface_from_light_snapshots():
     s = Session(Config(hidden=(8,), surface_resolution=9, surface_samples=32))
     q = _ListQueue()
@@ -50,7 +56,7 @@ def test_mirror_rebuilds_history_and_surface_from_light_snapshots():
         snap = s.step()
         out.snapshot(snap)
         whole.append(snap)
-    sent = [m[1] for m in q.items]
+    sent = [m.snapshot for m in q.items]
     assert len(sent[1].history) < len(whole[1].history)  # light: increments only
     assert sum(m.surface is not None for m in sent) < sum(w.surface is not None for w in whole)
     for light, ref in zip(sent, whole):
@@ -67,24 +73,25 @@ def test_mirror_rebuilds_history_and_surface_from_light_snapshots():
 def test_engine_trains_applies_commands_answers_and_stops_quickly():
     engine = EngineProcess(Session(Config(hidden=(8, 8), surface_resolution=9)))
     try:
-        first = _collect(engine, 20, until=lambda m: m[0] == "snapshot")
-        assert first[-1][0] == "snapshot" and first[-1][1].step == 0
-        engine.send("run", True)
-        msgs = _collect(engine, 20, until=lambda m: m[0] == "snapshot" and m[1].step > 200)
-        snap = msgs[-1][1]
+        first = _collect(engine, 20, until=lambda m: isinstance(m, SnapshotReady))
+        assert isinstance(first[-1], SnapshotReady) and first[-1].snapshot.step == 0
+        engine.send(Run(True))
+        msgs = _collect(engine, 20, until=lambda m: _snapshot_at(m, lambda s: s.step > 200))
+        snap = msgs[-1].snapshot
         assert snap.step > 200 and len(snap.history) == snap.step
         np.testing.assert_array_equal(snap.history.steps, np.arange(1, snap.step + 1))
-        engine.send("cmd", Update({"batch_size": 8}))
-        msgs = _collect(engine, 20, until=lambda m: m[0] == "snapshot" and m[1].batch_size == 8)
-        assert msgs[-1][1].M.shape == (8, 3)
-        assert any(m[0] == "messages" and "batch_size: 32 -> 8" in m[1] for m in msgs)
-        engine.send("cmd", Update({"batch_size": 10**6}))
-        msgs = _collect(engine, 20, until=lambda m: m[0] == "failed")
-        assert msgs[-1][1] == "batch_size"
-        engine.send("params")
-        msgs = _collect(engine, 20, until=lambda m: m[0] == "params")
-        sizes, params = msgs[-1][1]
-        assert sizes == (5, 8, 8, 3) and params.shape == (5 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3,)
+        engine.send(Update({"batch_size": 8}))
+        msgs = _collect(engine, 20, until=lambda m: _snapshot_at(m, lambda s: s.batch_size == 8))
+        assert msgs[-1].snapshot.M.shape == (8, 3)
+        assert any(isinstance(m, Notes) and "batch_size: 32 -> 8" in m.texts for m in msgs)
+        engine.send(Update({"batch_size": 10**6}))
+        msgs = _collect(engine, 20, until=lambda m: isinstance(m, CommandFailed))
+        assert msgs[-1].field == "batch_size"
+        engine.send(RequestParams())
+        msgs = _collect(engine, 20, until=lambda m: isinstance(m, ParamsCopy))
+        got = msgs[-1]
+        assert got.layer_sizes == (5, 8, 8, 3)
+        assert got.params.shape == (5 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3,)
     finally:
         t0 = time.monotonic()
         clean = engine.stop(timeout=1.0)
@@ -194,14 +201,16 @@ def test_a_merged_record_is_restored_with_its_stride_and_pending_steps():
 def test_the_engine_sends_checkpoints_with_the_commands_it_applied():
     engine = EngineProcess(Session(Config(hidden=(8,), surface_resolution=9)))
     try:
-        engine.send("cmd", Update({"batch_size": 8}))
-        engine.send("run", True)
+        engine.send(Update({"batch_size": 8}))
+        engine.send(Run(True))
         msgs = _collect(
-            engine, 20, until=lambda m: m[0] == "checkpoint" and m[1]["step_count"] > 50
+            engine,
+            20,
+            until=lambda m: isinstance(m, Checkpoint) and m.state["step_count"] > 50,
         )
-        state = msgs[-1][1]
+        state = msgs[-1].state
         assert state["commands_applied"] == 1 and state["config"].batch_size == 8
-        last_snap = [m[1] for m in msgs if m[0] == "snapshot"][-1]
+        last_snap = [m.snapshot for m in msgs if isinstance(m, SnapshotReady)][-1]
         assert last_snap.step == state["step_count"]  # the rows the parent holds match
         assert len(last_snap.history) == state["history"]["n"]
     finally:
@@ -220,9 +229,10 @@ def test_the_engine_ends_silently_when_its_parent_ends(tmp_path):
     script = (
         "import sys, time\n"
         "from core import Config, Session\n"
+        "from core.commands import Run\n"
         "from core.remote import EngineProcess\n"
         "e = EngineProcess(Session(Config(hidden=(8,), surface_resolution=9)))\n"
-        "e.send('run', True)\n"
+        "e.send(Run(True))\n"
         "print(e.process.pid, flush=True)\n"
         "end = time.monotonic() + 60\n"
         "while time.monotonic() < end:\n"
@@ -261,11 +271,111 @@ def test_a_stop_signal_ends_the_engine_at_once_and_the_parent_hears_of_it(name, 
 
     engine = EngineProcess(Session(Config(hidden=(8,), surface_resolution=9)))
     try:
-        engine.send("run", True)
-        _collect(engine, 20, until=lambda m: m[0] == "snapshot" and m[1].step > 20)
+        engine.send(Run(True))
+        _collect(engine, 20, until=lambda m: _snapshot_at(m, lambda s: s.step > 20))
         os.kill(engine.process.pid, getattr(signal, name))
-        msgs = _collect(engine, 5, until=lambda m: m[0] == "ended")
-        assert msgs and msgs[-1] == ("ended", f"killed by {name}")
+        msgs = _collect(engine, 5, until=lambda m: isinstance(m, Ended))
+        assert msgs and msgs[-1] == Ended(f"killed by {name}")
     finally:
         engine.stop()
     assert "Traceback" not in capfd.readouterr().err  # the child shares our stderr
+
+
+# ------------------------------------------------------ typed messages, frozen snapshots
+def _arrays(obj):
+    """(path, array) for every NumPy array reachable from ``obj`` through dataclass fields,
+    tuples, lists and dict values."""
+    import dataclasses
+
+    found, stack = [], [("snapshot", obj)]
+    while stack:
+        path, x = stack.pop()
+        if isinstance(x, np.ndarray):
+            found.append((path, x))
+        elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+            stack += [(f"{path}.{f.name}", getattr(x, f.name)) for f in dataclasses.fields(x)]
+        elif isinstance(x, (tuple, list)):
+            stack += [(f"{path}[{k}]", v) for k, v in enumerate(x)]
+        elif isinstance(x, dict):
+            stack += [(f"{path}[{k!r}]", v) for k, v in x.items()]
+    return found
+
+
+def test_the_mirror_hands_out_snapshots_whose_every_array_is_read_only():
+    """Unpickling makes arrays writeable again; the whole snapshot the window gets is not."""
+    import pickle
+
+    s = Session(Config(hidden=(8,), surface_resolution=9, surface_samples=32))
+    s.compute_surface()
+    q, mirror = _ListQueue(), SnapshotMirror()
+    out = _Outbox(q)
+    for k in range(4):
+        out.snapshot(s.step(detail=True))
+        light = pickle.loads(pickle.dumps(q.items[-1])).snapshot  # as the pipe delivers it
+        if k == 0:
+            assert light.M.flags.writeable  # the problem this guards against
+            assert light.surface is not None and light.surface.Z.flags.writeable
+        full = mirror.full(light)
+        arrays = _arrays(full)
+        names = {p for p, _ in arrays}
+        assert {"snapshot.M", "snapshot.history.loss", "snapshot.surface.Z"} <= names
+        assert len(arrays) > 20
+        assert [p for p, a in arrays if a.flags.writeable] == []
+    with pytest.raises(ValueError, match="read-only"):
+        full.M[0, 0] = 1.0
+
+
+class _ScriptInbox:
+    """Requests for ``serve`` from a list of (when, request): each is handed out once
+    ``when()`` holds (None until then), in order; then ``Stop``."""
+
+    def __init__(self, script):
+        from collections import deque
+
+        from core.commands import Stop
+
+        self.script = deque([*script, (lambda: True, Stop())])
+        self.deferred = deque()
+
+    def get(self, timeout=0.0):
+        if self.deferred:
+            return self.deferred.popleft()
+        if self.script and self.script[0][0]():
+            return self.script.popleft()[1]
+        return None
+
+    def defer(self, msg):
+        self.deferred.append(msg)
+
+
+def test_serve_answers_typed_requests_with_typed_replies():
+    """Step, settings commands, a refused one and a weights request, in the child's loop
+    run in this process: each kind of request gets its kind of reply, in order."""
+    from core.commands import Step
+    from core.remote import serve
+    from core.replies import StateChanged, Stopped
+
+    s = Session(Config(hidden=(8,), surface_resolution=9))
+    q = _ListQueue()
+    now = lambda: True  # noqa: E731
+    inbox = _ScriptInbox(
+        [
+            (now, Step(3)),
+            (lambda: s.step_count == 3, Update({"batch_size": 4})),
+            (now, Update({"batch_size": 0})),
+            (lambda: s.config.batch_size == 4, RequestParams()),
+        ]
+    )
+    serve(s, inbox, q)
+    kinds = [type(m) for m in q.items]
+    assert kinds[-1] is Stopped and StateChanged in kinds
+    steps = [m.snapshot.step for m in q.items if isinstance(m, SnapshotReady)]
+    assert steps[:1] == [0] and {1, 2, 3} <= set(steps)
+    assert max(steps) == 3  # paused after the three steps asked for
+    failed = [m for m in q.items if isinstance(m, CommandFailed)]
+    assert [f.field for f in failed] == ["batch_size"]
+    notes = [t for m in q.items if isinstance(m, Notes) for t in m.texts]
+    assert any("batch_size" in t and "4" in t for t in notes)
+    got = [m for m in q.items if isinstance(m, ParamsCopy)]
+    assert len(got) == 1 and got[0].layer_sizes == (5, 8, 3)
+    np.testing.assert_array_equal(got[0].params, s.net.params)

@@ -18,6 +18,7 @@ from gui_testing import (
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
 
+from core.replies import StateChanged
 from gui.plots.loss_surface import SMOOTH
 
 
@@ -219,8 +220,8 @@ def test_a_late_paused_report_does_not_undo_run(window, qtbot):
     dead key until pressed twice)."""
     w = window.worker
     window.set_running(True)
-    w._dispatch(("state", "paused"))  # sent by the engine before it read "run"
-    w._dispatch(("state", "running"))
+    w._dispatch(StateChanged("paused"))  # sent by the engine before it read Run
+    w._dispatch(StateChanged("running"))
     assert w.is_running()
     wait_snapshot(qtbot, window, lambda s: s.step >= 5)
     target = _activate(qtbot, window)
