@@ -71,41 +71,66 @@ def test_closing_during_a_wide_experiment_takes_under_a_second(make_window, qtbo
     assert runner.join(0.5), "the experiment's thread still runs after the window closed"
 
 
-def test_run_never_freezes_the_window(make_window, qtbot):
-    """A 10 ms timer keeps ticking while each experiment starts on the wide network: no gap
-    over 100 ms in the event loop from the click until the computation is under way (the
-    old blocking copy of the weights froze it for 250-400 ms). The machine is shared, so a
-    stall may be a scheduling accident: each experiment gets three tries, and a block in
-    the code would fail all three."""
-    window = make_window(WIDE)
-    gaps: list[int] = []
-    clock = QElapsedTimer()
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(lambda: gaps.append(clock.restart()))
+class GapMeter:
+    """The longest gap between ticks of a 10 ms timer in the GUI thread: how long the event
+    loop was kept from running (10 = never kept waiting)."""
+
+    def __init__(self) -> None:
+        self.gaps: list[int] = []
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(lambda: self.gaps.append(self.clock.restart()))
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self.clock.start()
+        self.timer.start()
+
+    def stop(self) -> int:
+        self.timer.stop()
+        self.gaps.append(self.clock.elapsed())  # the stretch since the last tick counts too
+        assert len(self.gaps) > 5, "the timer hardly ticked: the loop was not running"
+        return max(self.gaps)
+
+
+def _start_and_cancel(qtbot, view, meter: GapMeter) -> int:
+    """Click Run, let the computation get under way, click Cancel, wait until the tab says
+    it is over; the longest event-loop gap meanwhile (ms)."""
+    meter.start()
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    if view.uses_live_weights():
+        assert "waiting for the engine" in view.status.text()
+    qtbot.waitUntil(lambda: not view.is_waiting_for_engine(), timeout=60_000)
+    qtbot.wait(300)
+    qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.is_running(), timeout=10_000)
+    qtbot.wait(100)  # what the end of the run draws
+    return meter.stop()
+
+
+def test_starting_or_cancelling_any_experiment_never_stalls_the_event_loop(make_window, qtbot):
+    """Every experiment tab (all of them: a new one is held to this too), started and
+    cancelled on the wide network while live training runs: no gap over 100 ms in the event
+    loop from the click on Run until Cancel has taken effect (the old blocking copy of the
+    weights froze it for 250-400 ms). The machine is shared by several processes, so one
+    stall may be a scheduling accident: each tab gets up to five tries and the best counts;
+    a wait in the GUI thread's code stalls every try."""
+    window = make_window(WIDE, run=True)
+    qtbot.waitUntil(lambda: window.last_snapshot is not None, timeout=60_000)
+    meter = GapMeter()
     worst = {}
-    for stem in STEMS:
-        view = window.experiments[stem]
+    assert set(STEMS) <= set(window.experiments)
+    for stem, view in window.experiments.items():
         window.tabs.setCurrentWidget(view)
-        for _ in range(3):
+        for _ in range(5):
             qtbot.wait(200)
-            gaps.clear()
-            clock.start()
-            timer.start()
-            qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
-            if view.uses_live_weights():
-                assert "waiting for the engine" in view.status.text()
-            qtbot.waitUntil(lambda v=view: not v.is_waiting_for_engine(), timeout=60_000)
-            qtbot.wait(300)
-            timer.stop()
-            view.cancel()
-            qtbot.waitUntil(lambda v=view: not v.is_running(), timeout=10_000)
-            assert len(gaps) > 5
-            worst[stem] = min(worst.get(stem, 10**9), max(gaps))
+            worst[stem] = min(worst.get(stem, 10**9), _start_and_cancel(qtbot, view, meter))
+            assert "cancel" in view.status.text() or "done" in view.status.text()
             if worst[stem] <= 100:
                 break
-    assert max(worst.values()) <= 100, f"longest event-loop gaps at Run (ms): {worst}"
+    assert max(worst.values()) <= 100, f"longest event-loop gaps, best of 5 tries (ms): {worst}"
 
 
 def test_cost_lab_pauses_live_training_and_resumes_it(make_window, qtbot):

@@ -294,3 +294,49 @@ def test_uncaught_errors_are_logged_with_their_traceback_and_rotated(qtbot, tmp_
     finally:
         log.close()
     assert sys.excepthook is before
+
+
+# ------------------------------------------------------------ read-only snapshots
+def _writeable_arrays(obj, path: str = "snapshot") -> tuple[int, list[str]]:
+    """(number of NumPy arrays reachable from ``obj``, paths of the writeable ones), walking
+    dataclass fields, tuples, lists and dict values at any depth."""
+    import dataclasses
+
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return 1, [path] if obj.flags.writeable else []
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = [(f"{path}.{f.name}", getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    elif isinstance(obj, (tuple, list)):
+        items = [(f"{path}[{k}]", v) for k, v in enumerate(obj)]
+    elif isinstance(obj, dict):
+        items = [(f"{path}[{k!r}]", v) for k, v in obj.items()]
+    else:
+        return 0, []
+    n, bad = 0, []
+    for p, v in items:
+        dn, dbad = _writeable_arrays(v, p)
+        n, bad = n + dn, bad + dbad
+    return n, bad
+
+
+def test_every_array_in_a_snapshot_the_window_holds_is_read_only(qtbot):
+    """Snapshots cross a pipe from the engine (unpickled arrays are writeable); the window
+    must get them frozen, nested parts (statistics, surface, history) included."""
+    window = open_window(qtbot, small_config(), run=True)
+    received = []
+    window.worker.snapshotReady.connect(received.append)  # every one, in the worker thread
+    wait_snapshot(qtbot, window, lambda s: s.step >= 30 and s.surface is not None and s.detail)
+    click(qtbot, window, "recomputeButton")  # a new surface arrives too
+    first_surface = window.last_snapshot.surface_id
+    wait_snapshot(qtbot, window, lambda s: s.surface is not None and s.surface_id != first_surface)
+    held = [window.last_snapshot, window.newest_snapshot, window._drawn, *received]
+    assert len(received) >= 5
+    for snap in held:
+        n, writeable = _writeable_arrays(snap)
+        assert n >= 20, f"only {n} arrays found: the walk misses the snapshot's parts"
+        assert writeable == [], f"writeable arrays at step {snap.step}: {writeable}"
+    with pytest.raises(ValueError, match="read-only"):
+        window.last_snapshot.surface.Z[0, 0] = 0.0
+    close_window(window)
