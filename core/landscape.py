@@ -19,7 +19,10 @@ written into preallocated buffers.
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -38,6 +41,10 @@ __all__ = [
     "loss_grid",
     "loss_grid_loop",
     "project",
+    "project_vectors",
+    "surface_plan",
+    "Landscape",
+    "Trajectory",
 ]
 
 
@@ -329,3 +336,264 @@ def loss_grid_loop(
     finally:
         net.params[...] = saved
     return alphas, betas, Z
+
+
+# ------------------------------------------------------------------ the live landscape
+TRAJECTORY_BYTES = 96 * 1024 * 1024  #: memory for the recent trajectory (PCA plane, path)
+TRAJECTORY_MAX = 2000  #: at most this many recent weight vectors
+SURFACE_FLOP_BUDGET = 2e9  #: ~0.2 s of float32 grid on these machines
+#: a surface older than this (wall seconds of training) is recomputed (or 4x its cost if more)
+SURFACE_REFRESH_SECONDS = 0.5
+
+
+class Trajectory:
+    """The recent weight vectors (a ring of at most ``capacity`` rows of P) and their
+    coordinates (2,) and distances from the current plane.
+
+    The ring is filled at once, not page by page as training proceeds: resident memory
+    reaches its steady size at once (the soak benchmark measures growth after warm-up).
+    """
+
+    def __init__(
+        self, n_params: int, max_bytes: int = TRAJECTORY_BYTES, max_points: int = TRAJECTORY_MAX
+    ) -> None:
+        cap = int(max(2, min(max_points, max_bytes // (8 * n_params))))
+        self._W = np.full((cap, n_params), np.nan)
+        self._path = np.empty((cap, 2))
+        self._off = np.empty(cap)
+        self.n = 0  #: points recorded in all; the ring position is n % capacity
+
+    @property
+    def capacity(self) -> int:
+        return self._W.shape[0]
+
+    def __len__(self) -> int:
+        return min(self.n, self.capacity)
+
+    def _order(self) -> np.ndarray:
+        """Ring rows oldest first."""
+        cap = self.capacity
+        start = self.n % cap if self.n > cap else 0
+        return (np.arange(len(self)) + start) % cap
+
+    def _write(self, k: int, params: np.ndarray, plane: Plane | None) -> None:
+        self._W[k] = params
+        if plane is not None:
+            c, off = project(plane, params)
+            self._path[k], self._off[k] = c[0], off[0]
+
+    def record(self, params: np.ndarray, plane: Plane | None) -> None:
+        """Append weights (P,), with their place on ``plane`` (if any)."""
+        self._write(self.n % self.capacity, params, plane)
+        self.n += 1
+
+    def rewrite_newest(self, params: np.ndarray, plane: Plane | None) -> None:
+        """The newest point becomes ``params`` (P,) (an update that was undone)."""
+        self._write((self.n - 1) % self.capacity, params, plane)
+
+    def restart(self) -> None:
+        """Forget the points (the path starts again from the next ``record``)."""
+        self.n = 0
+
+    def points(self) -> np.ndarray:
+        """The recent weight vectors (N, P), oldest first (a copy)."""
+        return self._W[self._order()]
+
+    def path(self) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates (N, 2) on the plane and distances (N,) from it, oldest first."""
+        order = self._order()
+        return self._path[order], self._off[order]
+
+    def project_onto(self, plane: Plane) -> None:
+        """Recompute every point's coordinates and distance for ``plane``."""
+        order = self._order()
+        self._path[order], self._off[order] = project(plane, self._W[order])
+
+
+def surface_plan(
+    layer_sizes, resolution: int, n_samples: int, budget: float = SURFACE_FLOP_BUDGET
+) -> tuple[int, int]:
+    """(resolution, samples) for a live surface: the given ones, reduced (samples first, down
+    to 16; then the resolution, down to 11) until the estimated cost fits ``budget`` flops,
+    so a wide network does not stall training for seconds; (0, 0) when even the smallest plan
+    costs over 5x the budget."""
+    res, n = resolution, n_samples
+    sizes = list(layer_sizes)
+    per_sample = 3 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 12 * sum(sizes[1:])
+    while res * res * n * per_sample > budget and n > 16:
+        n = max(16, n // 2)
+    while res * res * n * per_sample > budget and res > 11:
+        res = max(11, res - 2)
+    if res * res * n * per_sample > 5 * budget:
+        return 0, 0
+    return res, n
+
+
+class Landscape:
+    """The live session's plane through the weights, the loss surface on it and the path of
+    the weights drawn on it (one network at a time; ``start`` takes a new one).
+
+    Plane and surface ids count on over networks, so the window never mistakes a new surface
+    for an old one. ``stale`` asks for a new surface (settings changed); ``note`` says why
+    there is none when the network is too large for a live surface.
+    """
+
+    def __init__(self) -> None:
+        self._plane_ids = itertools.count(1)
+        self._surface_ids = itertools.count(1)
+        self.compute_seconds = 0.0  #: what the newest surface took
+        self.note = ""
+        self.plane: Plane | None = None
+        self.surface: Surface | None = None
+        self.stale = True
+        self._surface_time = 0.0  #: perf_counter when the surface's weights were current
+
+    def start(self, net: MLP, rng: np.random.Generator) -> None:
+        """A new network: a new trajectory, no plane or surface yet; ``rng`` draws the random
+        directions of its planes."""
+        self.net = net
+        self.rng = rng
+        self.trajectory = Trajectory(net.n_params)
+        self.plane = None
+        self.surface = None
+        self.stale = True
+        self._surface_time = 0.0
+
+    def count_surfaces_from(self, last_id: int) -> None:
+        """Number the next surface ``last_id + 1`` (a restored session carries on)."""
+        self._surface_ids = itertools.count(last_id + 1)
+
+    # ------------------------------------------------------------------ the path
+    def record(self) -> None:
+        """Append the net's current weights to the trajectory."""
+        self.trajectory.record(self.net.params, self.plane)
+
+    def rewrite_newest(self) -> None:
+        """The trajectory's newest point becomes the current weights (an undone update)."""
+        self.trajectory.rewrite_newest(self.net.params, self.plane)
+
+    def position(self, plane: Plane) -> tuple[np.ndarray, float]:
+        """The current weights' coordinates (2,) on ``plane`` and distance from it."""
+        c, off = project(plane, self.net.params)
+        return c[0], float(off[0])
+
+    # ------------------------------------------------------------------ the plane
+    def new_plane(self, kind: str, gbar: np.ndarray, disagree: np.ndarray) -> Plane:
+        """A plane of ``kind`` ("gradient", "random", "pca") through the current weights;
+        gbar, disagree (P,) are the mean gradient and the direction in which the per-sample
+        gradients disagree (the gradient plane's, and the fall-back of the others). A random
+        plane keeps its directions when it is recentred, so the picture stays comparable."""
+        origin = self.net.params
+        pid = next(self._plane_ids)
+        plane = None
+        if kind == "pca":
+            plane = pca_plane(self.trajectory.points()[-200:], origin, self.rng, pid)
+        elif kind == "random":
+            old = self.plane
+            if old is not None and old.kind == "random" and old.d1.shape == origin.shape:
+                plane = Plane(origin.copy(), old.d1, old.d2, "random", pid)
+            else:
+                plane = random_plane(self.net, origin, self.rng, pid)
+        if plane is None:  # gradient plane, or too little trajectory for PCA yet
+            plane = gradient_plane(origin, gbar, disagree, self.rng, pid)
+        self.plane = plane
+        self.stale = True
+        self.trajectory.project_onto(plane)
+        return plane
+
+    def forget_plane(self) -> None:
+        """Start a new plane (and surface) at the next chance (a recentre was asked for)."""
+        self.plane = None
+        self.stale = True
+
+    # ------------------------------------------------------------------ the surface
+    def age_seconds(self, step: int) -> float:
+        """Wall seconds of training since the weights the surface was computed at (0 while
+        the run has not stepped since step ``step``; nan without a surface)."""
+        s = self.surface
+        if s is None:
+            return float("nan")
+        if s.step == step:
+            return 0.0
+        return max(0.0, time.perf_counter() - self._surface_time)
+
+    def expired(self, step: int) -> bool:
+        """True when the weights moved on and the surface is older than
+        ``SURFACE_REFRESH_SECONDS`` (or 4x its own cost): keeps what is drawn under the path
+        at most about half a second behind the training at default settings."""
+        refresh = max(SURFACE_REFRESH_SECONDS, 4.0 * self.compute_seconds)
+        return self.age_seconds(step) > refresh
+
+    def needs_surface(self, step: int) -> bool:
+        """True when the surface should be (re)computed: none yet, settings changed, it
+        expired, the point left the central 60 % of the grid, or it drifted off the plane by
+        over half a span."""
+        s, plane = self.surface, self.plane
+        if s is None or self.stale or plane is None or self.expired(step):
+            return True
+        c, off = self.position(plane)
+        centre = np.array([s.alphas.mean(), s.betas.mean()])
+        if np.any(np.abs(c - centre) > 0.6 * s.span):
+            return True
+        return bool(off > 0.5 * s.span * _scale(plane))
+
+    def span(self, step_length: float) -> float:
+        """Half-width of the surface grid, in plane coordinates: the distance the weights
+        travelled over the last 200 steps, at least 20 steps of ``step_length`` (lr x the
+        gradient's norm)."""
+        traj = self.trajectory.points()
+        travelled = float(np.linalg.norm(traj[-1] - traj[max(0, len(traj) - 200)]))
+        dist = max(travelled, 20 * step_length, 1e-3 * float(np.linalg.norm(self.net.params)), 1e-6)
+        return dist / max(_scale(self.plane), 1e-300)
+
+    def compute_surface(
+        self,
+        kind: str,
+        directions: tuple[np.ndarray, np.ndarray],
+        grid: Callable[[Plane, float], tuple | None],
+        n_samples: int,
+        step: int,
+        step_length: float,
+    ) -> Surface | None:
+        """A new plane of ``kind`` through the current weights (``new_plane(kind,
+        *directions)``) and the loss on it: ``grid(plane, span)`` returns (alphas (res,),
+        betas (res,), Z (res, res)) over ``n_samples`` samples, or None when cancelled (the
+        old plane and surface are then kept, and None returned). ``step`` is the training
+        step, ``step_length`` lr x the gradient's norm (for the span)."""
+        old_plane, old_stale = self.plane, self.stale
+        plane = self.new_plane(kind, *directions)
+        t0 = time.perf_counter()
+        with np.errstate(all="ignore"):
+            out = grid(plane, self.span(step_length))
+        if out is None:
+            if old_plane is not None:
+                self.plane, self.stale = old_plane, old_stale
+                self.trajectory.project_onto(old_plane)
+            return None
+        alphas, betas, Z = out
+        self.compute_seconds = time.perf_counter() - t0
+        self._surface_time = t0
+        Z = np.where(np.isfinite(Z), Z, np.nan)
+        sid = next(self._surface_ids)
+        self.surface = Surface(
+            plane, _frozen(alphas), _frozen(betas), _frozen(Z), step, self.compute_seconds,
+            n_samples, sid,
+        )  # fmt: skip
+        self.stale = False
+        return self.surface
+
+    def no_surface(self, why: str) -> None:
+        """Say why there is no live surface (and stop asking for one)."""
+        self.note = why
+        self.stale = False
+
+
+def _scale(plane: Plane) -> float:
+    """The mean length of the plane's two directions."""
+    return 0.5 * float(np.linalg.norm(plane.d1) + np.linalg.norm(plane.d2))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a

@@ -23,9 +23,11 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,37 +39,25 @@ from .data import Dataset, MinibatchSampler, make_dataset
 from .gradstats import (
     MATERIALISE_LIMIT_BYTES,
     DenseGradients,
+    GradStats,
     disagreement_direction,
     gradient_stats,
 )
 from .history import HistoryBuffer
-from .landscape import (
-    Plane,
-    Surface,
-    gradient_plane,
-    loss_grid,
-    pca_plane,
-    project,
-    project_vectors,
-    random_plane,
-)
+from .landscape import Landscape, Plane, Surface, loss_grid, project_vectors, surface_plan
 from .losses import reduce
-from .mlp import MLP
+from .mlp import MLP, Backprop
 from .noise_scale import NoiseScaleTracker
 from .optimizers import make_optimizer
+from .seeds import rng_for
 from .sharpness import Sharpness, SharpnessTracker
 from .snapshot import History, Snapshot, freeze
+from .training import Trainer, objective_for
 
-__all__ = ["Session", "DivergedError", "validate_changes"]
+__all__ = ["Session", "DivergedError", "StepDetail", "StepRecord", "validate_changes"]
 
 MAX_SHOWN_PARAMS = 4000  #: parameters drawn in the mean-gradient view
-TRAJECTORY_BYTES = 96 * 1024 * 1024  #: memory for the recent trajectory (PCA plane, path)
-TRAJECTORY_MAX = 2000
 EVAL_SAMPLES = 512  #: samples for the train/validation loss curves
-SURFACE_FLOP_BUDGET = 2e9  #: ~0.2 s of float32 grid on these machines
-DIVERGENCE_FACTOR = 1e8  #: a loss this many times its starting value counts as diverged
-#: a surface older than this (wall seconds of training) is recomputed (or 4x its cost if more)
-SURFACE_REFRESH_SECONDS = 0.5
 #: the measured 1/sqrt(B) panel is redone this often (or 30x its cost if more)
 BATCH_NOISE_SECONDS = 3.0
 
@@ -101,6 +91,51 @@ class DivergedError(RuntimeError):
     """The session diverged; reset or change a setting before stepping again."""
 
 
+@dataclass(frozen=True)
+class StepDetail:
+    """What only the views draw for one batch (K = the parameters shown).
+
+    plane : the plane the path and arrows are drawn on
+    spread : (B, 2) each per-sample gradient along the mean's direction and the direction
+        in which they disagree; spread_mean : (2,) the mean gradient there
+    fan : (B, 2) the per-sample gradients in the plane; arrow : (2,) the gradient there
+    shown_index : (K,) parameters drawn in the mean-gradient view; grad_shown, mean_shown :
+        (K,) the scalar's gradient and the mean of the per-sample gradients there
+    max_abs_diff : max |scalar gradient - mean of per-sample gradients| over all P
+    band_lo, band_hi : (K,) 10th and 90th percentiles of the per-sample gradients (None when
+        they are not materialised: ``MATERIALISE_LIMIT_BYTES``)
+    """
+
+    plane: Plane
+    spread: np.ndarray
+    spread_mean: np.ndarray
+    fan: np.ndarray
+    arrow: np.ndarray
+    shown_index: np.ndarray
+    grad_shown: np.ndarray
+    mean_shown: np.ndarray
+    max_abs_diff: float
+    band_lo: np.ndarray | None = None
+    band_hi: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One batch evaluated at the current weights: the session's evaluation of a step.
+
+    idx : (B,) the batch; bp : its factored pass; loss : the reduced scalar; grad : (P,) its
+    gradient (the session's buffer: valid until the next evaluation); stats : the spread of
+    the per-sample gradients; detail : for a snapshot that will be drawn, else None.
+    """
+
+    idx: np.ndarray
+    bp: Backprop
+    loss: float
+    grad: np.ndarray
+    stats: GradStats
+    detail: StepDetail | None = None
+
+
 class Session:
     """A live training run (see the module docstring).
 
@@ -118,10 +153,7 @@ class Session:
         self.config = config
         self.data: Dataset = data
         self._run_ids = itertools.count(1)
-        self._plane_ids = itertools.count(1)
-        self._surface_ids = itertools.count(1)
-        self.surface_compute_seconds = 0.0
-        self.surface_note = ""
+        self.landscape = Landscape()  #: the plane, the surface and the path on it
         self._reset_history()
         self._build_network()
 
@@ -136,51 +168,78 @@ class Session:
         """A new network from ``config.seed``, a fresh optimiser, sampler and plane."""
         cfg = self.config
         self.run_id = next(self._run_ids)
-        self.net = MLP(
-            cfg.layer_sizes(self.data.n_in, self.data.n_out), cfg.activation, seed=cfg.seed
-        )
-        self.optimizer = make_optimizer(cfg.optimizer, self.net.n_params, cfg.lr, cfg.momentum)
-        self.sampler = MinibatchSampler(self.data.n_train, np.random.default_rng([cfg.seed, 1]))
-        self._plane_rng = np.random.default_rng([cfg.seed, 2])
-        P = self.net.n_params
-        self._good_params = self.net.params.copy()
+        net = MLP(cfg.layer_sizes(self.data.n_in, self.data.n_out), cfg.activation, seed=cfg.seed)
+        optimizer = make_optimizer(cfg.optimizer, net.n_params, cfg.lr, cfg.momentum)
+        sampler = MinibatchSampler(self.data.n_train, rng_for(cfg.seed, "sampler"))
+        d = self.data
+        self.trainer = Trainer(net, optimizer, sampler, d.X_train, d.T_train, objective_for(cfg, d))
+        self.landscape.start(net, rng_for(cfg.seed, "plane"))
         self._evals_before = (float("nan"), float("nan"))
-        self._grad = np.empty(P)
+        self._grad = np.empty(net.n_params)
         self._G: np.ndarray | None = None
-        cap = int(max(2, min(TRAJECTORY_MAX, TRAJECTORY_BYTES // (8 * P))))
-        # Filled now, not page by page as training proceeds: resident memory reaches its
-        # steady size at once (the soak benchmark measures growth after warm-up).
-        self._traj = np.full((cap, P), np.nan)
-        self._traj_n = 0  # total recorded; ring position = n % cap
-        self._path = np.empty((cap, 2))
-        self._off = np.empty(cap)
-        self.plane: Plane | None = None
-        self.surface: Surface | None = None
-        self._surface_stale = True
-        self._surface_time = 0.0  # perf_counter when the surface's weights were current
         self.batch_noise: BatchNoise | None = None
         self._batch_noise_time = 0.0
-        self._noise_rng = np.random.default_rng([cfg.seed, 4])
+        self._noise_rng = rng_for(cfg.seed, "batch_noise")
         self._last_idx = self.sampler.next(self.config.batch_size)
         self.sampler.samples_seen = 0
-        self._noise_scale = NoiseScaleTracker(
-            self.data.n_train, np.random.default_rng([cfg.seed, 13])
-        )
+        self._noise_scale = NoiseScaleTracker(self.data.n_train, rng_for(cfg.seed, "noise_scale"))
         self._sharpness = SharpnessTracker(*self._sharpness_batch())
         self.diverged = False
         self.message = ""
         self.divergence = ""  #: why the run diverged, e.g. "the loss became inf at step 7"
-        self._loss_ref: float | None = None
         self._t_last = None
         self._sps = 0.0
         self._sec_step = 0.0
-        idx = np.arange(min(EVAL_SAMPLES, self.data.n_train))
-        self._eval_train = (self.data.X_train[idx], self.data.T_train[idx])
-        n_s = min(self.config.surface_samples, self.data.n_train)
-        self._surf_idx = np.random.default_rng([cfg.seed, 3]).choice(
-            self.data.n_train, n_s, replace=False
-        )
-        self._record_position()
+        self._use_samples(self.data)
+        self.landscape.record()
+
+    def _use_samples(self, data: Dataset) -> None:
+        """The fixed training samples of the loss curves and of the live surface."""
+        idx = np.arange(min(EVAL_SAMPLES, data.n_train))
+        self._eval_train = (data.X_train[idx], data.T_train[idx])
+        n_s = min(self.config.surface_samples, data.n_train)
+        rng = rng_for(self.config.seed, "surface_samples")
+        self._surf_idx = rng.choice(data.n_train, n_s, replace=False)
+
+    # ------------------------------------------------------- what the trainer holds
+    @property
+    def net(self) -> MLP:
+        return self.trainer.net
+
+    @property
+    def optimizer(self):
+        return self.trainer.optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer) -> None:
+        self.trainer.optimizer = optimizer
+
+    @property
+    def sampler(self) -> MinibatchSampler:
+        return self.trainer.sampler
+
+    @sampler.setter
+    def sampler(self, sampler: MinibatchSampler) -> None:
+        self.trainer.sampler = sampler
+
+    @property
+    def plane(self) -> Plane | None:
+        """The plane the path is drawn on (``landscape.plane``)."""
+        return self.landscape.plane
+
+    @property
+    def surface(self) -> Surface | None:
+        """The newest loss surface (``landscape.surface``)."""
+        return self.landscape.surface
+
+    @property
+    def surface_compute_seconds(self) -> float:
+        return self.landscape.compute_seconds
+
+    @property
+    def surface_note(self) -> str:
+        """Why there is no live surface ("" when there is one)."""
+        return self.landscape.note
 
     # ----------------------------------------------------------------- commands
     def apply(self, command) -> list[str]:
@@ -191,8 +250,7 @@ class Session:
             self.reset()
             return ["reset: fresh weights, history cleared"]
         if isinstance(command, RecomputeSurface):
-            self._surface_stale = True
-            self.plane = None
+            self.landscape.forget_plane()
             return ["recomputing the loss surface"]
         raise TypeError(f"unknown command {command!r}")
 
@@ -212,6 +270,10 @@ class Session:
         if new_data is self.data or new.dataset == "csv":
             new.validate(new_data, changed=changes)  # the one check, on the data in hand
         # --- all checks passed: apply ---
+        return self._apply_changes(new, new_data, changes)
+
+    def _apply_changes(self, new: Config, new_data: Dataset, changes: dict) -> list[str]:
+        """Apply validated settings ``new`` (and data) between steps; the messages."""
         old = self.config
         self.config = new
         msgs: list[str] = []
@@ -223,15 +285,8 @@ class Session:
         if new_data is not self.data:
             self.data = new_data
             if not rebuild:
-                self.sampler = MinibatchSampler(
-                    new_data.n_train, np.random.default_rng([new.seed, 1])
-                )
-                idx = np.arange(min(EVAL_SAMPLES, new_data.n_train))
-                self._eval_train = (new_data.X_train[idx], new_data.T_train[idx])
-                n_s = min(new.surface_samples, new_data.n_train)
-                self._surf_idx = np.random.default_rng([new.seed, 3]).choice(
-                    new_data.n_train, n_s, replace=False
-                )
+                self.sampler = MinibatchSampler(new_data.n_train, rng_for(new.seed, "sampler"))
+                self._use_samples(new_data)
                 self._last_idx = self.sampler.next(min(new.batch_size, new_data.n_train))
             msgs.append(f"data: {new.dataset} ({new_data.n_train} training samples)")
         if rebuild:
@@ -241,35 +296,14 @@ class Session:
                 f"({self.net.n_params:,} parameters)"
             )
         else:
-            if "activation" in changes:
-                self.net.set_activation(new.activation)
-            if {"optimizer", "momentum"} & changes.keys():
-                self.optimizer = make_optimizer(
-                    new.optimizer, self.net.n_params, new.lr, new.momentum
-                )
-            self.optimizer.lr = new.lr
-            if "surface_samples" in changes:
-                n_s = min(new.surface_samples, self.data.n_train)
-                self._surf_idx = np.random.default_rng([new.seed, 3]).choice(
-                    self.data.n_train, n_s, replace=False
-                )
-        if _SURFACE_FIELDS & changes.keys():
-            self._surface_stale = True
-        if not rebuild and (_NOISE_FIELDS | _DATA_FIELDS) & changes.keys():
-            self._noise_scale.restart(self.data.n_train)
-        if changes.keys() - {"lr", "optimizer", "momentum"}:
-            self._sharpness.restart(*self._sharpness_batch())  # measure afresh at next step
-        if (_SURFACE_FIELDS | _DATA_FIELDS) & changes.keys():
-            self.batch_noise = None  # measured for another loss or data: redo at once
-            self._batch_noise_time = 0.0
-        if "plane" in changes:
-            self.plane = None
-            self._surface_stale = True
-        for k in changes:
-            if k in ("hidden",):
-                continue
-            msgs.append(f"{k}: {_fmt(getattr(old, k))} -> {_fmt(getattr(new, k))}")
-        self._loss_ref = None
+            self._keep_network(changes)
+        self._restart_measurements(changes, rebuild)
+        msgs += [
+            f"{k}: {_fmt(getattr(old, k))} -> {_fmt(getattr(new, k))}"
+            for k in changes
+            if k != "hidden"
+        ]
+        self.trainer.rule.restart()  # the new settings' first loss is the new reference
         if self.diverged:
             self.diverged = False
             self.message = ""
@@ -277,6 +311,36 @@ class Session:
         for m in msgs:
             self._history.events.append((self.step_count, m))
         return msgs
+
+    def _keep_network(self, changes: dict) -> None:
+        """Settings that keep the weights: the trainer's objective and data, the activation,
+        the optimiser (new for another kind or momentum; the rate always), the surface's
+        samples."""
+        new = self.config
+        self.trainer.X, self.trainer.T = self.data.X_train, self.data.T_train
+        self.trainer.objective = objective_for(new, self.data)
+        if "activation" in changes:
+            self.net.set_activation(new.activation)
+        if {"optimizer", "momentum"} & changes.keys():
+            self.optimizer = make_optimizer(new.optimizer, self.net.n_params, new.lr, new.momentum)
+        self.optimizer.lr = new.lr
+        if "surface_samples" in changes:
+            self._use_samples(self.data)
+
+    def _restart_measurements(self, changes: dict, rebuild: bool) -> None:
+        """What was measured under the old settings is measured afresh."""
+        keys = changes.keys()
+        if _SURFACE_FIELDS & keys:
+            self.landscape.stale = True
+        if not rebuild and (_NOISE_FIELDS | _DATA_FIELDS) & keys:
+            self._noise_scale.restart(self.data.n_train)
+        if keys - {"lr", "optimizer", "momentum"}:
+            self._sharpness.restart(*self._sharpness_batch())  # measure afresh at next step
+        if (_SURFACE_FIELDS | _DATA_FIELDS) & keys:
+            self.batch_noise = None  # measured for another loss or data: redo at once
+            self._batch_noise_time = 0.0
+        if "plane" in keys:
+            self.landscape.forget_plane()
 
     def reset(self) -> None:
         """Fresh weights from the seed, fresh optimiser; the history is cleared."""
@@ -301,7 +365,7 @@ class Session:
             "last_idx": np.array(self._last_idx),
             "last_train": self._last_train,
             "last_val": self._last_val,
-            "loss_ref": self._loss_ref,
+            "loss_ref": self.trainer.rule.reference,
             "diverged": self.diverged,
             "message": self.message,
             "surface_id": self.surface.surface_id if self.surface is not None else 0,
@@ -328,18 +392,17 @@ class Session:
         s._history = HistoryBuffer.from_rows(rows, state["history"])
         s.run_id = state["run_id"]
         s._run_ids = itertools.count(s.run_id + 1)
-        s._surface_ids = itertools.count(state["surface_id"] + 1)
+        s.landscape.count_surfaces_from(state["surface_id"])
         s.step_count = state["step_count"]
-        np.copyto(s.net.params, params)
-        np.copyto(s._good_params, params)
+        s.trainer.restart(params)
         s.optimizer = state["optimizer"]
         s.sampler = state["sampler"]
         s._last_idx = np.asarray(state["last_idx"])
         s._last_train, s._last_val = state["last_train"], state["last_val"]
-        s._loss_ref = state["loss_ref"]
+        s.trainer.rule.reference = state["loss_ref"]
         s.diverged, s.message = state["diverged"], state["message"]
-        s._traj_n = 0  # the path starts again from here
-        s._record_position()
+        s.landscape.trajectory.restart()  # the path starts again from here
+        s.landscape.record()
         return s
 
     # --------------------------------------------------------------- training
@@ -357,62 +420,54 @@ class Session:
             return self._step(detail)
 
     def _step(self, detail: bool) -> Snapshot:
+        """One step of ``core.training.Trainer`` with the session's evaluation; then the
+        curves, the history and the path."""
         t0 = time.perf_counter()
         cfg = self.config
         idx = self.sampler.next(cfg.batch_size)  # 1 <= B <= n_train: Config.validate
         self._last_idx = idx
-        snap_parts = self._evaluate(idx, detail)
-        loss = snap_parts["loss"]
-        grad = snap_parts["grad"]
-        if self._loss_ref is None and np.isfinite(loss):
-            self._loss_ref = max(abs(loss), 1e-12)
-        if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
-            return self._diverge(
-                f"the loss became {loss} at step {self.step_count + 1}", snap_parts, t0, True
-            )
-        if loss > DIVERGENCE_FACTOR * self._loss_ref:
-            return self._diverge(
-                f"the loss grew to {loss:.3g}, over {DIVERGENCE_FACTOR:.0e} times its value "
-                f"when these settings began ({self._loss_ref:.3g}), at step {self.step_count + 1}",
-                snap_parts,
-                t0,
-                True,
-            )
-        self._measure_noise(snap_parts)
-        self._measure_sharpness()
-        np.copyto(self._good_params, self.net.params)
-        self._evals_before = (self._last_train, self._last_val)
-        self.optimizer.step(self.net.params, grad)
-        if not np.all(np.isfinite(self.net.params)):
-            return self._diverge(
-                f"the weights became infinite at step {self.step_count + 1}", snap_parts, t0
-            )
+        result = self.trainer.step(
+            idx, self.step_count + 1, lambda i: self._evaluate(i, detail), self._before_update
+        )
+        if result.diverged:
+            return self._diverge(result.diverged, detail, result.undo_last)
+        rec: StepRecord = result.evaluation
         self.step_count += 1
-        train = val = np.nan
-        if self.step_count % cfg.eval_every == 0 or self.step_count == 1:
-            train = self._last_train = self._eval_loss(*self._eval_train)
-            val = self._last_val = (
-                self._eval_loss(self.data.X_val, self.data.T_val)
-                if len(self.data.X_val)
-                else float("nan")
-            )
+        train, val = self._measure_curves()
         self._history.append(
             steps=self.step_count,
-            loss=loss,
+            loss=rec.loss,
             train_loss=train,
             val_loss=val,
-            grad_norm=float(np.linalg.norm(grad)),
+            grad_norm=float(np.linalg.norm(rec.grad)),
             # measured values only (NaN in between): the curve joins the measurements
             noise_scale=(
-                snap_parts["stats"].noise_scale
-                if snap_parts["stats"].noise_scale_step == self.step_count - 1
+                rec.stats.noise_scale
+                if rec.stats.noise_scale_step == self.step_count - 1
                 else np.nan
             ),
             batch_size=len(idx),
         )
-        self._record_position()
+        self.landscape.record()
         self._time_step(t0)
-        return self._snapshot(snap_parts)
+        return self._snapshot(rec)
+
+    def _before_update(self, rec: StepRecord) -> StepRecord:
+        """At the weights the gradient was taken at, once the divergence rule passed them:
+        the noise-scale and sharpness trackers measure if due."""
+        self._evals_before = (self._last_train, self._last_val)
+        rec = self._measure_noise(rec)
+        self._measure_sharpness()
+        return rec
+
+    def _measure_curves(self) -> tuple[float, float]:
+        """The train and validation loss at this step if due (``eval_every``), else NaN."""
+        if self.step_count % self.config.eval_every and self.step_count != 1:
+            return np.nan, np.nan
+        self._last_train = self._eval_loss(*self._eval_train)
+        d = self.data
+        self._last_val = self._eval_loss(d.X_val, d.T_val) if len(d.X_val) else float("nan")
+        return self._last_train, self._last_val
 
     def run(self, n_steps: int, detail_last: bool = True) -> Snapshot | None:
         """Train ``n_steps`` steps (stopping early on divergence); return the last snapshot."""
@@ -445,8 +500,7 @@ class Session:
         """Let the sharpness tracker measure lambda_max if due (weights before this step's
         update); its cost is kept near 10 % of training time (``core.sharpness``)."""
         cfg = self.config
-        kw = {"loss": cfg.loss, "reduction": cfg.reduction, "huber_delta": cfg.huber_delta}
-        kw.update(self._reduction_kwargs(np.arange(len(self._sharpness.X))))
+        kw = self.trainer.objective(np.arange(len(self._sharpness.X)))
         self._sharpness.observe(
             self.step_count, self.net, kw, cfg.optimizer, cfg.lr, cfg.momentum, self._sec_step
         )
@@ -460,13 +514,11 @@ class Session:
         """(step, lambda_max, stability_limit) per measurement, for ``curvature.csv``."""
         return self._sharpness.rows()
 
-    def _measure_noise(self, parts: dict) -> None:
-        """Let the noise-scale tracker measure if due (weights before this step's update) and
-        put its newest estimate into this step's statistics."""
-        kw = {"loss": self.config.loss, "reduction": self.config.reduction}
-        kw["huber_delta"] = self.config.huber_delta
-        kw.update(self._reduction_kwargs(np.arange(self.data.n_train)))
-        stats = parts["stats"]
+    def _measure_noise(self, rec: StepRecord) -> StepRecord:
+        """Let the noise-scale tracker measure if due (weights before this step's update);
+        the record with its newest estimate in the statistics."""
+        kw = self.trainer.objective(np.arange(self.data.n_train))
+        stats = rec.stats
         est = self._noise_scale.observe(
             self.step_count,
             self.net,
@@ -477,45 +529,53 @@ class Session:
             stats.batch_size,
             self._sec_step,
         )
-        parts["stats"] = stats.with_noise(est, 0 if est is None else self.step_count - est.step)
+        age = 0 if est is None else self.step_count - est.step
+        return dataclasses.replace(rec, stats=stats.with_noise(est, age))
 
-    def _diverge(self, why: str, parts: dict, t0: float, undo_last: bool = False) -> Snapshot:
+    def _diverge(self, why: str, detail: bool, undo_last: bool) -> Snapshot:
         """Mark the run diverged, keeping weights, step count and history in agreement.
 
-        An update that made the weights non-finite is undone (it was not counted). When the
-        loss at the current weights is what blew up (``undo_last``), the update that led to
-        them is undone too: the weights go back to before it, and the step count, the history
-        and the trajectory's newest point drop that step, so lowering the learning rate
-        resumes from weights whose loss was sane.
+        The trainer has already undone an update that made the weights non-finite (it was
+        not counted). When the loss at the current weights is what blew up (``undo_last``),
+        the update that led to them is undone too: the weights go back to before it, and the
+        step count, the history and the trajectory's newest point drop that step, so
+        lowering the learning rate resumes from weights whose loss was sane.
         """
-        if not np.all(np.isfinite(self.net.params)):
-            np.copyto(self.net.params, self._good_params)
-        elif undo_last and self.step_count > 0 and self._history.drop_last():
-            np.copyto(self.net.params, self._good_params)
+        undo = (
+            undo_last
+            and self.step_count > 0
+            and self.trainer.can_undo
+            and self._history.drop_last()
+        )
+        if self.trainer.diverge(undo):
             self.step_count -= 1
             self._last_train, self._last_val = self._evals_before
-            self._rewrite_newest_position()
+            self.landscape.rewrite_newest()
             why += f"; update {self.step_count + 1}, which led there, is undone"
-        self.optimizer.reset()
-        sh, cfg = self._sharpness.current, self.config
-        if sh is not None and np.isfinite(sh.lambda_max):
-            f = overshoot(sh.lambda_max, cfg.optimizer, cfg.lr, cfg.momentum)
-            if f is not None and f > 1:
-                vs = " against 2" if cfg.optimizer == "sgd" else ""
-                why += (
-                    f" (lambda_max {sh.lambda_max:.3g} at step {sh.step} against the limit "
-                    f"{sh.lambda_max / f:.3g}, lr x lambda_max = {cfg.lr * sh.lambda_max:.3g}"
-                    f"{vs}: the step was {f:.2g} times too long along the sharpest direction)"
-                )
         self.diverged = True
-        self.divergence = why
+        self.divergence = why + self._sharpness_note()
         self.message = (
-            f"Diverged: {why}. The last finite weights are kept; lower the "
+            f"Diverged: {self.divergence}. The last finite weights are kept; lower the "
             "learning rate or reset to continue."
         )
         self._history.events.append((self.step_count, "diverged"))
         self._t_last = None
-        return self._snapshot(self._evaluate(self._last_idx, parts["wanted_detail"]))
+        return self._snapshot(self._evaluate(self._last_idx, detail))
+
+    def _sharpness_note(self) -> str:
+        """lambda_max against the optimiser's stability limit, when the step overshot it."""
+        sh, cfg = self._sharpness.current, self.config
+        if sh is None or not np.isfinite(sh.lambda_max):
+            return ""
+        f = overshoot(sh.lambda_max, cfg.optimizer, cfg.lr, cfg.momentum)
+        if f is None or f <= 1:
+            return ""
+        vs = " against 2" if cfg.optimizer == "sgd" else ""
+        return (
+            f" (lambda_max {sh.lambda_max:.3g} at step {sh.step} against the limit "
+            f"{sh.lambda_max / f:.3g}, lr x lambda_max = {cfg.lr * sh.lambda_max:.3g}"
+            f"{vs}: the step was {f:.2g} times too long along the sharpest direction)"
+        )
 
     def _eval_loss(self, X: np.ndarray, T: np.ndarray) -> float:
         """The chosen loss averaged over a whole set (the curves' train/validation loss)."""
@@ -523,195 +583,118 @@ class Session:
         M = self.net.loss_matrix(X, T, cfg.loss, cfg.huber_delta)
         return reduce(M, "mean", cfg.loss).value
 
-    def _reduction_kwargs(self, idx: np.ndarray) -> dict:
-        cfg = self.config
-        if cfg.reduction != "weighted":
-            return {}
-        return {
-            "output_weights": self.output_weights(),
-            "sample_weights": self.data.weights_train[idx],
-        }
-
     def output_weights(self) -> np.ndarray:
         """Per-output weights of the weighted reduction (default: output 1 counts twice)."""
         return np.asarray(self.config.output_weight_vector(self.data.n_out))
 
-    def _evaluate(self, idx: np.ndarray, detail: bool) -> dict:
-        """Forward, backward and statistics on batch ``idx``; no update."""
-        cfg = self.config
-        net = self.net
+    # ------------------------------------------------------------- evaluation
+    def _evaluate(self, idx: np.ndarray, detail: bool) -> StepRecord:
+        """Forward, backward and statistics on batch ``idx`` (B,); no update. With
+        ``detail`` (and a finite loss and gradient) also what the views draw."""
         X, T = self.data.X_train[idx], self.data.T_train[idx]
-        kw = self._reduction_kwargs(idx)
-        bp = net.backprop(X, T, cfg.loss, cfg.reduction, huber_delta=cfg.huber_delta, **kw)
-        B, P = len(idx), net.n_params
-        red = bp.reduced
+        bp = self.net.backprop(X, T, **self.trainer.objective(idx))
         grad = bp.gradient(out=self._grad)
-        materialise = B * P * 8 <= MATERIALISE_LIMIT_BYTES
-        if materialise:
-            if self._G is None or self._G.shape != (B, P):
-                self._G = np.empty((B, P))
-            gs = DenseGradients(bp.per_sample(out=self._G))
-        else:
-            gs = bp
-        gbar = grad.copy() if cfg.reduction == "mean" else gs.combine(np.full(B, 1.0 / B))
-        parts = {
-            "detail": detail,
-            "loss": red.value,
-            "grad": grad,
-            "bp": bp,
-            "idx": idx,
-            "wanted_detail": detail,
-        }
-        if not (np.isfinite(red.value) and np.all(np.isfinite(grad))):
-            detail = parts["detail"] = False  # nothing to draw; the step will diverge
+        loss = bp.reduced.value
+        gs = self._per_sample(bp)
+        B = len(idx)
+        gbar = grad.copy() if self.config.reduction == "mean" else gs.combine(np.full(B, 1.0 / B))
         noise = self._noise_scale.current
         age = 0 if noise is None else self.step_count - noise.step
-        if not detail:
-            parts["stats"] = gradient_stats(gs, gbar, noise=noise, age=age)
-            return parts
-        # --- detail: what the views draw ---
+        if not (detail and np.isfinite(loss) and np.all(np.isfinite(grad))):
+            # (nothing to draw when the step will diverge)
+            return StepRecord(idx, bp, loss, grad, gradient_stats(gs, gbar, noise=noise, age=age))
         disagree = disagreement_direction(gs, gbar)
-        plane = self._current_plane(gbar, disagree)
+        plane = self.landscape.plane
+        if plane is None:
+            plane = self.landscape.new_plane(self.config.plane, gbar, disagree)
         ghat = gbar / np.linalg.norm(gbar) if np.any(gbar) else gbar
-        dirs = [ghat, disagree, plane.d1, plane.d2]
-        stats = gradient_stats(gs, gbar, dirs, noise=noise, age=age)
+        stats = gradient_stats(gs, gbar, [ghat, disagree, plane.d1, plane.d2], noise=noise, age=age)
         proj = np.asarray(stats.projections)
         DD = np.array(
             [[plane.d1 @ plane.d1, plane.d1 @ plane.d2], [plane.d1 @ plane.d2, plane.d2 @ plane.d2]]
         )
-        parts["stats"] = stats
-        parts["spread"] = proj[:, :2]
-        parts["spread_mean"] = np.array([ghat @ gbar, disagree @ gbar])
-        parts["fan"] = np.linalg.solve(DD, proj[:, 2:4].T).T
-        parts["arrow"] = project_vectors(plane, grad)[0]
+        detail_rec = StepDetail(
+            plane=plane,
+            spread=proj[:, :2],
+            spread_mean=np.array([ghat @ gbar, disagree @ gbar]),
+            fan=np.linalg.solve(DD, proj[:, 2:4].T).T,
+            arrow=project_vectors(plane, grad)[0],
+            **self._shown(idx, gs, bp),
+        )
+        return StepRecord(idx, bp, loss, grad, stats, detail_rec)
+
+    def _per_sample(self, bp: Backprop):
+        """The per-sample gradients: materialised into the session's (B, P) buffer when it
+        fits ``MATERIALISE_LIMIT_BYTES``, else the factored pass itself."""
+        B, P = bp.batch_size, self.net.n_params
+        if B * P * 8 > MATERIALISE_LIMIT_BYTES:
+            self._G = None
+            return bp
+        if self._G is None or self._G.shape != (B, P):
+            self._G = np.empty((B, P))
+        return DenseGradients(bp.per_sample(out=self._G))
+
+    def _shown(self, idx: np.ndarray, gs, bp: Backprop) -> dict:
+        """The mean-gradient view's part of the detail: the scalar's gradient against the
+        mean of the per-sample gradients, on at most ``MAX_SHOWN_PARAMS`` parameters, with
+        the per-sample gradients' 10-90 % band where they are materialised."""
+        P = self.net.n_params
         shown = (
             np.arange(P)
             if P <= MAX_SHOWN_PARAMS
             else np.unique(np.linspace(0, P - 1, MAX_SHOWN_PARAMS).astype(np.int64))
         )
-        scalar_grad = net.gradient(X, T, cfg.loss, cfg.reduction, huber_delta=cfg.huber_delta, **kw)
-        mean_of_samples = gs.combine(red.weights)
-        parts["max_abs_diff"] = float(np.max(np.abs(scalar_grad - mean_of_samples)))
-        parts["shown_index"] = shown
-        parts["grad_shown"] = scalar_grad[shown]
-        parts["mean_shown"] = mean_of_samples[shown]
-        if materialise:
+        X, T = self.data.X_train[idx], self.data.T_train[idx]
+        scalar_grad = self.net.gradient(X, T, **self.trainer.objective(idx))
+        mean_of_samples = gs.combine(bp.reduced.weights)
+        lo = hi = None
+        if self._G is not None:
             lo, hi = _percentiles(self._G[:, shown], (10.0, 90.0))
-            parts["band_lo"], parts["band_hi"] = lo, hi
-        parts["plane"] = plane
-        return parts
+        return {
+            "shown_index": shown,
+            "grad_shown": scalar_grad[shown],
+            "mean_shown": mean_of_samples[shown],
+            "max_abs_diff": float(np.max(np.abs(scalar_grad - mean_of_samples))),
+            "band_lo": lo,
+            "band_hi": hi,
+        }
 
     # --------------------------------------------------------- plane, surface
-    def _record_position(self) -> None:
-        cap = self._traj.shape[0]
-        k = self._traj_n % cap
-        self._traj[k] = self.net.params
-        if self.plane is not None:
-            c, off = project(self.plane, self.net.params)
-            self._path[k], self._off[k] = c[0], off[0]
-        self._traj_n += 1
-
-    def _rewrite_newest_position(self) -> None:
-        """The trajectory's newest point becomes the current weights (an undone update)."""
-        k = (self._traj_n - 1) % self._traj.shape[0]
-        self._traj[k] = self.net.params
-        if self.plane is not None:
-            c, off = project(self.plane, self.net.params)
-            self._path[k], self._off[k] = c[0], off[0]
-
     def trajectory(self) -> np.ndarray:
         """The recent parameter vectors (N, P), oldest first (a copy)."""
-        cap = self._traj.shape[0]
-        n = min(self._traj_n, cap)
-        start = self._traj_n % cap if self._traj_n > cap else 0
-        order = (np.arange(n) + start) % cap
-        return self._traj[order]
+        return self.landscape.trajectory.points()
 
-    def _path_ordered(self) -> tuple[np.ndarray, np.ndarray]:
-        cap = self._traj.shape[0]
-        n = min(self._traj_n, cap)
-        start = self._traj_n % cap if self._traj_n > cap else 0
-        order = (np.arange(n) + start) % cap
-        return self._path[order], self._off[order]
-
-    def _current_plane(self, gbar: np.ndarray, disagree: np.ndarray) -> Plane:
-        if self.plane is None:
-            self._new_plane(gbar, disagree)
-        return self.plane
-
-    def _new_plane(
-        self, gbar: np.ndarray | None = None, disagree: np.ndarray | None = None
-    ) -> None:
-        """A plane through the current weights, of the kind ``config.plane`` names. A random
-        plane keeps its directions when it is recentred, so the picture stays comparable."""
-        kind = self.config.plane
-        origin = self.net.params
-        if gbar is None:
-            with np.errstate(all="ignore"):
-                bp = self._evaluate(self._last_idx, detail=False)["bp"]
-                gbar = bp.combine(np.full(bp.batch_size, 1.0 / bp.batch_size))
-                disagree = (
-                    disagreement_direction(bp, gbar) if kind == "gradient" else np.zeros_like(gbar)
-                )
-        pid = next(self._plane_ids)
-        plane = None
-        if kind == "pca":
-            plane = pca_plane(self.trajectory()[-200:], origin, self._plane_rng, pid)
-        elif kind == "random":
-            old = self.plane
-            if old is not None and old.kind == "random" and old.d1.shape == origin.shape:
-                plane = Plane(origin.copy(), old.d1, old.d2, "random", pid)
-            else:
-                plane = random_plane(self.net, origin, self._plane_rng, pid)
-        if plane is None:  # gradient plane, or too little trajectory for PCA yet
-            plane = gradient_plane(origin, gbar, disagree, self._plane_rng, pid)
-        self.plane = plane
-        self._surface_stale = True
-        self._project_path(plane)
-
-    def _span(self) -> float:
-        """Half-width of the surface grid, in plane coordinates: the distance the weights
-        travelled over the last 200 steps, at least 20 steps of the current size."""
-        traj = self.trajectory()
-        travelled = float(np.linalg.norm(traj[-1] - traj[max(0, len(traj) - 200)]))
-        step_len = 20 * self.config.lr * float(np.linalg.norm(self._grad))
-        scale = 0.5 * (np.linalg.norm(self.plane.d1) + np.linalg.norm(self.plane.d2))
-        dist = max(travelled, step_len, 1e-3 * float(np.linalg.norm(self.net.params)), 1e-6)
-        return dist / max(scale, 1e-300)
+    def _directions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mean gradient (P,) and the per-sample gradients' main disagreement (P,) (zero
+        unless the plane is a gradient plane) on the newest batch, for a new plane; the
+        gradient buffer takes the current gradient (the surface's span reads it)."""
+        idx = self._last_idx
+        with np.errstate(all="ignore"):
+            X, T = self.data.X_train[idx], self.data.T_train[idx]
+            bp = self.net.backprop(X, T, **self.trainer.objective(idx))
+            bp.gradient(out=self._grad)
+            gbar = bp.combine(np.full(bp.batch_size, 1.0 / bp.batch_size))
+            if self.config.plane != "gradient":
+                return gbar, np.zeros_like(gbar)
+            return gbar, disagreement_direction(bp, gbar)
 
     def needs_surface(self) -> bool:
         """True when the surface should be (re)computed: none yet, settings changed, the point
-        left the central 60 % of the grid, or it drifted off the plane by over half a span."""
+        left the central 60 % of the grid, or it drifted off the plane by over half a span
+        (never when the network is too large for a live surface)."""
         if self.surface_plan()[0] == 0:
             return False
-        if self.surface is None or self._surface_stale or self.plane is None:
-            return True
-        if self.surface_expired():
-            return True
-        s = self.surface
-        c, off = project(self.plane, self.net.params)
-        centre = np.array([s.alphas.mean(), s.betas.mean()])
-        if np.any(np.abs(c[0] - centre) > 0.6 * s.span):
-            return True
-        scale = 0.5 * (np.linalg.norm(self.plane.d1) + np.linalg.norm(self.plane.d2))
-        return bool(off[0] > 0.5 * s.span * scale)
+        return self.landscape.needs_surface(self.step_count)
 
     def surface_age_seconds(self) -> float:
         """Wall seconds of training since the weights the surface was computed at (0 while
         the run has not stepped since; nan without a surface)."""
-        s = self.surface
-        if s is None:
-            return float("nan")
-        if s.step == self.step_count:
-            return 0.0
-        return max(0.0, time.perf_counter() - self._surface_time)
+        return self.landscape.age_seconds(self.step_count)
 
     def surface_expired(self) -> bool:
-        """True when the weights moved on and the surface is older than
-        ``SURFACE_REFRESH_SECONDS`` (or 4x its own cost): keeps what is drawn under the path
-        at most about half a second behind the training at default settings."""
-        refresh = max(SURFACE_REFRESH_SECONDS, 4.0 * self.surface_compute_seconds)
-        return self.surface_age_seconds() > refresh
+        """True when the weights moved on and the surface is older than about half a second
+        (``core.landscape.SURFACE_REFRESH_SECONDS``, or 4x its own cost)."""
+        return self.landscape.expired(self.step_count)
 
     def batch_noise_due(self) -> bool:
         """True when the measured 1/sqrt(B) panel should be redone: none yet, or the weights
@@ -728,42 +711,24 @@ class Session:
         """Measure the standard error of the minibatch mean gradient for B = 1, 2, 4 ... 256
         at the current weights (``core.batch_noise``), drawing minibatches from the training set
         (or a fixed random ``MAX_POPULATION`` of it). Kept as ``self.batch_noise``."""
-        cfg = self.config
         n = self.data.n_train
+        idx = np.arange(n)
         if n > MAX_POPULATION:
-            idx = np.sort(
-                np.random.default_rng([cfg.seed, 5]).choice(n, MAX_POPULATION, replace=False)
-            )
-        else:
-            idx = np.arange(n)
+            rng = rng_for(self.config.seed, "batch_noise_population")
+            idx = np.sort(rng.choice(n, MAX_POPULATION, replace=False))
         with np.errstate(all="ignore"):
-            bp = self.net.backprop(
-                self.data.X_train[idx],
-                self.data.T_train[idx],
-                cfg.loss,
-                cfg.reduction,
-                huber_delta=cfg.huber_delta,
-                **self._reduction_kwargs(idx),
-            )
+            X, T = self.data.X_train[idx], self.data.T_train[idx]
+            bp = self.net.backprop(X, T, **self.trainer.objective(idx))
             bn = measure_batch_noise(bp, self._noise_rng, step=self.step_count)
         self.batch_noise = bn
         self._batch_noise_time = time.perf_counter()
         return bn
 
     def surface_plan(self) -> tuple[int, int]:
-        """(resolution, samples) for the next surface: the configured ones, reduced (samples
-        first, down to 16; then the resolution, down to 11) until the estimated cost fits
-        ``SURFACE_FLOP_BUDGET``, so a wide network does not stall training for seconds."""
-        res, n = self.config.surface_resolution, len(self._surf_idx)
+        """(resolution, samples) for the next surface: the configured ones, reduced to fit
+        the time budget (``core.landscape.surface_plan``); (0, 0) for none."""
         sizes = self.net.layer_sizes
-        per_sample = 3 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 12 * sum(sizes[1:])
-        while res * res * n * per_sample > SURFACE_FLOP_BUDGET and n > 16:
-            n = max(16, n // 2)
-        while res * res * n * per_sample > SURFACE_FLOP_BUDGET and res > 11:
-            res = max(11, res - 2)
-        if res * res * n * per_sample > 5 * SURFACE_FLOP_BUDGET:
-            return 0, 0  # too large for a live surface even at the smallest plan
-        return res, n
+        return surface_plan(sizes, self.config.surface_resolution, len(self._surf_idx))
 
     def compute_surface(self, cancel: Callable[[], bool] | None = None) -> Surface | None:
         """Start a new plane through the current weights and compute the loss on it.
@@ -772,85 +737,40 @@ class Session:
         values agree with float64 to ~1e-7 relative. Returns None (and keeps the old surface)
         if ``cancel()`` became true.
         """
-        cfg = self.config
-        old_plane, old_stale = self.plane, self._surface_stale
-        self._new_plane()
+        cfg, land = self.config, self.landscape
+        directions = self._directions()
         res, n_samples = self.surface_plan()
         if res == 0:
-            self.surface_note = (
+            land.new_plane(cfg.plane, *directions)
+            land.no_surface(
                 f"no live surface: {self.net.n_params:,} parameters is too "
                 "many to evaluate a grid of them within the time budget"
             )
-            self._surface_stale = False
             return None
-        self.surface_note = ""
+        land.note = ""
         idx = self._surf_idx[:n_samples]
-        kw = {}
-        if cfg.reduction == "weighted":
-            kw = {
-                "output_weights": self.output_weights(),
-                "sample_weights": self.data.weights_train[idx],
-            }
-        t0 = time.perf_counter()
-        surface_time = t0
-        with np.errstate(all="ignore"):
-            out = loss_grid(
-                self.net,
-                self.data.X_train[idx],
-                self.data.T_train[idx],
-                self.plane,
-                (0.0, 0.0),
-                self._span(),
-                res,
-                cfg.loss,
-                cfg.reduction,
-                huber_delta=cfg.huber_delta,
-                dtype=np.float32,
-                cancel=cancel,
-                **kw,
-            )
-        if out is None:
-            if old_plane is not None:
-                self.plane, self._surface_stale = old_plane, old_stale
-                self._project_path(old_plane)
-            return None
-        alphas, betas, Z = out
-        Z = np.where(np.isfinite(Z), Z, np.nan)
-        secs = time.perf_counter() - t0
-        self.surface_compute_seconds = secs
-        self._surface_time = surface_time
-        self.surface = Surface(
-            self.plane,
-            freeze(alphas),
-            freeze(betas),
-            freeze(Z),
-            self.step_count,
-            secs,
-            len(idx),
-            next(self._surface_ids),
-        )
-        self._surface_stale = False
-        return self.surface
+        X, T, kw = self.data.X_train[idx], self.data.T_train[idx], self.trainer.objective(idx)
 
-    def _project_path(self, plane: Plane) -> None:
-        """Project the recorded trajectory onto ``plane`` (the path drawn on the surface)."""
-        traj = self.trajectory()
-        coords, off = project(plane, traj)
-        cap = self._traj.shape[0]
-        start = self._traj_n % cap if self._traj_n > cap else 0
-        order = (np.arange(len(traj)) + start) % cap
-        self._path[order] = coords
-        self._off[order] = off
+        def grid(plane: Plane, span: float):
+            return loss_grid(
+                self.net, X, T, plane, (0.0, 0.0), span, res,
+                dtype=np.float32, cancel=cancel, **kw,
+            )  # fmt: skip
+
+        step_length = cfg.lr * float(np.linalg.norm(self._grad))
+        return land.compute_surface(
+            cfg.plane, directions, grid, len(idx), self.step_count, step_length
+        )
 
     # -------------------------------------------------------------- snapshots
     @property
     def history(self) -> History:
         return self._history.view()
 
-    def _snapshot(self, parts: dict) -> Snapshot:
+    def _snapshot(self, rec: StepRecord) -> Snapshot:
         cfg = self.config
         net = self.net
-        bp = parts["bp"]
+        bp = rec.bp
         red = bp.reduced
         bounds = [0]
         for sl in net.slices:
@@ -858,33 +778,6 @@ class Session:
         ow = None
         if cfg.reduction != "max":
             ow = red.coefficients[0] if red.coefficients.ndim == 2 else red.coefficients
-        kw = {}
-        if parts["detail"]:
-            plane = parts["plane"]
-            path, off = self._path_ordered()
-            c, off_now = project(plane, net.params)
-            s = self.surface
-            kw = {
-                "detail": True,
-                "shown_index": freeze(parts["shown_index"]),
-                "grad_shown": freeze(parts["grad_shown"]),
-                "mean_shown": freeze(parts["mean_shown"]),
-                "band_lo": freeze(parts.get("band_lo")),
-                "band_hi": freeze(parts.get("band_hi")),
-                "max_abs_diff": parts["max_abs_diff"],
-                "spread": freeze(parts["spread"]),
-                "spread_mean": freeze(parts["spread_mean"]),
-                "plane_kind": plane.kind,
-                "point": freeze(c[0]),
-                "off_plane": float(off_now[0]),
-                "path": freeze(path),
-                "fan": freeze(parts["fan"]),
-                "arrow": freeze(parts["arrow"]),
-                "surface": s if (s is not None and s.plane is plane) else None,
-                "surface_id": s.surface_id if (s is not None and s.plane is plane) else 0,
-                "surface_age_steps": self.step_count - s.step if s is not None else 0,
-                "surface_age_seconds": self.surface_age_seconds(),
-            }
         return Snapshot(
             run_id=self.run_id,
             step=self.step_count,
@@ -895,7 +788,7 @@ class Session:
             param_names=tuple(net.param_names()),
             param_bounds=tuple(bounds),
             batch_size=bp.batch_size,
-            loss=float(parts["loss"]),
+            loss=float(rec.loss),
             M=freeze(bp.M),
             per_sample_loss=freeze(red.per_sample),
             weights=freeze(red.weights),
@@ -903,8 +796,8 @@ class Session:
             dLdY=freeze(bp.deltas[-1] * red.weights[:, None]),
             batch_noise=self.batch_noise,
             sharpness=self._sharpness.current,
-            grad_norm=float(np.linalg.norm(parts["grad"])),
-            stats=parts["stats"],
+            grad_norm=float(np.linalg.norm(rec.grad)),
+            stats=rec.stats,
             history=self.history,
             train_loss=self._last_train,
             val_loss=self._last_val,
@@ -914,8 +807,40 @@ class Session:
             task=self.data.task,
             diverged=self.diverged,
             message=self.message,
-            **kw,
+            **self._drawn(rec.detail),
         )
+
+    def _drawn(self, d: StepDetail | None) -> dict:
+        """The snapshot's fields for drawing (none without detail): the detail, read-only,
+        and where the weights stand on its plane and surface."""
+        if d is None:
+            return {}
+        plane = d.plane
+        path, _ = self.landscape.trajectory.path()
+        point, off_now = self.landscape.position(plane)
+        s = self.surface
+        on_plane = s is not None and s.plane is plane
+        return {
+            "detail": True,
+            "shown_index": freeze(d.shown_index),
+            "grad_shown": freeze(d.grad_shown),
+            "mean_shown": freeze(d.mean_shown),
+            "band_lo": freeze(d.band_lo),
+            "band_hi": freeze(d.band_hi),
+            "max_abs_diff": d.max_abs_diff,
+            "spread": freeze(d.spread),
+            "spread_mean": freeze(d.spread_mean),
+            "plane_kind": plane.kind,
+            "point": freeze(point),
+            "off_plane": off_now,
+            "path": freeze(path),
+            "fan": freeze(d.fan),
+            "arrow": freeze(d.arrow),
+            "surface": s if on_plane else None,
+            "surface_id": s.surface_id if on_plane else 0,
+            "surface_age_steps": self.step_count - s.step if s is not None else 0,
+            "surface_age_seconds": self.surface_age_seconds(),
+        }
 
 
 def validate_changes(

@@ -25,6 +25,7 @@ __all__ = [
     "check",
     "grid_chunk_bytes",
     "gradient_in_pieces",
+    "loss_and_gradient_in_pieces",
     "mean_loss_in_pieces",
     "samples_per_piece",
 ]
@@ -68,11 +69,31 @@ def gradient_in_pieces(
     work: int = PIECE_WORK,
 ) -> np.ndarray:
     """Gradient (P,) of the reduced scalar of batch (X (B, n_in), T (B, n_out)), computed in
-    pieces of at most ``samples_per_piece(P, work)`` samples with ``check(cancel)`` between.
+    pieces of at most ``samples_per_piece(P, work)`` samples with ``check(cancel)`` between
+    (``loss_and_gradient_in_pieces``). Equal to ``net.gradient(X, T, ...)`` to round-off.
+    Raises ``CancelledError``."""
+    kw = {"output_weights": output_weights, "sample_weights": sample_weights}
+    return loss_and_gradient_in_pieces(
+        net, X, T, loss, reduction, cancel, huber_delta, work=work, **kw
+    )[1]
 
-    Equal to ``net.gradient(X, T, ...)`` to round-off (the same call when the batch fits in
-    one piece). Raises ``CancelledError``.
-    """
+
+def loss_and_gradient_in_pieces(
+    net: MLP,
+    X: np.ndarray,
+    T: np.ndarray,
+    loss: str = "mse",
+    reduction: str = "mean",
+    cancel: Callable[[], bool] | None = None,
+    huber_delta: float = 1.0,
+    output_weights: np.ndarray | None = None,
+    sample_weights: np.ndarray | None = None,
+    work: int = PIECE_WORK,
+) -> tuple[float, np.ndarray]:
+    """The reduced scalar of batch (X (B, n_in), T (B, n_out)) and its gradient (P,), by
+    factored passes over pieces of at most ``samples_per_piece(P, work)`` samples with
+    ``check(cancel)`` between (one pass when the batch fits one piece). Equal to
+    ``net.loss`` and ``net.gradient`` to round-off. Raises ``CancelledError``."""
     check(cancel)
     kw = {"huber_delta": huber_delta}
     if output_weights is not None:
@@ -82,7 +103,8 @@ def gradient_in_pieces(
     B = len(X)
     per = samples_per_piece(net.n_params, work)
     if B <= per:
-        return net.gradient(X, T, loss, reduction, **kw)
+        bp = net.backprop(X, T, loss=loss, reduction=reduction, **kw)
+        return bp.reduced.value, bp.gradient()
     pieces = range(0, B, per)
     if reduction == "max":
         # the scalar is the largest entry of M: find its sample, then backpropagate it alone
@@ -94,10 +116,12 @@ def gradient_in_pieces(
             if M[i].max() > best:
                 best, where = float(M[i].max()), s + i
         check(cancel)
-        return net.gradient(X[where : where + 1], T[where : where + 1], loss, "max", **kw)
+        one = slice(where, where + 1)
+        bp = net.backprop(X[one], T[one], loss=loss, reduction="max", **kw)
+        return bp.reduced.value, bp.gradient()
     w = sample_weights_for(np.zeros(B), reduction, sample_weights)  # (B,) the scalar's w_i
     ow = output_weights if reduction == "weighted" else None
-    g = np.zeros(net.n_params)
+    value, g = 0.0, np.zeros(net.n_params)
     for s in pieces:
         check(cancel)
         ws = np.asarray(w[s : s + per], dtype=float)
@@ -105,17 +129,18 @@ def gradient_in_pieces(
         if total == 0.0:
             continue
         # "weighted" with these sample weights is sum_i (w_i / total) L_i over the piece
-        piece = net.gradient(
+        bp = net.backprop(
             X[s : s + per],
             T[s : s + per],
-            loss,
-            "weighted",
+            loss=loss,
+            reduction="weighted",
             huber_delta=huber_delta,
             output_weights=ow,
             sample_weights=ws,
         )
-        g += total * piece
-    return g
+        value += total * bp.reduced.value
+        g += total * bp.gradient()
+    return value, g
 
 
 def grid_chunk_bytes(layer_sizes, n_samples: int, itemsize: int = 4, work: int = GRID_WORK) -> int:

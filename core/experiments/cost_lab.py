@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..mlp import MLP
+from ..seeds import rng_for
 from .cancellation import CancelledError, check
 
 __all__ = ["STRATEGIES", "VECTORISED_BYTES", "CostLabResult", "CostRow", "run_cost_lab"]
@@ -176,7 +177,7 @@ def run_cost_lab(
         net.params[...] = params
     if cancel is not None and cancel():
         return None
-    rng = np.random.default_rng(seed)
+    rng = rng_for(seed, "data")
     P = net.n_params
     rows: list[CostRow] = []
     worst = 0.0

@@ -26,8 +26,9 @@ How it is measured (each choice stated where the result is shown):
   proportion to B). The best is the rate with the fewest steps to the target.
 * **Budget**: a run stops once it has used twice the samples of the next larger B that reached
   the target (the model says smaller batches need fewer samples), or more steps than the best
-  rate so far at this B (it can no longer win), or when it diverges (the loss not finite or
-  1e6 x the starting loss). A B that never reaches the target has empty cells in the CSV.
+  rate so far at this B (it can no longer win), or when it diverges (``core.training``'s
+  rule: the minibatch loss or the weights not finite, or the loss 1e8 x its first value).
+  A B that never reaches the target has empty cells in the CSV.
 * **B_noise** = tr(Σ)/|G|² of the per-sample gradients over the whole training set
   (``core.noise_scale.exact_moments``, the "simple" noise scale the paper compares with
   B_crit), at the weights where the full batch reached the target (and, for comparison, at
@@ -56,7 +57,14 @@ from ..data import MinibatchSampler, make_dataset
 from ..mlp import MLP
 from ..noise_scale import exact_moments
 from ..optimizers import make_optimizer
-from .cancellation import CancelledError, check, gradient_in_pieces, mean_loss_in_pieces
+from ..seeds import rng_for
+from ..training import BatchObjective, Evaluation, Trainer
+from .cancellation import (
+    CancelledError,
+    check,
+    loss_and_gradient_in_pieces,
+    mean_loss_in_pieces,
+)
 
 __all__ = [
     "BatchPoint",
@@ -73,7 +81,6 @@ QUICK_REF_STEPS = 100
 CHECKS = 64  #: loss checks before the expected crossing: S is read to 1/CHECKS of itself
 GRID_DOWN, GRID_UP = 10, 6  #: the rate grid: config.lr x 2^k, k = -GRID_DOWN .. GRID_UP
 SAMPLE_SLACK = 2.0  #: a run may use this many times the samples of the next larger B
-DIVERGED = 1e6  #: a loss this many times the starting loss is a divergence
 
 
 @dataclass(frozen=True)
@@ -176,23 +183,29 @@ def train_to_target(
     """Train ``net`` in place with minibatches of B from (X (n, n_in), T (n, n_out)) and the
     optimiser ``opt`` (``core.optimizers``; mean reduction) until the mean loss over the whole
     set, checked every ``check_every`` steps and at ``max_steps``, is <= ``target``; or it
-    diverges; or ``max_steps`` pass. Raises ``CancelledError``."""
-    sampler = MinibatchSampler(len(X), rng)
+    diverges (``core.training``'s rule, at every step); or ``max_steps`` pass. Raises
+    ``CancelledError``."""
+    objective = BatchObjective(loss, "mean", huber_delta)
+    kw = objective(np.arange(0))
+    trainer = Trainer(net, opt, MinibatchSampler(len(X), rng), X, T, objective)
+
+    def evaluate(idx: np.ndarray) -> Evaluation:
+        value, grad = loss_and_gradient_in_pieces(net, X[idx], T[idx], cancel=cancel, **kw)
+        return Evaluation(idx, value, grad)
+
     first = mean_loss_in_pieces(net, X, T, loss, huber_delta, cancel)
     steps, losses = [0], [first]
     for step in range(1, max_steps + 1):
         check(cancel)
-        idx = sampler.next(B)
-        kw = {"huber_delta": huber_delta}
-        g = gradient_in_pieces(net, X[idx], T[idx], loss, "mean", cancel, **kw)
-        opt.step(net.params, g)
+        result = trainer.step(B, step, evaluate)
+        if result.diverged:
+            trainer.diverge(result.undo_last)
+            return Trace(0, np.array(steps), np.array(losses), True)
         if step % check_every and step != max_steps:
             continue
         value = mean_loss_in_pieces(net, X, T, loss, huber_delta, cancel)
         steps.append(step)
         losses.append(value)
-        if not value < DIVERGED * max(first, 1e-300):  # NaN, inf or exploding
-            return Trace(0, np.array(steps), np.array(losses), True)
         if value <= target:
             return Trace(step, np.array(steps), np.array(losses), False)
     return Trace(0, np.array(steps), np.array(losses), False)
@@ -285,7 +298,7 @@ class _Task:
         cfg = self.config
         self.work.params[...] = self.start.params
         opt = make_optimizer(cfg.optimizer, self.work.n_params, self.grid[k], cfg.momentum)
-        rng = np.random.default_rng([cfg.seed, 12, B])
+        rng = rng_for(cfg.seed, "critical_batch", B)
         with np.errstate(all="ignore"):
             return train_to_target(
                 self.work, opt, self.X, self.T, B, rng, target, max_steps, every,

@@ -28,11 +28,14 @@ import numpy as np
 
 from ..config import Config
 from ..data import MinibatchSampler, make_dataset
+from ..gradstats import MATERIALISE_LIMIT_BYTES
 from ..landscape import Plane, loss_grid, project_vectors
 from ..losses import Objective, as_one_hot
 from ..mlp import MLP
 from ..optimizers import make_optimizer
-from .cancellation import grid_chunk_bytes
+from ..seeds import rng_for
+from ..training import Evaluation, Trainer, objective_for
+from .cancellation import CancelledError, check, grid_chunk_bytes
 
 __all__ = ["MisconceptionResult", "averaged_delta_gradient", "run_misconception"]
 
@@ -105,8 +108,56 @@ def run_misconception(
     progress: Callable[[int, int, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> MisconceptionResult | None:
-    """Train a copy with the true gradient and compare the averaged-delta procedure with it
-    along the way; finish with a loss surface through both directions."""
+    """Train a copy with the true gradient (``core.training.Trainer``: its divergence rule
+    ends the run early) and compare the averaged-delta procedure with it along the way;
+    finish with a loss surface through both directions. None if cancelled."""
+    try:
+        return _misconception(config, params, steps, quick, progress, cancel)
+    except CancelledError:
+        return None
+
+
+class _Comparisons:
+    """The recorded comparisons, made at the weights each step's gradient was taken at."""
+
+    def __init__(self, net: MLP, data, objective, cancel) -> None:
+        self.net, self.data, self.objective, self.cancel = net, data, objective, cancel
+        self.rows: dict[str, list] = {k: [] for k in ("steps", "cos", "rel", "nt", "na", "ps")}
+        self.last: tuple | None = None  #: (X, T, objective, g, ga) of the newest record
+
+    def compare(self, step: int, ev: Evaluation) -> None:
+        """The true gradient (the scalar's backward pass), the averaged-delta one and the
+        weighted mean of the per-sample gradients on the step's batch."""
+        net, idx = self.net, ev.idx
+        X, T, kw = self.data.X_train[idx], self.data.T_train[idx], self.objective(idx)
+        g = net.gradient(X, T, **kw)
+        check(self.cancel)
+        ga = averaged_delta_gradient(net, X, T, **kw)
+        check(self.cancel)
+        # the per-sample gradients themselves (B, P), then their weighted mean; the factored
+        # combine is used only where G would be too large to hold
+        w = ev.bp.reduced.weights
+        if len(idx) * net.n_params * 8 <= MATERIALISE_LIMIT_BYTES:
+            mean_of_samples = w @ ev.bp.per_sample()
+        else:
+            mean_of_samples = ev.bp.combine(w)
+        nt, na = np.linalg.norm(g), np.linalg.norm(ga)
+        for key, v in zip(
+            self.rows,
+            (
+                step,
+                float(g @ ga / max(nt * na, 1e-300)),
+                float(np.linalg.norm(ga - g) / max(nt, 1e-300)),
+                float(nt),
+                float(na),
+                float(np.max(np.abs(mean_of_samples - g))),
+            ),
+        ):
+            self.rows[key].append(v)
+        self.last = (X, T, kw, g, ga)
+
+
+def _misconception(config, params, steps, quick, progress, cancel):
     data = make_dataset(config)
     net = MLP(config.layer_sizes(data.n_in, data.n_out), config.activation, seed=config.seed)
     if params is not None and params.shape == net.params.shape:
@@ -114,97 +165,57 @@ def run_misconception(
     if quick:
         steps = min(steps, 60)
     opt = make_optimizer(config.optimizer, net.n_params, config.lr, config.momentum)
-    sampler = MinibatchSampler(data.n_train, np.random.default_rng([config.seed, 1]))
+    sampler = MinibatchSampler(data.n_train, rng_for(config.seed, "sampler"))
+    trainer = Trainer(net, opt, sampler, data.X_train, data.T_train, objective_for(config, data))
     B = min(config.batch_size, data.n_train)
-    loss, red, hd = config.loss, config.reduction, config.huber_delta
     every = max(1, steps // 100)
-    rec: dict[str, list] = {k: [] for k in ("steps", "cos", "rel", "nt", "na", "ps")}
-    last = None
+    rec = _Comparisons(net, data, trainer.objective, cancel)
     for step in range(steps + 1):
-        if cancel is not None and cancel():  # every step: 0.03 s at 2048,2048 hidden units
-            return None
+        check(cancel)  # every step: 0.03 s at 2048,2048 hidden units
         if progress is not None and step % max(1, steps // 20) == 0:
             progress(step, steps + 1, f"step {step}")
-        idx = sampler.next(B)
-        X, T = data.X_train[idx], data.T_train[idx]
-        kw = {}
-        if red == "weighted":
-            kw = {
-                "output_weights": np.asarray(config.output_weight_vector(data.n_out)),
-                "sample_weights": data.weights_train[idx],
-            }
+        due = step % every == 0 or step == steps
         with np.errstate(all="ignore"):
-            g = net.gradient(X, T, loss, red, huber_delta=hd, **kw)
-            if not np.all(np.isfinite(g)):
-                break
-            if step % every == 0 or step == steps:
-                ga = averaged_delta_gradient(net, X, T, loss, red, huber_delta=hd, **kw)
-                if cancel is not None and cancel():
-                    return None
-                bp = net.backprop(X, T, loss, red, huber_delta=hd, **kw)
-                if cancel is not None and cancel():
-                    return None
-                # the per-sample gradients themselves (B, P), then their weighted mean; the
-                # factored combine is used only where G would be too large to hold
-                if len(idx) * net.n_params * 8 <= 50 * 2**20:
-                    mean_of_samples = bp.reduced.weights @ bp.per_sample()
-                else:
-                    mean_of_samples = bp.combine(bp.reduced.weights)
-                nt, na = np.linalg.norm(g), np.linalg.norm(ga)
-                rec["steps"].append(step)
-                rec["cos"].append(float(g @ ga / max(nt * na, 1e-300)))
-                rec["rel"].append(float(np.linalg.norm(ga - g) / max(nt, 1e-300)))
-                rec["nt"].append(float(nt))
-                rec["na"].append(float(na))
-                rec["ps"].append(float(np.max(np.abs(mean_of_samples - g))))
-                last = (X, T, kw, g, ga)
-            if step < steps:
-                opt.step(net.params, g)
-    if last is None:
+            result = trainer.step(
+                B,
+                step + 1,
+                before_update=(lambda ev, k=step: rec.compare(k, ev)) if due else None,
+                update=step < steps,
+            )
+        if result.diverged:
+            trainer.diverge(result.undo_last)
+            break
+    if rec.last is None:
         return None
+    out = _surface(net, config, rec.last, quick, cancel)
+    if out is None:
+        return None
+    if progress is not None:
+        progress(steps + 1, steps + 1, "done")
+    arr = {k: np.asarray(v, dtype=float) for k, v in rec.rows.items()}
+    return MisconceptionResult(
+        arr["steps"], arr["cos"], arr["rel"], arr["nt"], arr["na"], arr["ps"], *out, B
+    )
+
+
+def _surface(net: MLP, config: Config, last: tuple, quick: bool, cancel):
+    """(alphas, betas, Z, arrow_true, arrow_averaged) on the plane through the current weights
+    spanned by the newest true gradient and the averaged-delta one; None if cancelled."""
     X, T, kw, g, ga = last
     d1 = g / max(np.linalg.norm(g), 1e-300)
     d2 = ga - (ga @ d1) * d1
     if np.linalg.norm(d2) < 1e-12 * max(np.linalg.norm(ga), 1e-300):
-        r = np.random.default_rng(config.seed).normal(size=g.shape)
+        r = rng_for(config.seed, "misconception_plane").normal(size=g.shape)
         d2 = r - (r @ d1) * d1
     d2 /= np.linalg.norm(d2)
     plane = Plane(net.params.copy(), d1, d2, "gradient vs averaged delta")
     span = max(20 * config.lr * max(np.linalg.norm(g), np.linalg.norm(ga)), 1e-3)
     out = loss_grid(
-        net,
-        X,
-        T,
-        plane,
-        (0.0, 0.0),
-        span,
-        21 if quick else 35,
-        loss,
-        red,
-        huber_delta=hd,
-        dtype=np.float32,
-        chunk_bytes=grid_chunk_bytes(net.layer_sizes, len(X)),
-        cancel=cancel,
-        **kw,
-    )
+        net, X, T, plane, (0.0, 0.0), span, 21 if quick else 35,
+        dtype=np.float32, chunk_bytes=grid_chunk_bytes(net.layer_sizes, len(X)),
+        cancel=cancel, **kw,
+    )  # fmt: skip
     if out is None:
         return None
-    alphas, betas, Z = out
     arrows = project_vectors(plane, np.stack([-g, -ga]))
-    if progress is not None:
-        progress(steps + 1, steps + 1, "done")
-    arr = {k: np.asarray(v, dtype=float) for k, v in rec.items()}
-    return MisconceptionResult(
-        arr["steps"],
-        arr["cos"],
-        arr["rel"],
-        arr["nt"],
-        arr["na"],
-        arr["ps"],
-        alphas,
-        betas,
-        Z,
-        arrows[0],
-        arrows[1],
-        B,
-    )
+    return (*out, arrows[0], arrows[1])

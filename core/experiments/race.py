@@ -32,11 +32,13 @@ from ..data import MinibatchSampler, make_dataset
 from ..landscape import Plane, loss_grid, pca_plane, project, random_plane
 from ..mlp import MLP
 from ..optimizers import make_optimizer
+from ..seeds import rng_for
+from ..training import Evaluation, Trainer, objective_for
 from .cancellation import (
     CancelledError,
     check,
-    gradient_in_pieces,
     grid_chunk_bytes,
+    loss_and_gradient_in_pieces,
     mean_loss_in_pieces,
 )
 
@@ -54,8 +56,9 @@ class RaceRun:
     train_loss: np.ndarray
     val_loss: np.ndarray
     path: np.ndarray
-    #: step at which the run was stopped as diverging: the loss or weights stopped being
-    #: finite, or the loss grew a million-fold (0: never)
+    #: step at which the run was stopped as diverging (``core.training``'s rule: the loss
+    #: or weights stopped being finite, or the loss grew 1e8-fold); its last recorded step
+    #: is the last one whose loss was sane (0: never diverged)
     diverged_at: int = 0
 
 
@@ -179,11 +182,7 @@ def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
     if quick:
         epochs = min(epochs, 2.0)
     eval_idx = np.arange(min(256, n))
-    Xe, Te = data.X_train[eval_idx], data.T_train[eval_idx]
-    red_kw = {}
-    if config.reduction == "weighted":
-        v = np.asarray(config.output_weight_vector(data.n_out))
-        red_kw["output_weights"] = v
+    evals = ((data.X_train[eval_idx], data.T_train[eval_idx]), (data.X_val, data.T_val))
     keep = max(2, TRAJECTORY_BYTES // (8 * start.n_params * len(sizes)))
     total = len(sizes) + 1
     runs, trajectories = [], []
@@ -199,7 +198,7 @@ def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
     for k, B in enumerate(sizes):
         if progress is not None:
             progress(k, total, f"B = {B}")
-        run, traj, thin = _one_run(config, data, start, B, epochs, Xe, Te, red_kw, cancel, keep)
+        run, traj, thin = _one_run(config, data, start, B, epochs, evals, cancel, keep)
         thinned = thinned or thin
         runs.append(run)
         trajectories.append(traj)
@@ -221,7 +220,7 @@ def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
             for t in trajectories
         ]
     stacked = np.vstack(trajectories)
-    rng = np.random.default_rng([config.seed, 7])
+    rng = rng_for(config.seed, "race_plane")
     with np.errstate(all="ignore"):
         plane: Plane | None = pca_plane(stacked, start.params, rng)
     if plane is None:
@@ -260,73 +259,89 @@ def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
     )
 
 
-def _one_run(config, data, start: MLP, B: int, epochs, Xe, Te, red_kw, cancel, keep: int):
+class _RunRecord:
+    """A run's recorded steps (curves) and stored weights (at most ``keep``: every
+    ``stride``-th record, the first and the last always)."""
+
+    def __init__(self, net: MLP, evals, cancel, config: Config, stride: int) -> None:
+        self.net, self.evals, self.cancel, self.config = net, evals, cancel, config
+        self.stride = stride
+        self.rows: dict[str, list] = {k: [] for k in _RECORDED}
+        self.traj = [net.params.copy()]
+        self.stored: list[bool] = []  #: per record: its weights are in ``traj``
+
+    def record(self, step: int, samples: int, trained: float) -> None:
+        """The losses over the evaluation subset and the validation set at ``step``."""
+        cfg, net = self.config, self.net
+        with np.errstate(all="ignore"):
+            losses = [
+                mean_loss_in_pieces(net, X, T, cfg.loss, cfg.huber_delta, self.cancel)
+                for X, T in self.evals
+            ]
+        for key, v in zip(self.rows, (step, samples, trained, *losses)):
+            self.rows[key].append(v)
+        n = len(self.stored)
+        self.stored.append(n % self.stride == 0)
+        if self.stored[-1] and n:  # (the first record's weights are the start)
+            self.traj.append(self.net.params.copy())
+
+    def drop_after(self, step: int) -> None:
+        """Forget the records after ``step`` (their update was undone)."""
+        while self.rows["steps"][-1] > step:
+            for v in self.rows.values():
+                v.pop()
+            if self.stored.pop():
+                self.traj.pop()
+
+    def finish(self) -> np.ndarray:
+        """The stored weights (m, P), the current (last) ones included."""
+        if not self.stored[-1] and np.all(np.isfinite(self.net.params)):
+            self.traj.append(self.net.params.copy())
+        return np.array(self.traj)
+
+
+_RECORDED = ("steps", "samples_seen", "seconds", "train_loss", "val_loss")
+
+
+def _one_run(config, data, start: MLP, B: int, epochs, evals, cancel, keep: int):
     """One run: (RaceRun without its path, trajectory (m, P) of stored weights, thinned).
 
-    At most ``keep`` weight vectors are stored (evenly spaced records, the first and the last
-    always); ``check(cancel)`` runs at every step and inside a large batch's gradient.
+    Trained by ``core.training.Trainer`` (its divergence rule: a diverging run stops at its
+    last weights whose loss was sane, recorded as its last step); ``check(cancel)`` runs at
+    every step and inside a large batch's gradient.
     """
     check(cancel)
     net = copy.deepcopy(start)  # the same start (and no 0.2 s of random init at 2048 wide)
     opt = make_optimizer(config.optimizer, net.n_params, config.lr, config.momentum)
-    sampler = MinibatchSampler(data.n_train, np.random.default_rng([config.seed, 1]))
+    sampler = MinibatchSampler(data.n_train, rng_for(config.seed, "sampler"))
+    objective = objective_for(config, data)
+    trainer = Trainer(net, opt, sampler, data.X_train, data.T_train, objective)
+
+    def evaluate(idx: np.ndarray) -> Evaluation:
+        X, T = data.X_train[idx], data.T_train[idx]
+        value, grad = loss_and_gradient_in_pieces(net, X, T, cancel=cancel, **objective(idx))
+        return Evaluation(idx, value, grad)
+
     n_steps = max(1, math.ceil(epochs * data.n_train / B))
     every = max(1, n_steps // 150)
-    n_records = n_steps // every + 2
-    stride = max(1, math.ceil(n_records / max(1, keep - 1)))
-    rec = {k: [] for k in ("steps", "samples_seen", "seconds", "train_loss", "val_loss")}
-    traj = [net.params.copy()]
-    kept_last = True
-    trained = 0.0
-    diverged = 0
-
-    def record(step: int) -> None:
-        with np.errstate(all="ignore"):
-            hd = config.huber_delta
-            tr = mean_loss_in_pieces(net, Xe, Te, config.loss, hd, cancel)
-            va = mean_loss_in_pieces(net, data.X_val, data.T_val, config.loss, hd, cancel)
-        for key, v in zip(rec, (step, sampler.samples_seen, trained, tr, va)):
-            rec[key].append(v)
-
-    record(0)
+    stride = max(1, math.ceil((n_steps // every + 2) / max(1, keep - 1)))
+    rec = _RunRecord(net, evals, cancel, config, stride)
+    rec.record(0, 0, 0.0)
+    trained, diverged = 0.0, 0
     for step in range(1, n_steps + 1):
         check(cancel)
         t0 = time.perf_counter()
-        idx = sampler.next(B)
-        kw = dict(red_kw)
-        if config.reduction == "weighted":
-            kw["sample_weights"] = data.weights_train[idx]
         with np.errstate(all="ignore"):
-            g = gradient_in_pieces(
-                net,
-                data.X_train[idx],
-                data.T_train[idx],
-                config.loss,
-                config.reduction,
-                cancel,
-                huber_delta=config.huber_delta,
-                **kw,
-            )
-            if not np.all(np.isfinite(g)):
-                diverged = step
-                break
-            opt.step(net.params, g)
+            result = trainer.step(B, step, evaluate)
         trained += time.perf_counter() - t0
-        if not np.all(np.isfinite(net.params)):
-            diverged = step
+        if result.diverged:
+            diverged, done = step, step - 1 - trainer.diverge(result.undo_last)
+            rec.drop_after(done)
+            if rec.rows["steps"][-1] != done:
+                rec.record(done, done * B, trained)
             break
         if step % every == 0 or step == n_steps:
-            record(step)
-            kept_last = (len(rec["steps"]) - 1) % stride == 0
-            if kept_last:
-                traj.append(net.params.copy())
-            # a run whose loss has grown a million-fold is diverging, even while it is
-            # still finite: stop it here rather than spend the rest of its steps blowing up
-            if rec["train_loss"][-1] > 1e6 * max(rec["train_loss"][0], 1e-12):
-                diverged = step
-                break
-    if not kept_last and np.all(np.isfinite(net.params)):
-        traj.append(net.params.copy())
-    arrays = {k: np.asarray(v, dtype=float) for k, v in rec.items()}
+            rec.record(step, step * B, trained)
+    arrays = {k: np.asarray(v, dtype=float) for k, v in rec.rows.items()}
     run = RaceRun(B, path=np.zeros((0, 2)), diverged_at=diverged, **arrays)
-    return run, np.array(traj), stride > 1
+    return run, rec.finish(), stride > 1

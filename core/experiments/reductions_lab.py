@@ -29,6 +29,7 @@ from ..config import Config
 from ..data import make_dataset
 from ..landscape import loss_grid, project_vectors, random_plane
 from ..mlp import MLP
+from ..seeds import rng_for
 from .cancellation import grid_chunk_bytes
 
 __all__ = ["CASES", "ReductionsResult", "run_reductions_lab", "pareto_mask"]
@@ -100,7 +101,7 @@ def run_reductions_lab(
         net.params[...] = params
     if cancel is not None and cancel():
         return None
-    rng = np.random.default_rng([config.seed, 11])
+    rng = rng_for(config.seed, "reductions_lab")
     B = min(config.batch_size, data.n_train)
     idx = rng.permutation(data.n_train)[:B]
     X, T = data.X_train[idx], data.T_train[idx]
