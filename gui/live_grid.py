@@ -16,32 +16,15 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QWidget
 VIEW_MIN_WIDTH = 300
 VIEW_MIN_HEIGHT = 245
 
-#: (name, row, column, row span, column span) of each arrangement, by its number of columns
-ARRANGEMENTS = {
-    2: (
-        ("loss_surface", 0, 0, 2, 1),
-        ("loss_matrix", 2, 0, 1, 1),
-        ("gradient_spread", 0, 1, 1, 1),
-        ("mean_gradient", 1, 1, 1, 1),
-        ("loss_curves", 2, 1, 1, 1),
-    ),
-    # the spread has three panels side by side: it gets two columns' width
-    3: (
-        ("loss_surface", 0, 0, 1, 1),
-        ("gradient_spread", 0, 1, 1, 2),
-        ("loss_matrix", 1, 0, 1, 1),
-        ("mean_gradient", 1, 1, 1, 1),
-        ("loss_curves", 1, 2, 1, 1),
-    ),
-}
-#: column and row stretch factors of each arrangement
+#: column and row stretch factors by the number of columns (2 or 3); each view declares its
+#: place in each (``grid_place`` on its class: {columns: (row, column, row span, col span)})
 STRETCH = {2: ((5, 6), (4, 4, 3)), 3: ((1, 1, 1), (1, 1))}
 
 
 class LiveGrid(QScrollArea):
     """A scroll area holding the five live views in a grid that picks 2 or 3 columns.
 
-    views : {name: widget} with the names of ``ARRANGEMENTS``
+    views : {name: widget}, each widget's class declaring its ``grid_place``
     """
 
     def __init__(self, views: dict[str, QWidget], parent=None) -> None:
@@ -66,8 +49,8 @@ class LiveGrid(QScrollArea):
         self.columns = columns
         for w in self._views.values():
             self.grid.removeWidget(w)
-        for name, row, col, rows, cols in ARRANGEMENTS[columns]:
-            self.grid.addWidget(self._views[name], row, col, rows, cols)
+        for view in self._views.values():
+            self.grid.addWidget(view, *type(view).grid_place[columns])
         cols, rows = STRETCH[columns]
         for c in range(3):
             self.grid.setColumnStretch(c, cols[c] if c < len(cols) else 0)

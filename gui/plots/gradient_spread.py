@@ -18,6 +18,9 @@ _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 73)), np.sin(np.linspace(0,
 
 class GradientSpreadPlot(ViewWidget):
     object_name = "gradientSpreadPlot"
+    #: place in the live grid by its number of columns: (row, col, rowspan, colspan);
+    #: three panels side by side, so two columns wide in three
+    grid_place = {2: (0, 1, 1, 1), 3: (0, 1, 1, 2)}
     title = "Per-sample gradient spread"
     help_text = (
         "Each blue dot is one sample's gradient g_i, seen along the mean gradient (x) and along "

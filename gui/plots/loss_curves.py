@@ -81,6 +81,8 @@ def _coloured(text: str, rgb: tuple[int, int, int]) -> str:
 
 class LossCurvePlot(ViewWidget):
     object_name = "lossCurvePlot"
+    #: place in the live grid by its number of columns: (row, col, rowspan, colspan)
+    grid_place = {2: (2, 1, 1, 1), 3: (1, 2, 1, 1)}
     title = "Loss curves"
     help_text = (
         "Top: the scalar backpropagated at each step (grey, noisy: one minibatch), and the "

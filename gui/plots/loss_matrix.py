@@ -34,6 +34,8 @@ FORMULA = {
 
 class LossMatrixPlot(ViewWidget):
     object_name = "lossMatrixPlot"
+    #: place in the live grid by its number of columns: (row, col, rowspan, colspan)
+    grid_place = {2: (2, 0, 1, 1), 3: (1, 0, 1, 1)}
     title = "Loss matrix M"
     help_text = (
         "M holds one loss per output and sample: outputs x batch (3 x 32), each column one "

@@ -25,6 +25,9 @@ PLANE_TEXT = {
 
 class LossSurfacePlot(ViewWidget):
     object_name = "lossSurfacePlot"
+    #: place in the live grid by its number of columns: (row, col, rowspan, colspan);
+    #: the largest view, two rows high in two columns
+    grid_place = {2: (0, 0, 2, 1), 3: (0, 0, 1, 1)}
     title = "Loss surface"
     help_text = (
         "The scalar loss (log10, colour) on a plane through the current weights. White line: "

@@ -21,6 +21,8 @@ def _band_swatch() -> pg.BarGraphItem:
 
 class MeanGradientPlot(ViewWidget):
     object_name = "meanGradientPlot"
+    #: place in the live grid by its number of columns: (row, col, rowspan, colspan)
+    grid_place = {2: (1, 1, 1, 1), 3: (1, 1, 1, 1)}
     title = "Mean of the gradients = gradient of the mean"
     help_text = (
         "For every parameter (grouped by layer): the band holds 80 % of the per-sample "
