@@ -120,10 +120,11 @@ class StepResult:
 class DivergenceRule:
     """The engine's one divergence rule (module docstring): a verdict on a step's loss and
     gradient against ``factor`` times the reference loss. ``reference`` is the first finite
-    loss seen since ``restart()`` (at least 1e-12)."""
+    loss seen since ``restart()`` (at least 1e-12); ``factor`` defaults to
+    ``DIVERGENCE_FACTOR``."""
 
-    def __init__(self, factor: float = DIVERGENCE_FACTOR) -> None:
-        self.factor = factor
+    def __init__(self, factor: float | None = None) -> None:
+        self.factor = DIVERGENCE_FACTOR if factor is None else factor
         self.reference: float | None = None
 
     def restart(self) -> None:
@@ -202,7 +203,8 @@ class Trainer:
         """The optimiser's update with gradient (P,); one that makes a weight non-finite is
         undone at once and its reason returned ("" after a good update)."""
         np.copyto(self._before, self.net.params)
-        self.optimizer.step(self.net.params, grad)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: checked right here
+            self.optimizer.step(self.net.params, grad)
         if np.all(np.isfinite(self.net.params)):
             self._can_undo = True
             return ""

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from core.landscape import (
+    Landscape,
     Plane,
+    Trajectory,
     gradient_plane,
     loss_grid,
     loss_grid_loop,
@@ -15,6 +17,7 @@ from core.landscape import (
     project,
     project_vectors,
     random_plane,
+    surface_plan,
 )
 from core.mlp import MLP
 
@@ -261,3 +264,65 @@ def test_project_coordinates_and_off_plane_distance():
     # displacement vectors: no origin shift
     V = ab @ np.stack([d1, d2])
     np.testing.assert_allclose(project_vectors(plane, V), ab, rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------ the live landscape
+def test_trajectory_ring_keeps_the_newest_points_oldest_first():
+    traj = Trajectory(n_params=3, max_points=4)
+    plane = Plane(np.zeros(3), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), "test")
+    for k in range(6):
+        traj.record(np.array([k, 2.0 * k, 5.0]), plane)
+    assert traj.capacity == 4 and len(traj) == 4
+    np.testing.assert_array_equal(traj.points()[:, 0], [2, 3, 4, 5])
+    coords, off = traj.path()
+    np.testing.assert_allclose(coords, [[2, 4], [3, 6], [4, 8], [5, 10]])
+    np.testing.assert_allclose(off, 5.0)
+    traj.rewrite_newest(np.array([9.0, 9.0, 0.0]), plane)  # an undone update
+    np.testing.assert_array_equal(traj.points()[-1], [9, 9, 0])
+    np.testing.assert_allclose(traj.path()[0][-1], [9, 9])
+    other = Plane(np.zeros(3), np.array([0, 0, 1.0]), np.array([0, 1.0, 0]), "test")
+    traj.project_onto(other)
+    np.testing.assert_allclose(traj.path()[0][:, 0], [5, 5, 5, 0])
+    traj.restart()
+    assert len(traj) == 0 and traj.points().shape == (0, 3)
+
+
+def test_trajectory_memory_is_capped_by_bytes():
+    assert Trajectory(n_params=1000, max_bytes=8 * 1000 * 10).capacity == 10
+    assert Trajectory(n_params=10**6, max_bytes=1).capacity == 2  # at least two points
+
+
+def test_surface_plan_shrinks_samples_first_then_resolution():
+    assert surface_plan([5, 32, 32, 3], 41, 256) == (41, 256)  # the default fits
+    assert surface_plan([5, 64, 64, 3], 41, 256) == (41, 64)  # fewer samples first
+    res, n = surface_plan([5, 256, 256, 3], 41, 256)
+    assert n == 16 and 11 < res < 41  # then a coarser grid
+    assert surface_plan([5, 2048, 2048, 3], 41, 256) == (0, 0)  # too large for a live one
+
+
+def test_landscape_keeps_its_old_plane_and_surface_when_a_new_one_is_cancelled():
+    net = MLP([3, 4, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    T = np.zeros((20, 2))
+    land = Landscape()
+    land.start(net, np.random.default_rng(1))
+    land.record()
+    g, d = np.ones(net.n_params), np.arange(net.n_params, dtype=float)
+
+    def grid(plane, span):
+        return loss_grid(net, X, T, plane, (0.0, 0.0), span, 5)
+
+    first = land.compute_surface("gradient", (g, d), grid, 20, step=0, step_length=0.1)
+    assert first is not None and first.surface_id == 1 and not land.stale
+    assert first.Z.shape == (5, 5) and not first.Z.flags.writeable
+    net.params[...] += 0.01
+    land.record()
+    assert land.compute_surface("random", (g, d), lambda p, s: None, 20, 1, 0.1) is None
+    assert land.surface is first and land.plane is first.plane  # kept
+    coords, _ = land.trajectory.path()
+    np.testing.assert_allclose(coords, project(first.plane, land.trajectory.points())[0])
+    second = land.compute_surface("random", (g, d), grid, 20, step=1, step_length=0.1)
+    assert second.surface_id == 2 and second.plane.kind == "random"
+    assert land.age_seconds(1) == 0.0 and not land.needs_surface(1)
+    land.forget_plane()
+    assert land.needs_surface(1)

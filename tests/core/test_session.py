@@ -21,6 +21,7 @@ from core import (
 )
 from core.landscape import Surface
 from core.mlp import MLP
+from core.session import StepDetail, StepRecord
 
 SMALL = Config(hidden=(8, 8), n_samples=320, surface_resolution=9, surface_samples=64)
 
@@ -301,3 +302,17 @@ def test_classification_session():
     assert snap.M.shape == (32, 3)
     s.update(dataset="teacher", loss="mse")
     assert s.step().layer_sizes == (5, 8, 8, 3)
+
+
+def test_the_per_step_record_is_typed_and_frozen():
+    """The session's evaluation of a batch is a frozen StepRecord (the drawing's part a
+    StepDetail), not a dict of loose keys."""
+    s = Session(SMALL)
+    rec = s._evaluate(s._last_idx, detail=True)
+    assert isinstance(rec, StepRecord) and isinstance(rec.detail, StepDetail)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.loss = 0.0
+    B = len(rec.idx)
+    assert rec.detail.fan.shape == (B, 2) and rec.detail.spread.shape == (B, 2)
+    assert rec.detail.plane is s.plane
+    assert s._evaluate(s._last_idx, detail=False).detail is None
