@@ -31,7 +31,6 @@ from core.config import SETTING, SETTINGS, Config, ConfigError
 #: --screenshot: file extension -> the Qt image format written
 SCREENSHOT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 EXIT_DIVERGED = 3
-VIEW_NAMES = ("loss_surface", "gradient_spread", "mean_gradient", "loss_matrix", "loss_curves")
 
 
 class UsageError(Exception):

@@ -520,7 +520,6 @@ class MainWindow(QMainWindow):
         for view in self.views.values():  # every view shows the same snapshot
             view.show_snapshot(snap)
         self._drawn = snap
-        self._run_id = snap.run_id
         self._update_status(snap)
         self._check_tour_wait(snap)
         self.redraw_ms.append((time.perf_counter() - t0) * 1000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from core.landscape import surface_plan
 from core.snapshot import Snapshot
 
 from . import style
@@ -21,6 +22,20 @@ PLANE_TEXT = {
     "random": "filter-normalised random (Li et al. 2018)",
     "pca": "top 2 principal directions of the path",
 }
+
+
+def no_surface_reason(snap: Snapshot) -> str:
+    """Why the engine computes no live surface for this network ("" if it does): the plan of
+    ``core.landscape.surface_plan``, which the engine follows, has no grid within budget."""
+    sizes, cfg = snap.layer_sizes, snap.config
+    n_samples = min(cfg.surface_samples, snap.n_train) if snap.n_train else cfg.surface_samples
+    if surface_plan(sizes, cfg.surface_resolution, n_samples)[0] != 0:
+        return ""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return (
+        f"no live surface: {n_params:,} parameters are too many to evaluate a grid of them "
+        "within the time budget"
+    )
 
 
 class LossSurfacePlot(ViewWidget):
@@ -135,7 +150,7 @@ class LossSurfacePlot(ViewWidget):
 
     def _info_text(self, snap: Snapshot, s, plane: str) -> str:
         if s is None:
-            res = "computing the surface…"
+            res = no_surface_reason(snap) or "computing the surface…"
         else:
             age = snap.surface_age_seconds
             age_txt = "up to date" if not age > 0 else f"{age:.1f} s old"

@@ -125,3 +125,22 @@ def test_short_soak_memory_and_redraws_stay_steady(make_window, qtbot):
     m1, r1 = rss_after(6000)
     assert r1 > r0 + 10  # redraws kept coming
     assert m1 - m0 < 30, f"resident memory grew {m1 - m0:.1f} MB after warm-up"
+
+
+def test_a_network_too_large_for_a_live_surface_says_so_in_the_surface_view(make_window, qtbot):
+    """The engine computes no live surface when even the smallest grid is over its budget:
+    the view says why instead of "computing the surface…" for ever."""
+    from core import Config
+    from core.landscape import surface_plan
+
+    cfg = Config(hidden=(2048, 2048), lr=0.005)
+    assert surface_plan((5, 2048, 2048, 3), cfg.surface_resolution, 256) == (0, 0)
+    window = make_window(cfg)
+    view = window.views["loss_surface"]
+    qtbot.waitUntil(lambda: window._drawn is not None, timeout=60_000)
+    assert window._drawn.surface is None
+    assert "no live surface: 4,214,787 parameters" in view.info.text
+    assert "computing" not in view.info.text
+    small = make_window(small_config())
+    qtbot.waitUntil(lambda: small._drawn is not None, timeout=60_000)
+    assert "no live surface" not in small.views["loss_surface"].info.text
