@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from benchmarks.report import section, table  # noqa: E402
 from core.curvature import top_eigenpair  # noqa: E402
 from core.landscape import loss_grid, loss_grid_loop, random_plane  # noqa: E402
 from core.mlp import MLP  # noqa: E402
@@ -185,27 +186,6 @@ def fmt_ratio(r: float) -> str:
 
 def fmt_int(n: int) -> str:
     return f"{n:,}"
-
-
-def table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> None:
-    """Print rows with the first column left-aligned and the others right-aligned."""
-    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return indent + "  ".join([first, *rest])
-
-    print(line(headers))
-    print(indent + "  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
-def section(title: str) -> None:
-    print()
-    print(title)
-    print("=" * len(title))
 
 
 def load_average() -> str:

@@ -71,6 +71,7 @@ import psutil  # noqa: E402
 import PySide6  # noqa: E402
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer  # noqa: E402
 
+from benchmarks.report import section, table  # noqa: E402
 from core import Config, Session  # noqa: E402
 from core.commands import Reset, Update  # noqa: E402
 
@@ -129,25 +130,6 @@ def fmt_ratio(r: float) -> str:
     return f"{r:.2f}" if np.isfinite(r) else "-"
 
 
-def table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> None:
-    """Print rows with the first column left-aligned and the others right-aligned."""
-    widths = [max([len(h), *(len(r[k]) for r in rows)]) for k, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return indent + "  ".join([first, *rest])
-
-    print(line(headers))
-    print(indent + "  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
-def section(title: str) -> None:
-    print()
-    print(title)
-    print("=" * len(title), flush=True)
 
 
 def stats_ms(values_ms: list[float]) -> tuple[float, float, float]:

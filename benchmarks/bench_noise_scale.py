@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from benchmarks.report import section, table  # noqa: E402
 from core import Config, Session  # noqa: E402
 from core.noise_scale import (  # noqa: E402
     COST_FRACTION,
@@ -50,14 +51,6 @@ def best_of(fn, repeats: int, number: int) -> float:
             fn()
         best = min(best, (time.perf_counter() - t0) / number)
     return best
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(headers)]
-    print("  " + "  ".join(h.rjust(w) for h, w in zip(headers, widths)))
-    print("  " + "  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  " + "  ".join(c.rjust(w) for c, w in zip(r, widths)))
 
 
 def loss_kw(s: Session) -> dict:
@@ -124,8 +117,7 @@ def cost_row(label: str, cfg: Config, quick: bool, run_steps: int) -> list[str]:
 
 
 def bench_cost(quick: bool) -> None:
-    print("\n1. Cost of a measurement against a training step")
-    print("=" * 48)
+    section("1. Cost of a measurement against a training step")
     run_steps = 300 if quick else 3000
     rows = [cost_row(label, cfg, quick, run_steps) for label, cfg in CASES]
     table(
@@ -155,8 +147,7 @@ def bench_truth(quick: bool) -> None:
     steps = 500 if quick else 3000
     draws = 100 if quick else 600
     jitter_steps = 50 if quick else 200
-    print(f"\n2. The live noise scale after {steps:,} steps against the exact value")
-    print("=" * 60)
+    section(f"2. The live noise scale after {steps:,} steps against the exact value")
     rows = []
     for B in (8, 32, 128):
         s = Session(Config(batch_size=B))
@@ -207,6 +198,7 @@ def bench_truth(quick: bool) -> None:
             f"next {jitter_steps} steps: median (10-90 %)",
         ],
         rows,
+        first_left=False,
     )
     print()
     print("  The one-batch ratio tr(Sigma_B)/|gbar|^2 (what the view showed before) echoes B;")
