@@ -215,38 +215,13 @@ def loss_grid(
     A_, B_ = np.meshgrid(alphas, betas, indexing="ij")
     a_all, b_all = A_.ravel(), B_.ravel()
     n_pts = a_all.size
-    S = X.shape[0]
-    L0 = net.views(plane.origin)
-    L1 = net.views(plane.d1)
-    L2 = net.views(plane.d2)
-    Xd = np.asarray(X, dtype=dtype)
-    # First layer: Z1(a, b) = (X W0^T + b0) + a (X D1^T + e1) + b (X D2^T + f1): linear in (a, b).
-    # Every hidden activation carries one more column held at 1, so the next layer's bias is
-    # a row of its (augmented) weight and comes out of the GEMM instead of a pass of its own.
-    n_layers = len(L0)
-    h1 = net.layer_sizes[1]
-    extra = 1 if n_layers > 1 else 0
-    base = np.zeros((3, S, h1 + extra), dtype=dtype)
-    for g, L in enumerate((L0, L1, L2)):
-        base[g, :, :h1] = Xd @ L[0][0].T.astype(dtype) + L[0][1].astype(dtype)
-    base[0, :, h1:] = 1.0  # the origin's 1; the directions add 0 to it
-    widest = max(net.layer_sizes[1:]) + 1
-    c = int(max(1, min(n_pts, chunk_bytes // max(1, S * widest * np.dtype(dtype).itemsize))))
+    views = (net.views(plane.origin), net.views(plane.d1), net.views(plane.d2))
+    base = _first_layer(np.asarray(X, dtype=dtype), views, dtype)
+    Ws = _later_layers(views, dtype)
+    per_point = X.shape[0] * (max(net.layer_sizes[1:]) + 1) * np.dtype(dtype).itemsize
+    c = int(max(1, min(n_pts, chunk_bytes // max(1, per_point))))
     Z = np.empty(n_pts)
-    Ws = []
-    for k in range(1, n_layers):
-        n_out, n_in = L0[k][0].shape
-        e = 1 if k < n_layers - 1 else 0  # a hidden layer passes its 1-column on
-        stack = np.zeros((3, n_in + 1, n_out + e), dtype=dtype)
-        for g, L in enumerate((L0, L1, L2)):
-            # W^T, row-major, then b: each point's (n_in + 1, n_out) weight is contiguous,
-            # which the batched GEMM runs markedly faster than a transposed view
-            stack[g, :n_in, :n_out] = L[k][0].T
-            stack[g, n_in, :n_out] = L[k][1]
-        stack[0, n_in, n_out:] = 1.0
-        Ws.append((stack.reshape(3, -1), n_in + 1, n_out + e))
     Tc = T.astype(dtype)
-    starts = list(range(0, n_pts, c))
 
     @np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
     def run(my_starts):
@@ -263,20 +238,60 @@ def loss_grid(
             Z[start:stop] = objective.reduce_many(M)
         return True
 
-    if threads > 1 and len(starts) > 1:
-        # Each thread runs its chunks' GEMMs on one BLAS thread: BLAS helper threads on top
-        # of ours would oversubscribe the cores (measured: 149 ms with, 98 ms without, for
-        # the benchmark's grid on 2 cores). The limit is process-wide while it lasts.
-        with (
-            threadpool_limits(limits=1, user_api="blas"),
-            ThreadPoolExecutor(threads) as pool,
-        ):
-            ok = all(pool.map(run, [starts[i::threads] for i in range(threads)]))
-    else:
-        ok = run(starts)
-    if not ok:
+    if not _run_chunks(run, list(range(0, n_pts, c)), threads):
         return None
     return alphas, betas, Z.reshape(res, res)
+
+
+def _first_layer(Xd: np.ndarray, views, dtype) -> np.ndarray:
+    """(3, S, h1 + 1) first-layer pre-activations of the origin and of the two directions.
+
+    Z1(a, b) = (X W0^T + b0) + a (X D1^T + e1) + b (X D2^T + f1) is linear in (a, b). Every
+    hidden activation carries one more column held at 1 (the origin's 1; the directions add
+    0), so the next layer's bias is a row of its (augmented) weight and comes out of the
+    GEMM instead of a pass of its own.
+    """
+    h1 = views[0][0][0].shape[0]
+    extra = 1 if len(views[0]) > 1 else 0
+    base = np.zeros((3, Xd.shape[0], h1 + extra), dtype=dtype)
+    for g, L in enumerate(views):
+        base[g, :, :h1] = Xd @ L[0][0].T.astype(dtype) + L[0][1].astype(dtype)
+    base[0, :, h1:] = 1.0
+    return base
+
+
+def _later_layers(views, dtype) -> list[tuple[np.ndarray, int, int]]:
+    """Per later layer: the (3, (n_in + 1) * m) stack of the origin's and the directions'
+    [W^T; b] (m = n_out, plus the column that keeps the 1 for a hidden layer), n_in + 1, m."""
+    n_layers = len(views[0])
+    Ws = []
+    for k in range(1, n_layers):
+        n_out, n_in = views[0][k][0].shape
+        e = 1 if k < n_layers - 1 else 0  # a hidden layer passes its 1-column on
+        stack = np.zeros((3, n_in + 1, n_out + e), dtype=dtype)
+        for g, L in enumerate(views):
+            # W^T, row-major, then b: each point's (n_in + 1, n_out) weight is contiguous,
+            # which the batched GEMM runs markedly faster than a transposed view
+            stack[g, :n_in, :n_out] = L[k][0].T
+            stack[g, n_in, :n_out] = L[k][1]
+        stack[0, n_in, n_out:] = 1.0
+        Ws.append((stack.reshape(3, -1), n_in + 1, n_out + e))
+    return Ws
+
+
+def _run_chunks(run, starts: list[int], threads: int) -> bool:
+    """``run(starts)`` on one thread, or the chunks shared out over ``threads``; False if
+    any was cancelled."""
+    if threads <= 1 or len(starts) <= 1:
+        return run(starts)
+    # Each thread runs its chunks' GEMMs on one BLAS thread: BLAS helper threads on top
+    # of ours would oversubscribe the cores (measured: 149 ms with, 98 ms without, for
+    # the benchmark's grid on 2 cores). The limit is process-wide while it lasts.
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        ThreadPoolExecutor(threads) as pool,
+    ):
+        return all(pool.map(run, [starts[i::threads] for i in range(threads)]))
 
 
 def _buf(bufs: dict, name: str, shape: tuple, dtype) -> np.ndarray:

@@ -107,18 +107,7 @@ def loss_and_gradient_in_pieces(
         return bp.reduced.value, bp.gradient()
     pieces = range(0, B, per)
     if reduction == "max":
-        # the scalar is the largest entry of M: find its sample, then backpropagate it alone
-        best, where = -np.inf, 0
-        for s in pieces:
-            check(cancel)
-            M = net.loss_matrix(X[s : s + per], T[s : s + per], loss, huber_delta)
-            i = int(np.argmax(M.max(axis=1)))
-            if M[i].max() > best:
-                best, where = float(M[i].max()), s + i
-        check(cancel)
-        one = slice(where, where + 1)
-        bp = net.backprop(X[one], T[one], loss=loss, reduction="max", **kw)
-        return bp.reduced.value, bp.gradient()
+        return _max_in_pieces(net, X, T, loss, cancel, per, kw)
     w = sample_weights_for(np.zeros(B), reduction, sample_weights)  # (B,) the scalar's w_i
     ow = output_weights if reduction == "weighted" else None
     value, g = 0.0, np.zeros(net.n_params)
@@ -141,6 +130,22 @@ def loss_and_gradient_in_pieces(
         value += total * bp.reduced.value
         g += total * bp.gradient()
     return value, g
+
+
+def _max_in_pieces(net: MLP, X, T, loss: str, cancel, per: int, kw: dict):
+    """The max reduction in pieces: the scalar is the largest entry of M; find its sample,
+    then backpropagate it alone. (value, gradient (P,))."""
+    best, where = -np.inf, 0
+    for s in range(0, len(X), per):
+        check(cancel)
+        M = net.loss_matrix(X[s : s + per], T[s : s + per], loss, kw["huber_delta"])
+        i = int(np.argmax(M.max(axis=1)))
+        if M[i].max() > best:
+            best, where = float(M[i].max()), s + i
+    check(cancel)
+    one = slice(where, where + 1)
+    bp = net.backprop(X[one], T[one], loss=loss, reduction="max", **kw)
+    return bp.reduced.value, bp.gradient()
 
 
 def grid_chunk_bytes(layer_sizes, n_samples: int, itemsize: int = 4, work: int = GRID_WORK) -> int:

@@ -182,7 +182,6 @@ def run_cost_lab(
     rows: list[CostRow] = []
     worst = 0.0
     total = len(batch_sizes) * len(STRATEGIES)
-    done = 0
     vec_max = max([0, *(b for b in batch_sizes if b * P * 8 <= VECTORISED_BYTES)])
 
     def result(complete: bool) -> CostLabResult:
@@ -191,34 +190,17 @@ def run_cost_lab(
         )
 
     try:
-        for B in batch_sizes:
+        for k, B in enumerate(batch_sizes):
             X = rng.normal(size=(B, net.n_in))
             T = rng.normal(size=(B, net.n_out))
             fns = _strategies(net, X, T, cancel, vectorised_ok=B <= vec_max)
-            check(cancel)
-            g = fns[0]().copy()
-            for fn in fns[1:]:
-                if fn is not None:
-                    check(cancel)
-                    worst = max(worst, float(np.max(np.abs(fn() - g))))
-            for name, fn in zip(STRATEGIES, fns):
-                if fn is None:
-                    done += 1
-                    continue
+            worst = max(worst, _disagreement(fns, cancel))
+
+            def say(j: int, name: str, k=k, B=B) -> None:
                 if progress is not None:
-                    progress(done, total, f"{name}, B = {B}")
-                t = _timings(fn, repeats, min_time, cancel)
-                rows.append(
-                    CostRow(
-                        name,
-                        B,
-                        float(np.median(t)),
-                        P if name == "scalar" else B * P,
-                        float(t.min()),
-                        float(t.max()),
-                    )
-                )
-                done += 1
+                    progress(k * len(STRATEGIES) + j, total, f"{name}, B = {B}")
+
+            rows += _measure(fns, B, P, repeats, min_time, cancel, say)
             if partial is not None and B != batch_sizes[-1]:
                 partial(result(False))
     except CancelledError:
@@ -226,3 +208,28 @@ def run_cost_lab(
     if progress is not None:
         progress(total, total, "done")
     return result(True)
+
+
+def _disagreement(fns, cancel) -> float:
+    """The largest |per-sample strategy - scalar gradient| of one batch."""
+    check(cancel)
+    g = fns[0]().copy()
+    worst = 0.0
+    for fn in fns[1:]:
+        if fn is not None:
+            check(cancel)
+            worst = max(worst, float(np.max(np.abs(fn() - g))))
+    return worst
+
+
+def _measure(fns, B: int, P: int, repeats: int, min_time: float, cancel, say) -> list[CostRow]:
+    """The timed rows of one batch size (a strategy that does not fit has none)."""
+    rows = []
+    for j, (name, fn) in enumerate(zip(STRATEGIES, fns)):
+        if fn is None:
+            continue
+        say(j, name)
+        t = _timings(fn, repeats, min_time, cancel)
+        partials = P if name == "scalar" else B * P
+        rows.append(CostRow(name, B, float(np.median(t)), partials, float(t.min()), float(t.max())))
+    return rows

@@ -211,6 +211,17 @@ def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
     if progress is not None:
         progress(len(sizes), total, "loss surface")
     check(cancel)
+    paths, (alphas, betas, Z) = _surface(config, data, start, trajectories, quick, cancel)
+    runs = [RaceRun(**{**r.__dict__, "path": p}) for r, p in zip(runs, paths)]
+    if progress is not None:
+        progress(total, total, "done")
+    return BatchRaceResult(tuple(runs), alphas, betas, Z, thinned=thinned, **common)
+
+
+def _surface(config: Config, data, start: MLP, trajectories, quick: bool, cancel):
+    """(paths, (alphas, betas, Z)): every run's path (m, 2) on the plane of the top two
+    principal directions of all of them through the start (random if they span no plane),
+    and the mean loss over a grid around them (non-finite values as NaN)."""
     # the plane from the finite, not-exploded part of every path (a diverging run's last
     # points would otherwise decide the principal directions alone)
     scale = 1e3 * (1.0 + float(np.linalg.norm(start.params)))
@@ -228,35 +239,18 @@ def _race(config, batch_sizes, params, epochs, quick, progress, cancel, partial)
     paths = [project(plane, t)[0] for t in trajectories]
     allc = np.vstack(paths)
     lo, hi = allc.min(axis=0), allc.max(axis=0)
-    centre = (lo + hi) / 2
     span = max(float(np.max(hi - lo)) * 0.6, 1e-6)
-    res = 25 if quick else 41
-    S = min(n, 128 if quick else 256)
+    S = min(data.n_train, 128 if quick else 256)
     with np.errstate(all="ignore"):
         grid = loss_grid(
-            start,
-            data.X_train[:S],
-            data.T_train[:S],
-            plane,
-            tuple(centre),
-            span,
-            res,
-            config.loss,
-            "mean",
-            huber_delta=config.huber_delta,
-            dtype=np.float32,
-            chunk_bytes=grid_chunk_bytes(layer_sizes, S),
-            cancel=cancel,
-        )
+            start, data.X_train[:S], data.T_train[:S], plane, tuple((lo + hi) / 2), span,
+            25 if quick else 41, config.loss, "mean", huber_delta=config.huber_delta,
+            dtype=np.float32, chunk_bytes=grid_chunk_bytes(start.layer_sizes, S), cancel=cancel,
+        )  # fmt: skip
     if grid is None:
         raise CancelledError
     alphas, betas, Z = grid
-    runs = [RaceRun(**{**r.__dict__, "path": p}) for r, p in zip(runs, paths)]
-    if progress is not None:
-        progress(total, total, "done")
-    return BatchRaceResult(
-        tuple(runs), alphas, betas, np.where(np.isfinite(Z), Z, np.nan), thinned=thinned, **common
-    )
+    return paths, (alphas, betas, np.where(np.isfinite(Z), Z, np.nan))
 
 
 class _RunRecord:

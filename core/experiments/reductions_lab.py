@@ -30,7 +30,7 @@ from ..data import make_dataset
 from ..landscape import loss_grid, project_vectors, random_plane
 from ..mlp import MLP
 from ..seeds import rng_for
-from .cancellation import grid_chunk_bytes
+from .cancellation import CancelledError, check, grid_chunk_bytes
 
 __all__ = ["CASES", "ReductionsResult", "run_reductions_lab", "pareto_mask"]
 
@@ -94,103 +94,66 @@ def run_reductions_lab(
     progress: Callable[[int, int, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> ReductionsResult | None:
+    """The five reductions of one batch's M at the given weights (the seed's fresh ones if
+    None), their surfaces on one random plane, and the Pareto cloud. None if cancelled."""
     data = make_dataset(config)
     sizes = config.layer_sizes(data.n_in, data.n_out)
     net = MLP(sizes, config.activation, seed=config.seed)
     if params is not None and params.shape == net.params.shape:
         net.params[...] = params
-    if cancel is not None and cancel():
+    theta = net.params.copy()
+    try:
+        return _lab(config, data, net, quick, progress, cancel)
+    except CancelledError:
         return None
+    finally:
+        net.params[...] = theta
+
+
+def _lab(config: Config, data, net: MLP, quick: bool, progress, cancel) -> ReductionsResult:
+    check(cancel)
     rng = rng_for(config.seed, "reductions_lab")
     B = min(config.batch_size, data.n_train)
     idx = rng.permutation(data.n_train)[:B]
     X, T = data.X_train[idx], data.T_train[idx]
-    O = data.n_out
-    v = np.asarray(config.output_weight_vector(O))
+    v = np.asarray(config.output_weight_vector(data.n_out))
     s = np.where(X[:, 0] > 0, 2.0, 1.0)
-    kwargs = [
+    cases = [
         ("mean", {}),
         ("sum", {}),
         ("max", {}),
         ("weighted", {"output_weights": v}),
         ("weighted", {"sample_weights": s}),
     ]
-    loss, hd = config.loss, config.huber_delta
     theta = net.params.copy()
     plane = random_plane(net, theta, rng)
-    if cancel is not None and cancel():
-        return None
-    res = 21 if quick else 35
-    grads, scalars, surfaces = [], [], []
+    check(cancel)
     total = len(CASES) + 1
-    for k, (red, kw) in enumerate(kwargs):
-        if cancel is not None and cancel():
-            return None
+    scalars, grads, surfaces = [], [], []
+    for k, (red, kw) in enumerate(cases):
         if progress is not None:
             progress(k, total, CASES[k])
-        scalars.append(net.loss(X, T, loss, red, huber_delta=hd, **kw))
-        if cancel is not None and cancel():
-            return None
-        grads.append(net.gradient(X, T, loss, red, huber_delta=hd, **kw))
-        if cancel is not None and cancel():
-            return None
-        out = loss_grid(
-            net,
-            X,
-            T,
-            plane,
-            (0.0, 0.0),
-            1.0,
-            res,
-            loss,
-            red,
-            huber_delta=hd,
-            dtype=np.float32,
-            chunk_bytes=grid_chunk_bytes(sizes, len(X)),
-            cancel=cancel,
-            **kw,
-        )
-        if out is None:
-            return None
-        alphas, betas, Z = out
+        scalar, grad, (alphas, betas, Z) = _case(config, net, X, T, red, kw, plane, quick, cancel)
+        scalars.append(scalar)
+        grads.append(grad)
         surfaces.append(Z)
     G = np.array(grads)
     norms = np.linalg.norm(G, axis=1)
-    cos = G @ G[0] / np.maximum(norms * norms[0], 1e-300)
     g_mean, g_sum = G[0], G[1]
     lr = config.lr
     step_diff = float(np.max(np.abs((theta - lr * g_sum) - (theta - (lr * B) * g_mean))))
-    # --- the cloud of nearby weights and their per-output losses
     if progress is not None:
         progress(len(CASES), total, "Pareto cloud")
-    n_pts = 120 if quick else 300
-    cloud = np.empty((n_pts, O))
-    cloud[0] = net.loss_matrix(X, T, loss, hd).mean(axis=0)
-    for i in range(1, n_pts):
-        if cancel is not None and cancel():  # every point: 0.1 s at 2048,2048 hidden units
-            net.params[...] = theta
-            return None
-        d = random_plane(net, theta, rng).d1
-        net.params[...] = theta + 0.15 * rng.uniform(0.2, 1.0) * d
-        with np.errstate(all="ignore"):
-            cloud[i] = net.loss_matrix(X, T, loss, hd).mean(axis=0)
-    net.params[...] = theta
-    cloud = np.where(np.isfinite(cloud), cloud, np.nanmax(cloud[np.isfinite(cloud)]))
+    cloud = _cloud(config, net, X, T, rng, 120 if quick else 300, cancel)
     mask = pareto_mask(cloud)
-    best = {
-        "mean": int(np.argmin(cloud.mean(axis=1))),
-        "weighted outputs": int(np.argmin(cloud @ (v / v.sum()))),
-        "max": int(np.argmin(cloud.max(axis=1))),
-    }
     front = np.flatnonzero(mask)
-    pair = (int(front[0]), int(front[-1])) if len(front) > 1 else (0, 0)
     if progress is not None:
         progress(total, total, "done")
     return ReductionsResult(
         names=CASES,
         scalars=np.array(scalars),
         grad_norms=norms,
-        cosines=cos,
+        cosines=G @ G[0] / np.maximum(norms * norms[0], 1e-300),
         arrows=project_vectors(plane, G),
         alphas=alphas,
         betas=betas,
@@ -201,6 +164,50 @@ def run_reductions_lab(
         max_abs_step_diff=step_diff,
         cloud=cloud,
         pareto=mask,
-        best=best,
-        incomparable=pair,
+        best=_best(cloud, v),
+        incomparable=(int(front[0]), int(front[-1])) if len(front) > 1 else (0, 0),
     )
+
+
+def _best(cloud: np.ndarray, v: np.ndarray) -> dict:
+    """reduction -> index of the cloud point (N, O) it ranks best (v: output weights)."""
+    return {
+        "mean": int(np.argmin(cloud.mean(axis=1))),
+        "weighted outputs": int(np.argmin(cloud @ (v / v.sum()))),
+        "max": int(np.argmin(cloud.max(axis=1))),
+    }
+
+
+def _case(config: Config, net: MLP, X, T, reduction: str, kw: dict, plane, quick: bool, cancel):
+    """One reduction of batch (X, T): its scalar, gradient (P,) and surface on ``plane``
+    ((alphas, betas, Z)). Raises CancelledError."""
+    hd = config.huber_delta
+    scalar = net.loss(X, T, loss=config.loss, reduction=reduction, huber_delta=hd, **kw)
+    check(cancel)
+    grad = net.gradient(X, T, loss=config.loss, reduction=reduction, huber_delta=hd, **kw)
+    check(cancel)
+    out = loss_grid(
+        net, X, T, plane, (0.0, 0.0), 1.0, 21 if quick else 35, config.loss, reduction,
+        huber_delta=hd, dtype=np.float32, chunk_bytes=grid_chunk_bytes(net.layer_sizes, len(X)),
+        cancel=cancel, **kw,
+    )  # fmt: skip
+    if out is None:
+        raise CancelledError
+    return scalar, grad, out
+
+
+def _cloud(config: Config, net: MLP, X, T, rng, n_pts: int, cancel) -> np.ndarray:
+    """Per-output mean losses (n_pts, O) of nearby weights (row 0: the weights themselves;
+    non-finite values as the largest finite one). Leaves the net's weights changed (the
+    caller restores them). Raises CancelledError."""
+    theta = net.params.copy()
+    loss, hd = config.loss, config.huber_delta
+    cloud = np.empty((n_pts, net.n_out))
+    cloud[0] = net.loss_matrix(X, T, loss, hd).mean(axis=0)
+    for i in range(1, n_pts):
+        check(cancel)  # every point: 0.1 s at 2048,2048 hidden units
+        d = random_plane(net, theta, rng).d1
+        net.params[...] = theta + 0.15 * rng.uniform(0.2, 1.0) * d
+        with np.errstate(all="ignore"):
+            cloud[i] = net.loss_matrix(X, T, loss, hd).mean(axis=0)
+    return np.where(np.isfinite(cloud), cloud, np.nanmax(cloud[np.isfinite(cloud)]))
