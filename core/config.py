@@ -450,11 +450,14 @@ class Config:
         weights and their copies (optimiser state, last good weights, gradients), the
         trajectory ring, the per-sample gradients (materialised only up to 50 MB), one batch's
         activations, the loss-surface buffers, and the data."""
+        from .gradstats import MATERIALISE_LIMIT_BYTES  # the caps where they apply
+        from .landscape import TRAJECTORY_BYTES, TRAJECTORY_MAX
+
         P = count_params([n_in, *self.hidden, n_out])
         widest = max([*self.hidden, n_out])
         weights = 8 * P * 8
-        trajectory = max(min(96 * 2**20, 8 * P * 2000), 8 * P * 2)  # at least 2 rows
-        per_sample = min(8 * self.batch_size * P, 50 * 2**20)
+        trajectory = max(min(TRAJECTORY_BYTES, 8 * P * TRAJECTORY_MAX), 8 * P * 2)  # >= 2 rows
+        per_sample = min(8 * self.batch_size * P, MATERIALISE_LIMIT_BYTES)
         surface = 4 * (3 * self.surface_samples * widest + 2 * 4 * 2**20 // 4)
         data = 8 * self.n_samples * (n_in + n_out)
         return weights + trajectory + per_sample + self._batch_memory(n_in, n_out) + surface + data

@@ -15,6 +15,11 @@ A plane is (origin, d1, d2) in the flat parameter layout; the point with coordin
 and samples. The first layer's pre-activation is linear in (a, b), so it costs three matrix
 products for the whole grid; deeper layers use one batched product per chunk of grid points,
 written into preallocated buffers.
+
+``Landscape`` is the live session's part of this: the current plane, its newest surface
+(recomputed when the weights near the grid's edge, drift off the plane, or it is over about
+half a second old; ``surface_plan`` shrinks the grid to a time budget) and the ``Trajectory``,
+a ring of the recent weights and their place on the plane (the path drawn on the surface).
 """
 
 from __future__ import annotations

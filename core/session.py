@@ -6,9 +6,14 @@ loss, reduction or activation applies to the next step and keeps the weights; ne
 (or a data set with other input/output sizes) build a new network. The loss history survives
 both; only ``reset()`` clears it.
 
-A step whose loss or parameters are not finite marks the session *diverged*: the last finite
-weights are restored, the optimiser state is cleared, and ``step()`` raises ``DivergedError``
-until ``reset()`` or a change of settings.
+Each step is one ``core.training.Trainer`` step (sample, forward and backward, the divergence
+rule, the optimiser's update) with the session's evaluation of the batch, a typed
+``StepRecord``; the plane, surface and path live in ``core.landscape.Landscape``.
+
+A step that breaks the engine's one divergence rule (``core.training``: a loss or weights not
+finite, or a loss 1e8 times its value when the settings began) marks the session *diverged*:
+the last weights whose loss was sane are restored, the optimiser state is cleared, and
+``step()`` raises ``DivergedError`` until ``reset()`` or a change of settings.
 
 Example::
 
