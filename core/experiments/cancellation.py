@@ -5,10 +5,10 @@ allowed network, so Cancel (or closing the window) stops it within a fraction of
 ``check`` raises ``CancelledError``; each ``run_*`` function catches it and returns None (or its
 last complete partial result, where it has one).
 
-The largest single piece is one gradient of a large batch: ``gradient_in_pieces`` splits it
-over samples (the reduced scalar is a weighted sum over samples, so its gradient is the sum
-of the pieces' gradients; ``max`` is the gradient of the one sample holding the largest
-entry), checking between pieces.
+The largest single piece is one gradient of a large batch: ``loss_and_gradient_in_pieces``
+splits it over samples (the reduced scalar is a weighted sum over samples, so it and its
+gradient are the sums of the pieces'; ``max`` is the one sample holding the largest entry),
+checking between pieces.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ __all__ = [
     "CancelledError",
     "check",
     "grid_chunk_bytes",
-    "gradient_in_pieces",
     "loss_and_gradient_in_pieces",
     "mean_loss_in_pieces",
     "samples_per_piece",
@@ -54,28 +53,6 @@ def check(cancel: Callable[[], bool] | None) -> None:
 def samples_per_piece(n_params: int, work: int = PIECE_WORK) -> int:
     """How many samples one piece of a gradient over ``n_params`` parameters may hold."""
     return max(1, int(work // max(1, n_params)))
-
-
-def gradient_in_pieces(
-    net: MLP,
-    X: np.ndarray,
-    T: np.ndarray,
-    loss: str = "mse",
-    reduction: str = "mean",
-    cancel: Callable[[], bool] | None = None,
-    huber_delta: float = 1.0,
-    output_weights: np.ndarray | None = None,
-    sample_weights: np.ndarray | None = None,
-    work: int = PIECE_WORK,
-) -> np.ndarray:
-    """Gradient (P,) of the reduced scalar of batch (X (B, n_in), T (B, n_out)), computed in
-    pieces of at most ``samples_per_piece(P, work)`` samples with ``check(cancel)`` between
-    (``loss_and_gradient_in_pieces``). Equal to ``net.gradient(X, T, ...)`` to round-off.
-    Raises ``CancelledError``."""
-    kw = {"output_weights": output_weights, "sample_weights": sample_weights}
-    return loss_and_gradient_in_pieces(
-        net, X, T, loss, reduction, cancel, huber_delta, work=work, **kw
-    )[1]
 
 
 def loss_and_gradient_in_pieces(

@@ -196,8 +196,8 @@ def test_batch_race_leader_compares_runs_at_the_same_number_of_samples():
         ("mae", "weighted", {"sample_weights": "random"}),
     ],
 )
-def test_gradient_in_pieces_is_the_gradient(loss, reduction, kw):
-    from core.experiments.cancellation import gradient_in_pieces
+def test_loss_and_gradient_in_pieces_are_the_loss_and_gradient(loss, reduction, kw):
+    from core.experiments.cancellation import loss_and_gradient_in_pieces
 
     rng = np.random.default_rng(4)
     net = MLP([5, 7, 6, 3], seed=1)
@@ -208,12 +208,15 @@ def test_gradient_in_pieces_is_the_gradient(loss, reduction, kw):
         kw = {"sample_weights": rng.uniform(0.5, 2.0, size=50)}
     whole = net.gradient(X, T, loss, reduction, **kw)
     # pieces of 7 samples (the work budget is samples x parameters)
-    pieces = gradient_in_pieces(net, X, T, loss, reduction, work=7 * net.n_params, **kw)
+    value, pieces = loss_and_gradient_in_pieces(
+        net, X, T, loss, reduction, work=7 * net.n_params, **kw
+    )
     np.testing.assert_allclose(pieces, whole, rtol=1e-12, atol=1e-15)
+    assert value == pytest.approx(net.loss(X, T, loss, reduction, **kw), rel=1e-12)
 
 
 def test_gradient_in_pieces_checks_for_cancellation_between_pieces():
-    from core.experiments.cancellation import CancelledError, gradient_in_pieces
+    from core.experiments.cancellation import CancelledError, loss_and_gradient_in_pieces
 
     net = MLP([5, 4, 3], seed=0)
     X, T = np.ones((40, 5)), np.zeros((40, 3))
@@ -224,7 +227,7 @@ def test_gradient_in_pieces_checks_for_cancellation_between_pieces():
         return len(polls) > 3
 
     with pytest.raises(CancelledError):
-        gradient_in_pieces(net, X, T, cancel=cancel, work=4 * net.n_params)
+        loss_and_gradient_in_pieces(net, X, T, cancel=cancel, work=4 * net.n_params)
     assert len(polls) == 4  # stopped at the fourth check, not after all ten pieces
 
 
