@@ -19,7 +19,7 @@ import pytest
 from gui_testing import child, choose, small_config, start_training, wait_snapshot
 from PySide6.QtWidgets import QComboBox, QLabel
 
-from core.losses import register, unregister
+from core.losses import register, registered, unregister
 
 CORE_TESTS = str(Path(__file__).resolve().parents[1] / "core")
 if CORE_TESTS not in sys.path:
@@ -71,3 +71,20 @@ def test_a_window_started_with_the_registered_loss_trains_with_it(logcosh, make_
     snap = wait_snapshot(qtbot, window, lambda s: s.dLdY is not None)
     assert snap.config.loss == "logcosh"
     assert_is_logcosh(snap)
+
+
+def test_a_loss_the_engine_cannot_load_is_refused_under_the_field(make_window, qtbot):
+    class Local(LogCosh):  # local to this function: it cannot be pickled for the engine
+        name, label = "local_loss", "local loss"
+
+    with registered(Local()):
+        window = make_window(small_config())
+        combo = child(window, QComboBox, "lossCombo")
+        assert combo.findData("local_loss") >= 0  # the window's process has it
+        before = start_training(qtbot, window, min_step=3)
+        choose(combo, "local_loss")
+        err = child(window, QLabel, "lossError")
+        qtbot.waitUntil(lambda: err.isVisible() and "local_loss" in err.text(), timeout=15_000)
+        qtbot.waitUntil(lambda: combo.currentData() == "mse", timeout=15_000)
+        snap = wait_snapshot(qtbot, window, lambda s: s.step >= before.step + 5)
+        assert snap.config.loss == "mse" and snap.run_id == before.run_id
