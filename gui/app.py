@@ -62,7 +62,7 @@ def quiet_offscreen_messages() -> None:
 
 
 def style_icon() -> QIcon | None:
-    from .main_window import RESOURCES
+    from .config_files import RESOURCES
 
     path = RESOURCES / "icon.svg"
     return QIcon(str(path)) if path.exists() else None
