@@ -152,6 +152,11 @@ class MainWindow(QMainWindow):
     def _build_views(self) -> None:
         """The live views in their grid, one tab per experiment, the banner above them."""
         self.views = {name: cls() for name, cls in VIEWS}
+        # the lambda_max record of the session trained here (headless rendering: all of it)
+        self.views["loss_curves"].curvature_source = lambda: (
+            self.session.run_id,
+            self.session.curvature_rows(),
+        )
         self.tabs = QTabWidget()
         self.tabs.setObjectName("viewTabs")
         self.tabs.addTab(LiveGrid(self.views), "&Live training")

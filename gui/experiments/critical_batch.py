@@ -56,8 +56,8 @@ class CriticalBatchView(ExperimentView):
         "need are fitted with S/S_min − 1 = (E/E_min − 1)⁻¹ (McCandlish et al. 2018): "
         "B_crit = E_min/S_min. Below B_crit a bigger batch saves steps almost for free; above "
         "it, samples are wasted. Beside it, the noise scale B_noise = tr Σ/|G|² of the same "
-        "task, which the paper shows predicts B_crit when the curvature is alike in all "
-        "directions."
+        "task (at the weights where the full batch reaches the target, and at the start), "
+        "which the paper finds predicts B_crit roughly across many tasks."
     )
 
     def build(self, canvas) -> None:
@@ -98,6 +98,21 @@ class CriticalBatchView(ExperimentView):
             [], [], pen=None, symbol="d", symbolSize=12, symbolBrush=pg.mkBrush(CRIT),
             symbolPen=pg.mkPen("k", width=1),
         )  # fmt: skip
+        # the fit's asymptotes, S -> S_min (B large) and E -> E_min (B small), dotted grey:
+        # S_min and E_min in panel 1 (horizontal, vertical), S_min in 2, E_min in 3
+        self.asymptotes = []
+        for plot, angle, text in (
+            (self.plots[0], 0, "S_min"), (self.plots[0], 90, "E_min"),
+            (self.plots[1], 0, "S_min"), (self.plots[2], 0, "E_min"),
+        ):  # fmt: skip
+            line = pg.InfiniteLine(
+                0, angle=angle, pen=pg.mkPen(style.GREY, width=1, style=Qt.PenStyle.DotLine),
+                label=text, labelOpts={"position": 0.9 if angle else 0.08, "color": style.GREY,
+                                       "anchors": [(0, 1), (0, 1)]},
+            )  # fmt: skip
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self.asymptotes.append(line)
         self._set_titles()
 
     def _set_titles(self) -> None:
@@ -141,8 +156,19 @@ class CriticalBatchView(ExperimentView):
         for dots, (x, y) in zip(self.points, ((B * S, S), (B, S), (B, B * S))):
             dots.setData(x, y)
         lo, hi = self._b_range(result, B)
-        fit = result.fit
-        crit = fit.B_crit if fit else math.nan
+        self._draw_b_lines(result)
+        self._draw_fit(result.fit, B, lo, hi)
+        for p in self.plots[1:]:
+            p.setXRange(math.log10(lo), math.log10(hi), padding=0.04)
+        for p in self.plots:
+            p.enableAutoRange(axis="y")
+        self.plots[0].enableAutoRange(axis="x")
+        self.info.set_text(self.summary(result))
+        self.info.setToolTip(self.details(result))
+
+    def _draw_b_lines(self, result: CriticalBatchResult) -> None:
+        """B_crit and B_noise as vertical lines in the batch-size panels (hidden if undefined)."""
+        crit = result.fit.B_crit if result.fit else math.nan
         for k, line in enumerate(self.crit_lines + self.noise_lines):
             value, other = (crit, result.B_noise) if k < 2 else (result.B_noise, crit)
             ok = math.isfinite(value) and value > 0
@@ -153,27 +179,27 @@ class CriticalBatchView(ExperimentView):
                 side = 1 if math.isfinite(other) and value > other else 0
                 line.label.anchors = [(side, 0), (side, 0)]
                 line.label.updatePosition()
+
+    def _draw_fit(self, fit, B: np.ndarray, lo: float, hi: float) -> None:
+        """The fitted curve in each panel, the point B = B_crit, the asymptotes S_min, E_min."""
+        for line in self.asymptotes:
+            line.setVisible(fit is not None)
         if fit is None:
             for curve in self.curves:
                 curve.setData([], [])
             self.crit_point.setData([], [])
-        else:
-            b = np.geomspace(lo, hi, 200)
-            s = fit.steps(b)
-            for curve, (x, y) in zip(self.curves[1:], ((b, s), (b, b * s))):
-                curve.setData(x, y)
-            # against samples: over the batch sizes measured (E grows without bound in B)
-            b = np.geomspace(B.min() / 1.5, B.max() * 1.5, 200) if len(B) else b
-            s = fit.steps(b)
-            self.curves[0].setData(b * s, s)
-            self.crit_point.setData([2 * fit.E_min], [2 * fit.S_min])
-        for p in self.plots[1:]:
-            p.setXRange(math.log10(lo), math.log10(hi), padding=0.04)
-        for p in self.plots:
-            p.enableAutoRange(axis="y")
-        self.plots[0].enableAutoRange(axis="x")
-        self.info.set_text(self.summary(result))
-        self.info.setToolTip(self.details(result))
+            return
+        b = np.geomspace(lo, hi, 200)
+        s = fit.steps(b)
+        for curve, (x, y) in zip(self.curves[1:], ((b, s), (b, b * s))):
+            curve.setData(x, y)
+        # against samples: over the batch sizes measured (E grows without bound in B)
+        b = np.geomspace(B.min() / 1.5, B.max() * 1.5, 200) if len(B) else b
+        s = fit.steps(b)
+        self.curves[0].setData(b * s, s)
+        self.crit_point.setData([2 * fit.E_min], [2 * fit.S_min])
+        for line, value in zip(self.asymptotes, (fit.S_min, fit.E_min, fit.S_min, fit.E_min)):
+            line.setValue(math.log10(value))
 
     @staticmethod
     def _b_range(result: CriticalBatchResult, B: np.ndarray) -> tuple[float, float]:
@@ -209,13 +235,16 @@ class CriticalBatchView(ExperimentView):
         ratio = r.ratio
         text = (
             f"{_span(CRIT, f'B_crit = {_n(f.B_crit)}')} (S_min {_n(f.S_min)} steps, E_min "
-            f"{_n(f.E_min)} samples) · {_span(NOISE, f'B_noise = {_n(r.B_noise)}')} (at the "
-            f"target; {_n(r.B_noise_start)} at the start) · <b>B_crit / B_noise = {ratio:.2g}</b>"
+            f"{_n(f.E_min)} samples) · {_span(NOISE, f'B_noise = {_n(r.B_noise)}')} at the "
+            f"target · <b>B_crit / B_noise = {ratio:.2g}</b>"
         )
-        if math.isfinite(ratio) and not 0.2 <= ratio <= 5:
+        start = f.B_crit / r.B_noise_start if r.B_noise_start > 0 else math.nan
+        if math.isfinite(ratio) and not 0.2 <= ratio <= 5 and math.isfinite(start):
             text += (
-                "<br>tr Σ/|G|² weighs the noise alike in every direction; the rate is held by "
-                "the sharpest one, so B_crit can be many times off it."
+                f"<br>B_noise {'grows' if r.B_noise > r.B_noise_start else 'shrinks'} as the "
+                f"loss falls ({_n(r.B_noise_start)} at the start: "
+                f"B_crit / B_noise = {start:.2g} there): which value predicts B_crit depends "
+                f"on where the steps are spent."
             )
         return text
 

@@ -345,7 +345,19 @@ class LossCurvePlot(ViewWidget):
         lim = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
         self.lam_curve.setData(*_finite(steps, lam, positive=True))
         self.limit_curve.setData(*_staircase(steps, lim, float(snap.step)), connect="finite")
+        self._fit_sharp_axis(np.concatenate([lam, lim]))
         self.set_title(self.sharp, self.sharpness_text(snap), size="10pt")
+
+    def _fit_sharp_axis(self, values: np.ndarray) -> None:
+        """A log axis when lambda_max and the limit span more than a factor of 4 (a small
+        rate: the limit far above), else linear (on a log axis a narrow range showed a
+        single tick label)."""
+        v = values[np.isfinite(values) & (values > 0)]
+        log = bool(v.size) and float(v.max()) > 4.0 * float(v.min())
+        if log != getattr(self, "_sharp_log", True):
+            self.sharp.setLogMode(y=log)
+            self.sharp.enableAutoRange(axis="y")
+        self._sharp_log = log
 
     def extra_tables(self) -> dict:
         """curvature.csv: every lambda_max measurement of the run (the engine's whole record

@@ -81,3 +81,12 @@ def test_curvature_csv_takes_the_engines_whole_record_when_the_window_has_it(vie
     view.curvature_source = lambda: (s.run_id + 1, want)
     view.show_snapshot(s.run(1))
     assert len(view.curvature_rows()) < len(want)
+
+
+def test_the_sharpness_axis_is_linear_when_lambda_max_sits_at_the_limit(view):
+    """At the edge of stability lambda_max hovers at 2/lr: on a log axis that narrow range
+    showed one tick label; far below the limit (a small rate) the axis is logarithmic."""
+    view._fit_sharp_axis(np.array([4.93, 4.98, 5.0, 5.0]))
+    assert not view.sharp.getAxis("left").logMode
+    view._fit_sharp_axis(np.array([1.78, 40.0]))
+    assert view.sharp.getAxis("left").logMode
