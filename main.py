@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             session = Session(cfg)
         except ConfigError as e:
-            if headless or args.config or args.csv or cfg == config_from_args(args):
+            if headless or args.config or args.csv_path or cfg == config_from_args(args):
                 raise UsageError(option_of(e.field), e.message) from None
             # The last session's data cannot be loaded any more (a CSV moved or changed):
             # start from the defaults instead of refusing to open for good.
