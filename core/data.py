@@ -180,28 +180,41 @@ class DataSource:
 DATA_SOURCES: tuple[DataSource, ...] = (
     DataSource(
         "teacher",
-        "teacher net 5 → 3",
-        "A fixed random teacher network, 5 inputs → 3 outputs (the question)",
-        5, 3, "regression", _teacher,
-    ),  # fmt: skip
+        label="teacher net 5 → 3",
+        about="A fixed random teacher network, 5 inputs → 3 outputs (the question)",
+        n_in=5,
+        n_out=3,
+        task="regression",
+        make=_teacher,
+    ),
     DataSource(
         "waves",
-        "waves 2 → 3",
-        "Three smooth waves of 2 inputs: easy to picture",
-        2, 3, "regression", _waves,
-    ),  # fmt: skip
+        label="waves 2 → 3",
+        about="Three smooth waves of 2 inputs: easy to picture",
+        n_in=2,
+        n_out=3,
+        task="regression",
+        make=_waves,
+    ),
     DataSource(
         "blobs",
-        "blobs, 3 classes",
-        "Gaussian blobs of 2 inputs in 3 classes: for cross-entropy",
-        2, 3, "classification", _blobs, ("class 1", "class 2", "class 3"),
-    ),  # fmt: skip
+        label="blobs, 3 classes",
+        about="Gaussian blobs of 2 inputs in 3 classes: for cross-entropy",
+        n_in=2,
+        n_out=3,
+        task="classification",
+        make=_blobs,
+        output_names=("class 1", "class 2", "class 3"),
+    ),
     DataSource(
         "csv",
-        "CSV file",
-        "Your own data from a CSV file (Dataset → Open CSV… or --csv PATH)",
-        None, None, None, None,
-    ),  # fmt: skip
+        label="CSV file",
+        about="Your own data from a CSV file (Dataset → Open CSV… or --csv PATH)",
+        n_in=None,
+        n_out=None,
+        task=None,
+        make=None,  # known once the file is read
+    ),
 )
 _SOURCE = {d.name: d for d in DATA_SOURCES}
 
