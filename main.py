@@ -322,7 +322,8 @@ def render(
             record_training(app, window, session, steps, path, fps)
             print(f"batchscope: recorded {path}", file=sys.stderr)
         if export_dir:
-            window.run_experiments_blocking(quick=True)
+            for title, why in window.run_experiments_blocking(quick=True).items():
+                print(f"batchscope: {title}: not exported ({why})", file=sys.stderr)
             files = window.export_all(export_dir)
             print(f"batchscope: wrote {len(files)} files to {export_dir}", file=sys.stderr)
         if screenshot:

@@ -9,6 +9,7 @@ run; a loaded configuration is applied as if typed into the controls
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 from core import Config, ConfigError
 from core.session import validate_changes
 
-__all__ = ["ConfigFiles", "RESOURCES", "find_resources", "settings", "MAX_RECENT"]
+__all__ = ["ConfigFiles", "RecentFiles", "RESOURCES", "find_resources", "settings", "MAX_RECENT"]
 
 MAX_RECENT = 8
 PRESET_LABELS = {
@@ -52,12 +53,49 @@ def settings() -> QSettings:
     return QSettings("Batchscope", "Batchscope")
 
 
-def stored_recent() -> list[str]:
-    """The recent configuration files kept in the preferences, newest first."""
-    value = settings().value("config/recent", [])
-    if isinstance(value, str):
-        value = [value]
-    return [str(v) for v in (value or [])][:MAX_RECENT]
+class RecentFiles:
+    """Files opened lately, newest first: kept in the preferences under ``key`` (unless
+    ``remember`` is False) and listed in ``menu``, where choosing one calls ``open_path``.
+
+    most : how many are kept; tip : each entry's tooltip, ``{path}`` filled in
+    """
+
+    def __init__(
+        self,
+        menu: QMenu,
+        key: str,
+        open_path: Callable[[str], object],
+        remember: bool = True,
+        most: int = MAX_RECENT,
+        tip: str = "",
+    ) -> None:
+        self.menu, self.key, self.open_path = menu, key, open_path
+        self.remember, self.most, self.tip = remember, most, tip
+        self.paths: list[str] = self._stored() if remember else []
+        self._fill()
+
+    def _stored(self) -> list[str]:
+        value = settings().value(self.key, [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])][: self.most]
+
+    def add(self, path: str) -> None:
+        """Put ``path`` (made absolute) first."""
+        path = os.path.abspath(path)
+        self.paths = [path, *[p for p in self.paths if p != path]][: self.most]
+        if self.remember:
+            settings().setValue(self.key, self.paths)
+        self._fill()
+
+    def _fill(self) -> None:
+        self.menu.clear()
+        for p in self.paths:
+            a = self.menu.addAction(p)
+            if self.tip:
+                a.setToolTip(self.tip.format(path=p))
+            a.triggered.connect(lambda _=False, path=p: self.open_path(path))
+        self.menu.setEnabled(bool(self.paths))
 
 
 class ConfigFiles:
@@ -70,9 +108,8 @@ class ConfigFiles:
     def __init__(self, window: QMainWindow, remember: bool = True) -> None:
         self.window = window
         self.remember = remember
-        self.recent: list[str] = stored_recent() if remember else []
         self.presets_menu: QMenu | None = None
-        self.recent_menu: QMenu | None = None
+        self.recent: RecentFiles | None = None
         self.warning_box: QMessageBox | None = None
 
     # ------------------------------------------------------------------ menus
@@ -90,26 +127,13 @@ class ConfigFiles:
 
     def add_recent_menu(self, menu: QMenu) -> None:
         """The Recent configurations submenu, newest first."""
-        self.recent_menu = sub = menu.addMenu("&Recent configurations")
+        sub = menu.addMenu("&Recent configurations")
         sub.setObjectName("recentMenu")
-        self._fill_recent()
-
-    def _fill_recent(self) -> None:
-        menu = self.recent_menu
-        if menu is None:
-            return
-        menu.clear()
-        for p in self.recent:
-            a = menu.addAction(p)
-            a.triggered.connect(lambda _=False, path=p: self.load(path))
-        menu.setEnabled(bool(self.recent))
+        self.recent = RecentFiles(sub, "config/recent", self.load, self.remember)
 
     def add_recent(self, path: str) -> None:
-        path = os.path.abspath(path)
-        self.recent = [path, *[p for p in self.recent if p != path]][:MAX_RECENT]
-        if self.remember:
-            settings().setValue("config/recent", self.recent)
-        self._fill_recent()
+        if self.recent is not None:
+            self.recent.add(path)
 
     # ---------------------------------------------------------- load and save
     def open_dialog(self) -> None:

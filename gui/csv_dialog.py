@@ -41,6 +41,8 @@ from core.csv_data import read_table
 from core.data import make_dataset
 from core.session import validate_changes
 
+from .config_files import RecentFiles
+
 PREVIEW_ROWS = 20
 MAX_RECENT_CSV = 8
 #: the task and scale choices as declared in core.config
@@ -338,37 +340,21 @@ class CsvMenu:
         menu.addAction(self.open_action)
         self.recent_menu = menu.addMenu("&Recent CSV files")
         self.recent_menu.setObjectName("recentCsvMenu")
-        self._recent: list[str] = self._stored() if remember else []
         self.dialog: CsvDialog | None = None
-        self._fill()
-
-    def _stored(self) -> list[str]:
-        from .main_window import settings
-
-        value = settings().value("data/recent_csv", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])][:MAX_RECENT_CSV]
+        self._recent = RecentFiles(
+            self.recent_menu,
+            "data/recent_csv",
+            self.open_dialog,
+            remember,
+            MAX_RECENT_CSV,
+            tip="Open {path} in the CSV dialog",
+        )
 
     def recent(self) -> list[str]:
-        return list(self._recent)
+        return list(self._recent.paths)
 
     def add_recent(self, path: str) -> None:
-        path = os.path.abspath(path)
-        self._recent = [path, *[p for p in self._recent if p != path]][:MAX_RECENT_CSV]
-        if self.remember:
-            from .main_window import settings
-
-            settings().setValue("data/recent_csv", self._recent)
-        self._fill()
-
-    def _fill(self) -> None:
-        self.recent_menu.clear()
-        for p in self._recent:
-            a = self.recent_menu.addAction(p)
-            a.setToolTip(f"Open {p} in the CSV dialog")
-            a.triggered.connect(lambda _=False, path=p: self.open_dialog(path))
-        self.recent_menu.setEnabled(bool(self._recent))
+        self._recent.add(path)
 
     def open_dialog(self, path: str = "") -> CsvDialog:
         """Show the dialog (non-blocking); OK applies the data and remembers the file."""

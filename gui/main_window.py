@@ -607,11 +607,16 @@ class MainWindow(QMainWindow):
 
         return resume
 
-    def run_experiments_blocking(self, quick: bool = True) -> None:
+    def run_experiments_blocking(self, quick: bool = True) -> dict[str, str]:
         """Run every experiment now, in this thread, from the weights of ``self.session``
-        (headless export, which trains that session here)."""
+        (headless export, which trains that session here); {title: why} of those that
+        failed (they have no result, so nothing of theirs is exported)."""
+        failed = {}
         for view in self.experiments.values():
-            view.run_blocking(quick=quick)
+            why = view.run_blocking(quick=quick)
+            if why:
+                failed[view.title] = why
+        return failed
 
     def _on_experiment_finished(self, result) -> None:
         if result is not None:

@@ -21,21 +21,9 @@ import time
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core import Session
+from core import Session, replies
 from core.commands import Command, RequestParams, Run, Step
 from core.remote import EngineProcess
-from core.replies import (
-    Checkpoint,
-    CommandFailed,
-    Ended,
-    EngineError,
-    Notes,
-    ParamsCopy,
-    Reply,
-    SnapshotReady,
-    StateChanged,
-    SurfaceBusy,
-)
 
 __all__ = ["TrainingWorker", "WorkerThread", "RestartPolicy"]
 
@@ -170,8 +158,8 @@ class TrainingWorker(QObject):
             msg = engine.get(timeout=0.05)
             if msg is None and not engine.process.is_alive():
                 engine.ended = True
-                msg = Ended(engine.how_it_ended())
-            if isinstance(msg, Ended):
+                msg = replies.Ended(engine.how_it_ended())
+            if isinstance(msg, replies.Ended):
                 self._engine_ended(msg.how)
             elif msg is not None:
                 self._dispatch(msg)
@@ -222,7 +210,7 @@ class TrainingWorker(QObject):
         self.restarts += 1
         self.engineRestarted.emit(how, session.step_count, time.perf_counter() - t0)
 
-    def _dispatch(self, msg: Reply) -> None:
+    def _dispatch(self, msg: replies.Reply) -> None:
         """Forward one reply of the engine (``core.replies``) as a signal."""
         handler = self._handlers.get(type(msg))
         if handler is not None:
@@ -231,22 +219,22 @@ class TrainingWorker(QObject):
     def _reply_handlers(self) -> dict:
         """What to do with each kind of reply, by its type."""
         return {
-            SnapshotReady: self._on_snapshot,
-            Checkpoint: lambda m: self._keep_checkpoint(m.state),
-            Notes: lambda m: self.messages.emit(list(m.texts)),
-            CommandFailed: lambda m: self.commandFailed.emit(m.field, m.message),
-            StateChanged: self._on_state,
-            EngineError: self._on_error,
-            SurfaceBusy: lambda m: self.surfaceBusy.emit(bool(m.busy)),
-            ParamsCopy: self.paramsReady.emit,
+            replies.SnapshotReady: self._on_snapshot,
+            replies.Checkpoint: lambda m: self._keep_checkpoint(m.state),
+            replies.Notes: lambda m: self.messages.emit(list(m.texts)),
+            replies.CommandFailed: lambda m: self.commandFailed.emit(m.field, m.message),
+            replies.StateChanged: self._on_state,
+            replies.EngineError: self._on_error,
+            replies.SurfaceBusy: lambda m: self.surfaceBusy.emit(bool(m.busy)),
+            replies.ParamsCopy: self.paramsReady.emit,
         }
 
-    def _on_snapshot(self, msg: SnapshotReady) -> None:
+    def _on_snapshot(self, msg: replies.SnapshotReady) -> None:
         self.steps_done = msg.snapshot.step
         self._last_history = msg.snapshot.history
         self.snapshotReady.emit(msg.snapshot)
 
-    def _on_state(self, msg: StateChanged) -> None:
+    def _on_state(self, msg: replies.StateChanged) -> None:
         # Only divergence stops a run from the engine's side (errors come as EngineError).
         # A "paused" is the answer to our own request, or the engine's state from before it
         # read our latest Run: letting it clear the flag made Space a dead key.
@@ -254,7 +242,7 @@ class TrainingWorker(QObject):
             self._running.clear()
         self.stateChanged.emit(msg.state)
 
-    def _on_error(self, msg: EngineError) -> None:
+    def _on_error(self, msg: replies.EngineError) -> None:
         self._running.clear()
         self.errorOccurred.emit(msg.summary, msg.details)
 

@@ -443,16 +443,25 @@ class ExperimentView(QWidget):
         runner.cancel()
         return runner.join(timeout_s)
 
-    def run_blocking(self, quick: bool = True) -> None:
-        """Compute in the calling thread and draw (headless export)."""
+    def run_blocking(self, quick: bool = True) -> str:
+        """Compute in the calling thread and draw (headless export). Returns "" when done,
+        else why it failed (said in the tab as a failed live run is; the previous result
+        is kept)."""
         ctx = self._context()
         if self.uses_live_weights() and ctx.local_params is not None:
             ctx = ctx.with_weights(ctx.local_params())
-        result = self.compute(ctx, lambda d, t, s: None, lambda: False, quick, None)
+        try:
+            result = self.compute(ctx, lambda d, t, s: None, lambda: False, quick, None)
+        except Exception as e:  # as ExperimentRunner does for a live run
+            summary = f"{type(e).__name__}: {e}"
+            self.status.setText(f"failed: {summary}")
+            self.status.setToolTip(traceback.format_exc())
+            return summary
         if result is not None:
             self.result = result
             self.draw(result)
             self.fit_canvas()
+        return ""
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         if not self._active:

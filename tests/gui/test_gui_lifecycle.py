@@ -340,3 +340,45 @@ def test_every_array_in_a_snapshot_the_window_holds_is_read_only(qtbot):
     with pytest.raises(ValueError, match="read-only"):
         window.last_snapshot.surface.Z[0, 0] = 0.0
     close_window(window)
+
+
+def test_menus_from_the_action_table_keep_their_names_shortcuts_and_entries(qtbot, tmp_path):
+    """The menus built from gui.actions.MENUS: every action found by its objectName with its
+    shortcut; a preset applies; a saved configuration appears first in the recent menu and
+    loads from there."""
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMenu
+
+    from gui.actions import MENUS, Action
+
+    window = open_window(qtbot, small_config())
+    start_training(qtbot, window)
+    titles = [m.title() for m in window.menuBar().findChildren(QMenu) if m.parent() is not None]
+    for title, entries in MENUS:
+        assert title in titles
+        for spec in (e for e in entries if isinstance(e, Action)):
+            action = window.findChild(QAction, spec.name)
+            assert action is window.actions[spec.name], spec.name
+            assert action.text() == spec.text and action.shortcut().toString() == spec.shortcut
+    for name, key in (("runAction", "Space"), ("stepAction", "S"), ("exportAction", "Ctrl+E")):
+        assert window.findChild(QAction, name).shortcut().toString() == key
+    assert str(window.error_log.path) in window.actions["openLogFolderAction"].toolTip()
+
+    presets = window.findChild(QMenu, "presetsMenu")
+    assert len(presets.actions()) >= 5
+    window.findChild(QAction, "preset_plain_sgd").trigger()
+    wait_snapshot(qtbot, window, lambda s: s.batch_size == 1)
+    assert child(window, QSpinBox, "batchSizeSpin").value() == 1
+
+    recent = window.findChild(QMenu, "recentMenu")
+    assert not recent.isEnabled()  # nothing yet: presets are not remembered
+    saved = tmp_path / "mine.json"
+    type_into(qtbot, child(window, QSpinBox, "batchSizeSpin"), "8")
+    wait_snapshot(qtbot, window, lambda s: s.batch_size == 8)
+    assert window.save_config_file(str(saved))
+    assert recent.isEnabled() and recent.actions()[0].text() == str(saved)
+    window.findChild(QAction, "preset_plain_sgd").trigger()
+    wait_snapshot(qtbot, window, lambda s: s.batch_size == 1)
+    recent.actions()[0].trigger()
+    wait_snapshot(qtbot, window, lambda s: s.batch_size == 8)
+    close_window(window)
