@@ -161,11 +161,13 @@ class Undrawn:
 
 
 class Recording:
-    """While active, the window's Record runs (the whole window, .mp4, 30 fps)."""
+    """While active, the window's Record runs (the whole window, .mp4, 30 fps); frames from
+    the backing store (the offscreen default) or by ``QWidget.grab`` (the desktop default)."""
 
-    def __init__(self, window, target: str = "window") -> None:
+    def __init__(self, window, target: str = "window", from_backing_store: bool = True) -> None:
         self.window = window
         self.target = target
+        self.from_backing_store = from_backing_store
         self.folder = tempfile.mkdtemp(prefix="bench_record_")
         self.path = os.path.join(self.folder, "bench.mp4")
         self.frames = self.dropped = 0
@@ -175,6 +177,7 @@ class Recording:
 
     def __enter__(self) -> Recording:
         rec = self.window.recorder
+        rec.from_backing_store = self.from_backing_store
         if not rec.start(self.path, self.target):
             why = self.window.statusBar().currentMessage()
             raise RuntimeError(f"recording did not start: {why}")
@@ -197,3 +200,73 @@ def encoder_threads_cpu(proc) -> float:
     """CPU seconds of this process's threads other than the calling one (psutil)."""
     me = threading.get_native_id()
     return sum(t.user_time + t.system_time for t in proc.threads() if t.id != me)
+
+
+def record_snapshots(config, n: int = 90, warm: int = 100) -> list:
+    """``n`` detailed snapshots of a session trained in this process (a surface every 15
+    steps when due), after ``warm`` steps: the same frames for every replay."""
+    from core import Session
+
+    s = Session(config)
+    snaps = []
+    for i in range(warm + 3 * n):
+        if i % 15 == 0 and s.needs_surface():
+            s.compute_surface()
+        snap = s.step(detail=i % 3 == 0)
+        if i >= warm and i % 3 == 0:
+            snaps.append(snap)
+    return snaps[:n]
+
+
+@dataclass
+class Replay:
+    """GUI-thread CPU ms per frame of the window's views and of the reference, frames
+    interleaved (one of each in turn, so that the machine's load weighs on both alike)."""
+
+    frames: int
+    window_ms: float
+    reference_ms: float
+    view_update_ms: dict
+
+    @property
+    def ratio(self) -> float:
+        return self.window_ms / self.reference_ms
+
+
+def replay(window, snaps: list, rng: np.random.Generator, app) -> Replay:
+    """Draw ``snaps`` in ``window``'s views (each view's ``show_snapshot``, then the event
+    loop paints what changed) alternating with frames of the reference scene; the window's
+    status bar and timers are not involved (the window should be paused)."""
+    ref = ReferenceScene(rng)
+    ref.widget.show()
+    views = window.views
+    upd = {name: 0.0 for name in views}
+
+    def window_frame(snap) -> float:
+        t0 = thread_cpu()
+        for name, v in views.items():
+            t = thread_cpu()
+            v.show_snapshot(snap)
+            upd[name] += thread_cpu() - t
+        app.processEvents()
+        return thread_cpu() - t0
+
+    def reference_frame() -> float:
+        t0 = thread_cpu()
+        ref.redraw()
+        app.processEvents()
+        return thread_cpu() - t0
+
+    for snap in snaps[:5]:  # warm: first layouts, caches
+        window_frame(snap)
+        reference_frame()
+    for name in upd:
+        upd[name] = 0.0
+    w_total = r_total = 0.0
+    body = snaps[5:]
+    for snap in body:
+        w_total += window_frame(snap)
+        r_total += reference_frame()
+    ref.widget.close()
+    n = max(len(body), 1)
+    return Replay(n, 1e3 * w_total / n, 1e3 * r_total / n, {k: 1e3 * v / n for k, v in upd.items()})

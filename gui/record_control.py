@@ -3,9 +3,11 @@
 Pressing Record (``recordButton``, Ctrl+Shift+R) asks where to save (.mp4 or .gif, the folder
 and format remembered in QSettings) and records until it is pressed again; the status bar
 shows the elapsed time and the size written. A 30 Hz timer grabs the target on the window's
-thread (``QWidget.grab``: the widget painted into a picture, whatever covers the window on
-screen) and hands the pixels to a ``BackgroundClip``, which encodes them in a thread of its own
-(PyAV's x264 at the "veryfast" preset, one thread: the other core stays with training). A
+thread when the window has redrawn since the last frame (``QWidget.grab``: the widget painted
+into a picture, whatever covers the window on screen; on the offscreen platform a copy of the
+backing store) and hands the pixels to a ``BackgroundClip``, which encodes them in a thread of
+its own (PyAV's x264 at the "ultrafast" preset, one thread: the other core stays with
+training). A
 frame carries its time, so the clip plays in real time even when a grab comes late; when the
 encoder falls behind, frames are dropped, never queued without bound.
 
@@ -21,8 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -36,10 +38,13 @@ from PySide6.QtWidgets import (
 from .recorder import BackgroundClip, ClipWriter, RecordError, clip_format, qimage_to_bgra
 
 RECORD_FPS = 30
-#: x264 for live recording: "veryfast" encodes a window frame in a few ms; one thread leaves
-#: the other core to training (benchmarks/bench_gui.py --record measures the cost)
-LIVE_PRESET = "veryfast"
+#: x264 for live recording: "ultrafast" encodes a 1600 x 1000 window frame in ~3 ms (the
+#: default preset ~60 ms, "veryfast" ~4-25 ms); one thread leaves the other core to training
+#: (benchmarks/bench_gui.py, section 9, measures the cost)
+LIVE_PRESET = "ultrafast"
 LIVE_THREADS = 1
+#: while nothing is redrawn (paused), a frame at most this often (seconds)
+IDLE_FRAME_S = 0.5
 FILTERS = {"mp4": "MP4 video, H.264 (*.mp4)", "gif": "GIF animation (*.gif)"}
 STATUS_MS = 250  #: how often the elapsed time and size are refreshed
 
@@ -85,6 +90,35 @@ def ask_clip_path(parent: QWidget, settings: Callable, stem: str) -> str | None:
     s.setValue("record/folder", os.path.dirname(os.path.abspath(path)))
     s.setValue("record/format", Path(path).suffix.lower().lstrip("."))
     return path
+
+
+def fully_shown(widget: QWidget) -> bool:
+    """True if no ancestor clips ``widget`` (a view scrolled partly out of sight is not:
+    the backing store holds other widgets where it is hidden)."""
+    top_left, w = QPoint(0, 0), widget
+    while not w.isWindow() and w.parentWidget() is not None:
+        top_left = w.mapToParent(top_left)
+        w = w.parentWidget()
+        if not w.rect().contains(QRect(top_left, widget.size())):
+            return False
+    return True
+
+
+def grab_image(widget: QWidget, from_backing_store: bool) -> QImage:
+    """The pixels of ``widget`` as shown. ``from_backing_store``: copy them from the window's
+    backing store (QScreen.grabWindow: no repaint, ~2 ms for a 1600 x 1000 window), which is
+    exact on the offscreen platform for a widget no ancestor clips; otherwise (and if that
+    fails) ``QWidget.grab`` paints the widget again into a picture (as much work as a
+    repaint, but right whatever covers the window on the desktop)."""
+    if from_backing_store and fully_shown(widget):
+        win = widget.window()
+        screen = widget.screen()
+        if screen is not None and win.windowHandle() is not None:
+            pos = widget.mapTo(win, QPoint(0, 0)) if widget is not win else QPoint(0, 0)
+            px = screen.grabWindow(win.winId(), pos.x(), pos.y(), widget.width(), widget.height())
+            if not px.isNull() and px.width() >= widget.width():
+                return px.toImage()
+    return widget.grab().toImage()
 
 
 def record_animation(
@@ -171,6 +205,11 @@ class RecordControl(QObject):
         self._widget: QWidget | None = None
         self._t0 = 0.0
         self._last_pts = -1
+        self._last_drawn: int | None = None  # window.redraw_count at the last frame
+        self._last_frame_t = 0.0
+        #: frames from the window's backing store (see grab_image); by default where that is
+        #: exact: the offscreen platform (headless, tests, benchmarks)
+        self.from_backing_store = QGuiApplication.platformName() == "offscreen"
         self.grab_ms: list[float] = []  #: window-thread time per frame grabbed (benchmarks)
         self.error_box: QMessageBox | None = None
         self._make_widgets()
@@ -282,6 +321,7 @@ class RecordControl(QObject):
         self._widget = self.target_widget()
         self._t0 = time.perf_counter()
         self._last_pts = -1
+        self._last_drawn = None
         self.grab_ms = []
         self._grab()
         self._tick.start()
@@ -303,9 +343,15 @@ class RecordControl(QObject):
         pts = round((t - self._t0) * self.fps)
         if pts <= self._last_pts or not widget.isVisible() or widget.width() < 2:
             return
-        frame = qimage_to_bgra(widget.grab().toImage())
+        # nothing redrawn since the last frame: the clip holds it (a frame now and then still
+        # catches what the user changes while training is paused)
+        drawn = getattr(self.window, "redraw_count", None)
+        if drawn == self._last_drawn and t - self._last_frame_t < IDLE_FRAME_S:
+            return
+        frame = qimage_to_bgra(grab_image(widget, self.from_backing_store))
         if clip.put(frame, pts):
             self._last_pts = pts
+            self._last_drawn, self._last_frame_t = drawn, t
         self.grab_ms.append((time.perf_counter() - t) * 1e3)
 
     def stop(self) -> None:

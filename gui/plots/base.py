@@ -160,9 +160,10 @@ def write_csv(path: str, header: list[str], rows: list[list]) -> None:
 
 
 def sticky_range(plot: pg.PlotItem, axis: str, lo: float, hi: float) -> None:
-    """Keep an axis range while the data fill at least 40 % of it and stay inside it; else
-    set it to the data plus 10 %. (Autoranging every frame makes the axes regenerate their
-    ticks every frame, most of a small plot's paint time.)"""
+    """Keep an axis range while the data fill at least 25 % of it and stay inside it; else
+    set it to the data plus 15 % each side, widened to a round step (a bound at 0 stays 0).
+    (Autoranging every frame makes the axes regenerate their ticks every frame, most of a
+    small plot's paint time.)"""
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return
     if hi <= lo:
@@ -171,13 +172,25 @@ def sticky_range(plot: pg.PlotItem, axis: str, lo: float, hi: float) -> None:
     vb.enableAutoRange(axis=axis, enable=False)
     cur_lo, cur_hi = vb.viewRange()[0 if axis == "x" else 1]
     width = cur_hi - cur_lo
-    if cur_lo <= lo and hi <= cur_hi and (hi - lo) >= 0.4 * width:
+    if cur_lo <= lo and hi <= cur_hi and (hi - lo) >= 0.25 * width:
         return
-    pad = 0.1 * (hi - lo)
+    # a new range with room to move in, on a round step: it then lasts for many frames
+    pad = 0.15 * (hi - lo)
+    step = nice_step((hi - lo + 2 * pad) / 10)
+    new_lo = np.floor((lo - pad) / step) * step if lo != 0 else 0.0
+    new_hi = np.ceil((hi + pad) / step) * step if hi != 0 else 0.0
+    if new_hi <= new_lo:
+        new_lo, new_hi = lo - pad, hi + pad
     if axis == "x":
-        vb.setXRange(lo - pad, hi + pad, padding=0)
+        vb.setXRange(new_lo, new_hi, padding=0)
     else:
-        vb.setYRange(lo - pad, hi + pad, padding=0)
+        vb.setYRange(new_lo, new_hi, padding=0)
+
+
+def nice_step(x: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at least ``x`` > 0."""
+    e = 10.0 ** np.floor(np.log10(x))
+    return float(next((m * e for m in (1, 2, 5) if m * e >= x * (1 - 1e-9)), 10 * e))
 
 
 def make_wrapping(label: pg.LabelItem, plot: pg.PlotItem | None = None) -> None:
@@ -196,7 +209,16 @@ def make_wrapping(label: pg.LabelItem, plot: pg.PlotItem | None = None) -> None:
         natural = item.boundingRect().width()
         if 20 < width < natural:
             item.setTextWidth(width)
+        # The height only grows while the width stays: a text whose wrapped lines come and go
+        # from frame to frame would otherwise lay the whole view out again each time (and
+        # re-render every axis in it).
         h = label.itemRect().height()
+        if getattr(label, "_bs_for_width", None) == round(width):
+            h = max(h, label._bs_height)
+        label._bs_for_width, label._bs_height = round(width), h
+        if getattr(label, "_bs_min", None) == (min(natural, 40.0), h):
+            return  # nothing the layout needs to know
+        label._bs_min = (min(natural, 40.0), h)
         label.setMinimumWidth(min(natural, 40.0))
         label.setMinimumHeight(h)
         label._sizeHint = {

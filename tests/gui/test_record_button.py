@@ -28,19 +28,19 @@ def save_dialog(monkeypatch):
     return answers, offered
 
 
-def _record_for(qtbot, window, start, stop, ms: int = 1200):
-    """Start with ``start()``, let the window train ``ms``, stop with ``stop()``; wait for the
-    file; the RecordControl's last clip frames."""
+def _record_for(qtbot, window, start, stop, frames: int = 6):
+    """Start with ``start()``, let the window train until ``frames`` frames are encoded,
+    stop with ``stop()``; wait for the file. Returns (path written, frames encoded)."""
     rec = window.recorder
     start()
     qtbot.waitUntil(lambda: rec.recording, timeout=5000)
     qtbot.waitUntil(lambda: "REC" in rec.label.text(), timeout=5000)
+    writer = rec.clip.writer  # counts what was encoded
+    qtbot.waitUntil(lambda: writer.frames >= frames, timeout=30000)
     with qtbot.waitSignal(rec.finished, timeout=20000) as done:
-        qtbot.wait(ms)
-        frames = rec.clip.writer  # the writer counts what was encoded
         stop()
     assert not rec.recording
-    return done.args[0], frames.frames
+    return done.args[0], writer.frames
 
 
 def test_button_records_the_window_to_mp4(qtbot, make_window, save_dialog, tmp_path):
@@ -51,7 +51,7 @@ def test_button_records_the_window_to_mp4(qtbot, make_window, save_dialog, tmp_p
     button = child(window, QToolButton, "recordButton")
     click = lambda: qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # noqa: E731
     written, n = _record_for(qtbot, window, click, click)
-    assert written == path and n >= 5
+    assert written == path and n >= 6
     first = offered[0].rsplit("/", 1)[-1]
     assert first.startswith("batchscope-window-") and first.endswith(".mp4")  # default name
     with av.open(path) as c:
@@ -75,6 +75,7 @@ def test_shortcut_records_one_view_to_gif(qtbot, make_window, save_dialog, tmp_p
     path = str(tmp_path / "surface.gif")
     answers.append(path)
     window.recorder.target_actions["loss_surface"].trigger()  # the button's menu
+    window.recorder.from_backing_store = False  # frames by QWidget.grab, as on a desktop
     view = window.views["loss_surface"]
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
@@ -101,7 +102,7 @@ def test_diverging_run_clip_still_finishes(qtbot, make_window, tmp_path):
     window = make_window(small_config(lr=50.0), run=True)
     path = str(tmp_path / "boom.mp4")
     rec = window.recorder
-    _record_for(qtbot, window, lambda: rec.start(path), rec.stop, ms=1500)
+    _record_for(qtbot, window, lambda: rec.start(path), rec.stop, frames=4)
     assert window.newest_snapshot.diverged
     with av.open(path) as c:
         assert len(list(c.decode(video=0))) >= 2
@@ -149,3 +150,22 @@ def test_race_exports_its_animation(qtbot, make_window, tmp_path):
     # the whole result is drawn again afterwards
     full = race.result.runs[0].path
     assert len(race.paths[0].getData()[0]) == len(full)
+
+
+def test_backing_store_frame_is_what_grab_paints(qtbot, window):
+    from gui.record_control import grab_image
+    from gui.recorder import qimage_to_bgra
+
+    window.step_once()
+    qtbot.waitUntil(lambda: window.redraw_count > 0, timeout=15000)
+    for widget in (window, window.views["loss_matrix"]):
+
+        def agree(widget=widget):
+            # once the window has settled (the surface and its redraw arrive meanwhile)
+            fast = qimage_to_bgra(grab_image(widget, True))
+            slow = qimage_to_bgra(grab_image(widget, False))
+            assert fast.shape == slow.shape == (widget.height(), widget.width(), 4)
+            same = (fast[..., :3] == slow[..., :3]).all(axis=2).mean()
+            assert same > 0.99, f"{widget.objectName()}: only {same:.1%} of the pixels agree"
+
+        qtbot.waitUntil(agree, timeout=15000)
