@@ -360,6 +360,7 @@ class ControlPanel(QWidget):
             button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
         button.toggled.connect(fold)
+        self.more_button = button
         v.addWidget(button)
         v.addWidget(inner)
         return box
@@ -443,6 +444,8 @@ class ControlPanel(QWidget):
         if lab is None and SETTING.get(name, SETTING["dataset"]).group == CSV:
             lab = self.errors.get("dataset")  # a CSV file or its columns: under Dataset
         if lab is not None:
+            if SETTING.get(name) is not None and SETTING[name].group == MORE:
+                self.more_button.setChecked(True)  # unfold: the reason must be seen
             lab.setText(message)
             lab.setVisible(True)
 

@@ -408,6 +408,10 @@ def test_a_refusal_blamed_on_another_setting_ends_the_pending_edit(qtbot):
     assert panel.pending == {} and not spin.property("pending") and spin.value() == 1280
     assert child(panel, QLabel, "batchSizeError").text().startswith("32 is larger")
     assert panel.config == Config()
+    panel.show()
+    more = child(panel, QLabel, "noiseError").parentWidget()
+    assert not more.isVisible()  # "More settings" is folded ...
     assert not panel.request({"noise": -1.0})  # refused at the widget: nothing pending
     assert panel.pending == {}
     assert child(panel, QLabel, "noiseError").text() == "must be >= 0.0 and <= 100 (got -1.0)"
+    assert more.isVisible() and child(panel, QLabel, "noiseError").isVisible()  # ... unfolds
