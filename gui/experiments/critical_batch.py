@@ -61,7 +61,7 @@ class CriticalBatchView(ExperimentView):
     )
 
     def build(self, canvas) -> None:
-        self.info = WrappedLabel("Press Run to measure (about 10 s at the default settings).")
+        self.info = WrappedLabel("Press Run to measure (several seconds at the default settings).")
         self.plots: list[pg.PlotItem] = []
         self.points, self.curves = [], []
         self.crit_lines, self.noise_lines = [], []
