@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core import Session
 from core.config import Config, ConfigError
-from core.csv_data import _NUMBER, MAX_MESSAGE, load_table, read_table
+from core.csv_data import _NUMBER, MAX_MESSAGE, MIN_ROWS, load_table, read_table
 from core.data import load_csv, make_dataset
 
 HEADER = "a,b,c,y"
@@ -328,20 +328,25 @@ def test_fuzz_tables_of_numbers(tmp_path, rows, quote, crlf):
     text = ",".join(f"c{j}" for j in range(k)) + end
     text += "".join(",".join(cell(c) for c in r) + end for r in rows)
     path = write(tmp_path, text, "t.csv")
+    # a row of empty cells is skipped like a blank line; rows keep their physical line
+    kept = [(i, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
     # the input columns are read first, then the target (the last column)
     bad = [
         (i, j)
         for cols in (range(k - 1), [k - 1])
-        for i, r in enumerate(rows)
+        for i, r in kept
         for j in cols
         if not (_NUMBER.fullmatch(r[j]) and np.isfinite(float(r[j])))
     ]
     try:
         X, T = load_csv(path, task="regression")
     except ConfigError as e:
+        if len(kept) < MIN_ROWS:
+            assert f"at least {MIN_ROWS}" in e.message  # too few rows is said first
+            return
         assert bad, e.message  # refused only for a real reason
         assert f"line {bad[0][0] + 2}:" in e.message  # the first bad row's physical line
         return
-    assert not bad
-    expect = np.array([[float(c) for c in r] for r in rows])
+    assert not bad and len(kept) >= MIN_ROWS
+    expect = np.array([[float(c) for c in r] for _, r in kept])
     np.testing.assert_array_equal(np.hstack([X, T]), expect)
