@@ -223,8 +223,7 @@ def loss_grid(
     views = (net.views(plane.origin), net.views(plane.d1), net.views(plane.d2))
     base = _first_layer(np.asarray(X, dtype=dtype), views, dtype)
     Ws = _later_layers(views, dtype)
-    per_point = X.shape[0] * (max(net.layer_sizes[1:]) + 1) * np.dtype(dtype).itemsize
-    c = int(max(1, min(n_pts, chunk_bytes // max(1, per_point))))
+    c = _points_per_chunk(net, X.shape[0], n_pts, dtype, chunk_bytes)
     Z = np.empty(n_pts)
     Tc = T.astype(dtype)
 
@@ -246,6 +245,13 @@ def loss_grid(
     if not _run_chunks(run, list(range(0, n_pts, c)), threads):
         return None
     return alphas, betas, Z.reshape(res, res)
+
+
+def _points_per_chunk(net: MLP, n_samples: int, n_pts: int, dtype, chunk_bytes: int) -> int:
+    """Grid points per chunk so that one chunk's widest activations stay near ``chunk_bytes``
+    (at least one point, at most all ``n_pts``)."""
+    per_point = n_samples * (max(net.layer_sizes[1:]) + 1) * np.dtype(dtype).itemsize
+    return int(max(1, min(n_pts, chunk_bytes // max(1, per_point))))
 
 
 def _first_layer(Xd: np.ndarray, views, dtype) -> np.ndarray:
