@@ -117,32 +117,12 @@ class MainWindow(QMainWindow):
         self.controls_dock = self._build_controls_dock()
         self._build_help_docks()
         self._build_status_bar()
-        self.config_files = ConfigFiles(self, remember)
-        self.actions = build_menus(
-            self,
-            {
-                "presets": self.config_files.add_presets_menu,
-                "recent": self.config_files.add_recent_menu,
-                "dataset": self._add_dataset_menu,
-                "docks": self._add_dock_toggles,
-            },
-        )
-        self.run_action = self.actions["runAction"]
-        self.recorder = RecordControl(self, settings)  # the Rec button in the status bar
-        self.recorder.bind_action(self.actions["recordAction"])
+        self._build_menus()
         self.worker_thread = WorkerThread(self.session)
         self.worker = self.worker_thread.worker
         self._connect_worker()
         self._connect_controls()
-        # Redraws are throttled, not clocked: a snapshot arriving when a frame is due is drawn
-        # at once; one arriving sooner arms a single-shot timer until the frame is due. About
-        # 30 redraws a second at most, and none lost to a timer that ticks just before a
-        # snapshot arrives.
-        self.timer = QTimer(self)
-        self.timer.setSingleShot(True)
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.timeout.connect(self._redraw)
-        self._next_redraw = 0.0
+        self.timer = self._redraw_timer()
         self._first_geometry(remember)
         self.worker_thread.start()
         if run:
@@ -249,6 +229,34 @@ class MainWindow(QMainWindow):
             sb.addPermanentWidget(label)
         self.step_label, self.loss_label = labels["step"], labels["loss"]
         self.speed_label, self.state_label = labels["speed"], labels["state"]
+
+    def _build_menus(self) -> None:
+        """The menus from the action table (gui.actions), the Rec button in the status bar."""
+        self.config_files = ConfigFiles(self, self._remember)
+        self.actions = build_menus(
+            self,
+            {
+                "presets": self.config_files.add_presets_menu,
+                "recent": self.config_files.add_recent_menu,
+                "dataset": self._add_dataset_menu,
+                "docks": self._add_dock_toggles,
+            },
+        )
+        self.run_action = self.actions["runAction"]
+        self.recorder = RecordControl(self, settings)  # the Rec button in the status bar
+        self.recorder.bind_action(self.actions["recordAction"])
+
+    def _redraw_timer(self) -> QTimer:
+        """Redraws are throttled, not clocked: a snapshot arriving when a frame is due is
+        drawn at once; one arriving sooner arms this single-shot timer until the frame is
+        due. About 30 redraws a second at most, and none lost to a timer that ticks just
+        before a snapshot arrives."""
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.timeout.connect(self._redraw)
+        self._next_redraw = 0.0
+        return timer
 
     def _add_dataset_menu(self, menu) -> None:
         self.csv_menu = CsvMenu(self, menu, remember=self._remember)
