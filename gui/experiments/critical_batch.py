@@ -99,16 +99,19 @@ class CriticalBatchView(ExperimentView):
             symbolPen=pg.mkPen("k", width=1),
         )  # fmt: skip
         # the fit's asymptotes, S -> S_min (B large) and E -> E_min (B small), dotted grey:
-        # S_min and E_min in panel 1 (horizontal, vertical), S_min in 2, E_min in 3
+        # S_min and E_min in panel 1 (horizontal, vertical), S_min in 2, E_min in 3; each
+        # label where the curve is far (position along the line, text anchor)
         self.asymptotes = []
-        for plot, angle, text in (
-            (self.plots[0], 0, "S_min"), (self.plots[0], 90, "E_min"),
-            (self.plots[1], 0, "S_min"), (self.plots[2], 0, "E_min"),
-        ):  # fmt: skip
+        for plot, angle, text, pos, anchor in (
+            (self.plots[0], 0, "S_min", 0.08, (0, 1)),
+            (self.plots[0], 90, "E_min", 0.25, (0, 1)),
+            (self.plots[1], 0, "S_min", 0.08, (0, 1)),
+            (self.plots[2], 0, "E_min", 0.92, (1, 1)),
+        ):
             line = pg.InfiniteLine(
                 0, angle=angle, pen=pg.mkPen(style.GREY, width=1, style=Qt.PenStyle.DotLine),
-                label=text, labelOpts={"position": 0.9 if angle else 0.08, "color": style.GREY,
-                                       "anchors": [(0, 1), (0, 1)]},
+                label=text, labelOpts={"position": pos, "color": style.GREY,
+                                       "anchors": [anchor, anchor]},
             )  # fmt: skip
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
