@@ -292,7 +292,7 @@ class Session:
             if not rebuild:
                 self.sampler = MinibatchSampler(new_data.n_train, rng_for(new.seed, "sampler"))
                 self._use_samples(new_data)
-                self._last_idx = self.sampler.next(min(new.batch_size, new_data.n_train))
+                self._last_idx = self.sampler.next(new.batch_size)  # <= n_train: Config.validate
             msgs.append(f"data: {new.dataset} ({new_data.n_train} training samples)")
         if rebuild:
             self._build_network()
@@ -498,7 +498,7 @@ class Session:
 
     def _sharpness_batch(self) -> tuple[np.ndarray, np.ndarray]:
         """The fixed training batch lambda_max is tracked on: the first B training samples."""
-        b = min(self.config.batch_size, self.data.n_train)
+        b = self.config.batch_size  # <= n_train: Config.validate
         return self.data.X_train[:b], self.data.T_train[:b]
 
     def _measure_sharpness(self) -> None:

@@ -167,7 +167,7 @@ def _misconception(config, params, steps, quick, progress, cancel):
     opt = make_optimizer(config.optimizer, net.n_params, config.lr, config.momentum)
     sampler = MinibatchSampler(data.n_train, rng_for(config.seed, "sampler"))
     trainer = Trainer(net, opt, sampler, data.X_train, data.T_train, objective_for(config, data))
-    B = min(config.batch_size, data.n_train)
+    B = config.batch_size  # <= n_train: Config.validate
     every = max(1, steps // 100)
     rec = _Comparisons(net, data, trainer.objective, cancel)
     for step in range(steps + 1):

@@ -113,7 +113,7 @@ def run_reductions_lab(
 def _lab(config: Config, data, net: MLP, quick: bool, progress, cancel) -> ReductionsResult:
     check(cancel)
     rng = rng_for(config.seed, "reductions_lab")
-    B = min(config.batch_size, data.n_train)
+    B = config.batch_size  # <= n_train: Config.validate
     idx = rng.permutation(data.n_train)[:B]
     X, T = data.X_train[idx], data.T_train[idx]
     v = np.asarray(config.output_weight_vector(data.n_out))
