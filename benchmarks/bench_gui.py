@@ -940,6 +940,27 @@ def bench_compare(window, vt: ViewTimer, clock: ThreadClock, d: Durations) -> di
 
 def report_compare(live: Period, c: dict) -> bool:
     """Sections 8 and 9, and the issue-13 targets; True if all are met."""
+    ratio, live_ratio = report_drawing(live, c)
+    rec_ratio, grab_ratio, undrawn_ratio = report_recording(live, c)
+    checks = [
+        (f"GUI ms per redraw / reference <= {MAX_OVER_REFERENCE:g} (replay)",
+         ratio <= MAX_OVER_REFERENCE, f"{ratio:.2f} (live: {live_ratio:.2f})"),
+        (f"redraws/s >= {MIN_REDRAWS_ISSUE13:g}", live.redraws_per_s >= MIN_REDRAWS_ISSUE13,
+         f"{live.redraws_per_s:.1f}/s"),
+        (f"live steps/s >= {MIN_LIVE_OVER_UNDRAWN:.0%} of undrawn",
+         undrawn_ratio >= MIN_LIVE_OVER_UNDRAWN, f"{undrawn_ratio:.2f}"),
+        ("recording at 30 fps slows training by <= 1/3", rec_ratio >= MIN_RECORDING_OVER_LIVE,
+         f"{rec_ratio:.2f} of live (QWidget.grab: {grab_ratio:.2f})"),
+    ]  # fmt: skip
+    section("Targets of issue 13")
+    width = max(len(x[0]) for x in checks)
+    for name, ok, figure in checks:
+        print(f"  {'PASS' if ok else 'MISS'}  {name.ljust(width)}  {figure}")
+    return all(ok for _, ok, _ in checks)
+
+
+def report_drawing(live: Period, c: dict) -> tuple[float, float]:
+    """Section 8; (best replay ratio, live ratio) of GUI CPU per frame, window / reference."""
     from bench_drawing import window_cost
 
     section("8. Drawing cost against a plain pyqtgraph scene (same run)")
@@ -967,9 +988,13 @@ def report_compare(live: Period, c: dict) -> bool:
         f"\n  live ratio window / reference: {live_ratio:.2f} (GUI CPU), {wall_ratio:.2f} "
         "(update+paint)"
     )
-    ratio = min(r.ratio for r in c["replays"])
     print(f"  the reference: {REF_DESC}")
+    return min(r.ratio for r in c["replays"]), live_ratio
 
+
+def report_recording(live: Period, c: dict) -> tuple[float, float, float]:
+    """Section 9; steps/s ratios (recording from the backing store / live, with
+    QWidget.grab / live, live / undrawn)."""
     section("9. Recording: the window live with and without Record (30 fps .mp4), same run")
     rp, l2, un, rec = c["recording"], c["live2"], c["undrawn"], c["rec"]
     rg, rec_g = c["recording_grab"], c["rec_grab"]
@@ -994,21 +1019,7 @@ def report_compare(live: Period, c: dict) -> bool:
         f"  recording / live steps/s: {rec_ratio:.2f} (with QWidget.grab: {grab_ratio:.2f}); "
         f"live / undrawn: {undrawn_ratio:.2f}"
     )
-    checks = [
-        (f"GUI ms per redraw / reference <= {MAX_OVER_REFERENCE:g} (replay)",
-         ratio <= MAX_OVER_REFERENCE, f"{ratio:.2f} (live: {live_ratio:.2f})"),
-        (f"redraws/s >= {MIN_REDRAWS_ISSUE13:g}", live.redraws_per_s >= MIN_REDRAWS_ISSUE13,
-         f"{live.redraws_per_s:.1f}/s"),
-        (f"live steps/s >= {MIN_LIVE_OVER_UNDRAWN:.0%} of undrawn",
-         undrawn_ratio >= MIN_LIVE_OVER_UNDRAWN, f"{undrawn_ratio:.2f}"),
-        ("recording at 30 fps slows training by <= 1/3", rec_ratio >= MIN_RECORDING_OVER_LIVE,
-         f"{rec_ratio:.2f} of live (QWidget.grab: {grab_ratio:.2f})"),
-    ]  # fmt: skip
-    section("Targets of issue 13")
-    width = max(len(x[0]) for x in checks)
-    for name, ok, figure in checks:
-        print(f"  {'PASS' if ok else 'MISS'}  {name.ljust(width)}  {figure}")
-    return all(ok for _, ok, _ in checks)
+    return rec_ratio, grab_ratio, undrawn_ratio
 
 
 REF_DESC = (
@@ -1075,7 +1086,7 @@ def report_targets(marks: dict, live: Period, bare: Bare, extremes: list[Period]
 
 
 # --------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="short periods: a smoke run (~20 s, figures rough)"
@@ -1090,7 +1101,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not guard None's reference count against the PySide6 6.12 leak (may abort)",
     )
-    opts = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
     d = QUICK if opts.quick else FULL
     t_start = time.perf_counter()
 

@@ -68,7 +68,8 @@ class BatchRaceView(ExperimentView):
         "takes smoother steps; small batches can still get further on the same samples."
     )
 
-    def build(self, canvas) -> None:
+    def _build_options(self) -> None:
+        """The batch sizes, the start, their error line and the animation's button."""
         self.sizes_edit = QLineEdit("1, 8, 32, all")
         self.sizes_edit.setObjectName("batchRaceSizesEdit")
         self.sizes_edit.setToolTip(
@@ -103,6 +104,9 @@ class BatchRaceView(ExperimentView):
         self.animation_button.setEnabled(False)
         self.animation_button.clicked.connect(lambda: export_animation_dialog(self, "race"))
         self.options.addWidget(self.animation_button)
+
+    def build(self, canvas) -> None:
+        self._build_options()
         self.info = WrappedLabel("Press Run to race.")
         s = self.surface_plot = pg.PlotItem(title="Paths on one loss surface (PCA plane)")
         s.setAspectLocked(True)  # both directions on the same scale
@@ -237,6 +241,10 @@ class BatchRaceView(ExperimentView):
             a, b = result.alphas, result.betas
             self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
         self.animation_button.setEnabled(complete)
+        self._show_summary(result, parts)
+
+    def _show_summary(self, result, parts: list[str]) -> None:
+        """The header: the set-up, the leader and each run's end."""
         lead = result.leader()
         if lead is None:
             verdict = "<b>every run diverged</b>: lower the learning rate"

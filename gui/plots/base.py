@@ -63,10 +63,10 @@ class ViewWidget(pg.GraphicsLayoutWidget):
                 item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def show_snapshot(self, snap: Snapshot) -> None:
-        """Draw ``snap``; a view not on screen (another tab shown) only keeps it and draws
-        it when it is shown again (or exported)."""
+        """Draw ``snap``; a view that a hidden parent keeps off screen (another tab shown)
+        only keeps it and draws it when it is shown again (or exported)."""
         self.snapshot = snap
-        if not self.isVisible():
+        if not self.isVisible() and not self.isHidden():
             self._stale = True
             return
         self._draw_now()

@@ -81,6 +81,23 @@ class LossMatrixPlot(ViewWidget):
         self.dldy_bar.setImageItem(self.dldy_image)
         self.addItem(self.dldy_bar, row=2, col=1)
         # --- per-sample losses (bars, left axis) and weights w_i (diamonds, their own axis)
+        b, wax = self._build_bars()
+        # one width for the left axes, so their labels line up; plain numbers (an SI prefix
+        # such as "x0.001" would rescale the losses)
+        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left"), wax):
+            axis.enableAutoSIPrefix(False)
+        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left")):
+            axis.setWidth(46)
+        d.setLabel("left", "output o")
+        self._clip_notes: list[str] = []
+        self._dldy_caption = ""
+        self._arrangement = ""
+        self._arrange("stack")
+        self._shape = None
+        self._m_top = self._d_top = self._w_top = None  # colour and weight scales shown
+
+    def _build_bars(self):
+        """The per-sample losses L_i (bars) and weights w_i (diamonds on their own axis)."""
         b = self.bar_plot = self.addPlot(row=3, col=0)
         b.setLabel("bottom", "sample i (a column of M)")
         b.setLabel("left", coloured("L<sub>i</sub>", style.BLUE))
@@ -99,19 +116,7 @@ class LossMatrixPlot(ViewWidget):
             size=6, symbol="d", brush=pg.mkBrush(style.RED), pen=style.NO_PEN
         )
         self.w_view.addItem(self.weight_curve)
-        # one width for the left axes, so their labels line up; plain numbers (an SI prefix
-        # such as "x0.001" would rescale the losses)
-        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left"), wax):
-            axis.enableAutoSIPrefix(False)
-        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left")):
-            axis.setWidth(46)
-        d.setLabel("left", "output o")
-        self._clip_notes: list[str] = []
-        self._dldy_caption = ""
-        self._arrangement = ""
-        self._arrange("stack")
-        self._shape = None
-        self._m_top = self._d_top = self._w_top = None  # colour and weight scales shown
+        return b, wax
 
     def _arrange(self, kind: str) -> None:
         """ "stack": M over dL/dY over the bars (a room of normal height); "side": M beside

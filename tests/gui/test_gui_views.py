@@ -132,3 +132,21 @@ def test_views_follow_the_newest_snapshot(drawn, qtbot):
     assert len(window.views["loss_curves"].batch.xData) == later.step
     # redraws are throttled: far fewer than the steps trained
     assert window.redraw_count < later.step
+
+
+def test_views_behind_another_tab_wait_and_draw_when_shown(window, qtbot):
+    """Views kept off screen by an experiment tab keep the newest snapshot without drawing it
+    (no work for nothing) and draw it as soon as their tab is shown again."""
+    curves = window.views["loss_curves"]
+    window.step_once()
+    qtbot.waitUntil(lambda: curves.snapshot is not None, timeout=15000)
+    window.tabs.setCurrentIndex(1)  # an experiment
+    assert not curves.isVisible() and not curves.isHidden()
+    before, shown = curves.snapshot.step, curves.batch.xData
+    window.step_once()
+    qtbot.waitUntil(lambda: curves.snapshot.step > before, timeout=15000)
+    assert curves._stale  # kept, not drawn
+    assert curves.batch.xData is shown
+    window.tabs.setCurrentIndex(0)
+    assert curves.isVisible() and not curves._stale  # drawn on showing
+    assert curves.batch.xData[-1] == curves.snapshot.step
