@@ -79,7 +79,7 @@ __all__ = [
 REF_STEPS = 300  #: steps the full batch gets to define the target loss (quick: QUICK_REF_STEPS)
 QUICK_REF_STEPS = 100
 CHECKS = 64  #: loss checks before the expected crossing: S is read to 1/CHECKS of itself
-GRID_DOWN, GRID_UP = 10, 6  #: the rate grid: config.lr x 2^k, k = -GRID_DOWN .. GRID_UP
+GRID_DOWN, GRID_UP = 10, 8  #: the rate grid: config.lr x 2^k, k = -GRID_DOWN .. GRID_UP
 SAMPLE_SLACK = 2.0  #: a run may use this many times the samples of the next larger B
 
 

@@ -223,6 +223,8 @@ class CriticalBatchView(ExperimentView):
             f"batch's after {r.ref_steps} steps at lr {full.lr:g}) · lr per B: the best on a "
             f"× 2 grid"
         )
+        if full.lr >= r.lr_grid[-1]:
+            head += " (<b>the grid's largest rate: a larger one may be faster</b>)"
         missed = sorted(p.batch_size for p in r.points if not p.reached)
         if missed:
             head += f" · <b>B = {', '.join(map(str, missed))}: target not reached</b>"
