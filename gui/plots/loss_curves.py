@@ -98,6 +98,22 @@ class LossCurvePlot(ViewWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self._build_loss_panel()
+        self._build_gradient_panel()
+        self._build_sharpness_panel()
+        self._curv_rows: list[tuple[int, float, float | None]] = []
+        self._curv_run = None
+        #: the engine's whole lambda_max record when the window has it (headless rendering
+        #: trains the session in this process); otherwise the measurements the view saw
+        self.curvature_source: CurvatureSource | None = None
+        self._arrangement = ""
+        self._arrange("stacked")
+        self._log_y = False
+        self._events: tuple = ()
+
+    def _build_loss_panel(self) -> None:
+        """The top panel: the batch scalar, train and validation loss, the events' lines and
+        the off-scale note."""
         top = self.top = self.addPlot(row=0, col=0, axisItems={"left": LogAxisItem("left")})
         top.setLabel("left", "loss")
         top.showGrid(x=True, y=True, alpha=0.2)
@@ -110,6 +126,32 @@ class LossCurvePlot(ViewWidget):
         )
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
+        self.event_lines = []
+        for _ in range(N_EVENT_LINES):
+            ln = pg.InfiniteLine(
+                0,
+                angle=90,
+                pen=pg.mkPen(style.GREY, style=Qt.PenStyle.DotLine),
+                label="",
+                labelOpts={
+                    "position": 0.85,
+                    "color": style.GREY,
+                    "rotateAxis": (1, 0),
+                    "anchors": [(0, 0), (0, 0)],
+                },
+            )
+            ln.setVisible(False)
+            top.addItem(ln)
+            self.event_lines.append(ln)
+        # says where the loss left the plot when its y-range leaves out a spike
+        self.off_scale = pg.TextItem("", color=style.RED, anchor=(1, 0))
+        self.off_scale.setZValue(20)
+        top.addItem(self.off_scale, ignoreBounds=True)
+
+    def _build_gradient_panel(self) -> None:
+        """The middle panel: the gradient norm (left axis) and the noise scale (its own view
+        and right axis)."""
+        top = self.top
         bot = self.bottom = self.addPlot(
             row=1,
             col=0,
@@ -152,37 +194,6 @@ class LossCurvePlot(ViewWidget):
         self.noise.setDownsampling(auto=True, method="peak")
         self.noise.setClipToView(True)
         self.noise_view.addItem(self.noise)
-        self.event_lines = []
-        for _ in range(N_EVENT_LINES):
-            ln = pg.InfiniteLine(
-                0,
-                angle=90,
-                pen=pg.mkPen(style.GREY, style=Qt.PenStyle.DotLine),
-                label="",
-                labelOpts={
-                    "position": 0.85,
-                    "color": style.GREY,
-                    "rotateAxis": (1, 0),
-                    "anchors": [(0, 0), (0, 0)],
-                },
-            )
-            ln.setVisible(False)
-            top.addItem(ln)
-            self.event_lines.append(ln)
-        # says where the loss left the plot when its y-range leaves out a spike
-        self.off_scale = pg.TextItem("", color=style.RED, anchor=(1, 0))
-        self.off_scale.setZValue(20)
-        top.addItem(self.off_scale, ignoreBounds=True)
-        self._build_sharpness_panel()
-        self._curv_rows: list[tuple[int, float, float | None]] = []
-        self._curv_run = None
-        #: the engine's whole lambda_max record when the window has it (headless rendering
-        #: trains the session in this process); otherwise the measurements the view saw
-        self.curvature_source: CurvatureSource | None = None
-        self._arrangement = ""
-        self._arrange("stacked")
-        self._log_y = False
-        self._events: tuple = ()
 
     def _build_sharpness_panel(self) -> None:
         """The lowest panel: lambda_max (solid, dots at the measurements) and the stability
