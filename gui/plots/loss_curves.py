@@ -323,7 +323,9 @@ class LossCurvePlot(ViewWidget):
         """lambda_max against the optimiser's stability limit, in words and in the curves'
         colours (the panel's title; a placeholder before the first measurement)."""
         sh, cfg = snap.sharpness, snap.config
-        lam = _coloured("λmax" if sh is None else f"λmax {fmt(sh.lambda_max)}", LAMBDA_RGB)
+        lam = _coloured(
+            "λmax not measured yet" if sh is None else f"λmax {fmt(sh.lambda_max)}", LAMBDA_RGB
+        )
         lim = stability_limit(cfg.optimizer, cfg.lr, cfg.momentum)
         if lim is None:
             return f"{lam} · Adam: none drawn, its limit is on the preconditioned Hessian"
