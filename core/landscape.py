@@ -468,7 +468,6 @@ class Landscape:
         self._plane_ids = itertools.count(1)
         self._surface_ids = itertools.count(1)
         self.compute_seconds = 0.0  #: what the newest surface took
-        self.note = ""
         self.plane: Plane | None = None
         self.surface: Surface | None = None
         self.stale = True
@@ -608,9 +607,9 @@ class Landscape:
         self.stale = False
         return self.surface
 
-    def no_surface(self, why: str) -> None:
-        """Say why there is no live surface (and stop asking for one)."""
-        self.note = why
+    def no_surface(self) -> None:
+        """Stop asking for a surface: the network is too large for one within the time budget
+        (``surface_plan`` is (0, 0)); the window says so from the same plan."""
         self.stale = False
 
 

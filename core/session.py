@@ -241,11 +241,6 @@ class Session:
     def surface_compute_seconds(self) -> float:
         return self.landscape.compute_seconds
 
-    @property
-    def surface_note(self) -> str:
-        """Why there is no live surface ("" when there is one)."""
-        return self.landscape.note
-
     # ----------------------------------------------------------------- commands
     def apply(self, command) -> list[str]:
         """Carry out a command from ``core.commands``; returns messages for the status bar."""
@@ -747,12 +742,8 @@ class Session:
         res, n_samples = self.surface_plan()
         if res == 0:
             land.new_plane(cfg.plane, *directions)
-            land.no_surface(
-                f"no live surface: {self.net.n_params:,} parameters is too "
-                "many to evaluate a grid of them within the time budget"
-            )
+            land.no_surface()  # the window says why (gui.plots.loss_surface.no_surface_reason)
             return None
-        land.note = ""
         idx = self._surf_idx[:n_samples]
         X, T, kw = self.data.X_train[idx], self.data.T_train[idx], self.trainer.objective(idx)
 
