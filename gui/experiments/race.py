@@ -56,6 +56,18 @@ def _label(B: int, n: int) -> str:
     return f"B = {B}"
 
 
+def curves_of(run) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """A run's validation loss against steps, samples seen and time (ms), where it is finite
+    and positive (log axes), and the samples seen at those evaluations."""
+    ok = np.isfinite(run.val_loss) & (run.val_loss > 0)
+    xs = (
+        np.maximum(run.steps, 1),
+        np.maximum(run.samples_seen, 1),
+        np.maximum(1e3 * run.seconds, 1e-2),  # ms
+    )
+    return [(x[ok], run.val_loss[ok]) for x in xs], np.asarray(run.samples_seen)[ok]
+
+
 class BatchRaceView(ExperimentView):
     object_name = "batchRacePlot"
     file_stem = "batch_race"
@@ -219,14 +231,8 @@ class BatchRaceView(ExperimentView):
             if complete and len(run.path):
                 self.paths[k].setData(run.path[:, 0], run.path[:, 1])
                 self.ends[k].setData([run.path[-1, 0]], [run.path[-1, 1]])
-            ok = np.isfinite(run.val_loss) & (run.val_loss > 0)
-            xs = (
-                np.maximum(run.steps, 1),
-                np.maximum(run.samples_seen, 1),
-                np.maximum(1e3 * run.seconds, 1e-2),  # ms
-            )
-            for curve, x in zip(self.curves[k], xs):
-                curve.setData(x[ok], run.val_loss[ok])
+            for curve, (x, y) in zip(self.curves[k], curves_of(run)[0]):
+                curve.setData(x, y)
             end = f"val loss {fmt(run.val_loss[-1])}" + (
                 f" (stopped: diverging at step {run.diverged_at})" if run.diverged_at else ""
             )
@@ -282,17 +288,31 @@ class BatchRaceView(ExperimentView):
         result = self.result
         if result is None or not result.complete or not result.runs:
             return
-        runs = [run.path for run in result.runs[: len(RUN_COLOURS)]]
+        runs = result.runs[: len(RUN_COLOURS)]
+        for p in self.curve_plots:  # the axes of the whole race, held while it grows
+            p.disableAutoRange()
         try:
             for f in range(1, n_frames + 1):
-                for k, path in enumerate(runs):
-                    m = max(1, int(np.ceil(len(path) * f / n_frames)))
-                    if len(path):
-                        self.paths[k].setData(path[:m, 0], path[:m, 1])
-                        self.ends[k].setData([path[m - 1, 0]], [path[m - 1, 1]])
+                for k, run in enumerate(runs):
+                    self._grow_run(k, run, f / n_frames, result.samples_budget)
                 yield self.canvas
         finally:
+            for p in self.curve_plots:
+                p.enableAutoRange()
             self.draw(result)
+
+    def _grow_run(self, k: int, run, fraction: float, budget: int) -> None:
+        """Run ``k`` drawn up to ``fraction`` of its samples: its path (by stored points)
+        and its loss curves (the evaluations at no more samples)."""
+        path = run.path
+        if len(path):
+            m = max(1, int(np.ceil(len(path) * fraction)))
+            self.paths[k].setData(path[:m, 0], path[:m, 1])
+            self.ends[k].setData([path[m - 1, 0]], [path[m - 1, 1]])
+        curves, samples = curves_of(run)
+        shown = samples <= fraction * budget + 1e-9
+        for curve, (x, y) in zip(self.curves[k], curves):
+            curve.setData(x[shown], y[shown])
 
     def _seed(self) -> int:
         return self._context().config.seed if self._context else 0

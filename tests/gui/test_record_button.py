@@ -150,6 +150,14 @@ def test_race_exports_its_animation(qtbot, make_window, tmp_path):
     # the whole result is drawn again afterwards
     full = race.result.runs[0].path
     assert len(race.paths[0].getData()[0]) == len(full)
+    # a quarter of the way: every run's path and loss curves at a quarter of its samples
+    n_curve = len(race.curves[0][1].getData()[0])
+    frames = race.animation_frames(4)
+    next(frames)
+    assert len(race.paths[0].getData()[0]) < len(full)
+    assert 0 < len(race.curves[0][1].getData()[0]) < n_curve
+    frames.close()  # ends early: the whole result again
+    assert len(race.curves[0][1].getData()[0]) == n_curve
 
 
 def test_backing_store_frame_is_what_grab_paints(qtbot, window):
