@@ -74,8 +74,17 @@ def test_a_squeezed_dock_is_never_restored(make_window, qtbot):
     panel = second.controls
     dock = second.controls_dock
     assert dock.width() >= panel.minimumSizeHint().width()
-    for w in [*panel.findChildren(QAbstractSpinBox), *panel.findChildren(QPushButton)]:
-        need = w.minimumSizeHint().width()
-        assert w.width() >= need, f"{w.objectName()} is {w.width()} px wide, needs {need}"
-        right = w.mapTo(dock, w.rect().topRight()).x()
-        assert right <= dock.width(), f"{w.objectName()} runs past the dock's edge"
+    for folded in (True, False):  # "More settings" folded, then open
+        panel.more_button.setChecked(not folded)
+        qtbot.wait(50)
+        shown = [
+            w
+            for w in [*panel.findChildren(QAbstractSpinBox), *panel.findChildren(QPushButton)]
+            if w.isVisibleTo(panel)
+        ]
+        assert len(shown) >= 5
+        for w in shown:
+            need = w.minimumSizeHint().width()
+            assert w.width() >= need, f"{w.objectName()} is {w.width()} px wide, needs {need}"
+            right = w.mapTo(dock, w.rect().topRight()).x()
+            assert right <= dock.width(), f"{w.objectName()} runs past the dock's edge"
