@@ -45,6 +45,8 @@ LIVE_PRESET = "ultrafast"
 LIVE_THREADS = 1
 #: while nothing is redrawn (paused), a frame at most this often (seconds)
 IDLE_FRAME_S = 0.5
+#: a GIF is held in memory until it is written (~0.25 MB a frame): it stops after this long
+GIF_MAX_SECONDS = 60
 FILTERS = {"mp4": "MP4 video, H.264 (*.mp4)", "gif": "GIF animation (*.gif)"}
 STATUS_MS = 250  #: how often the elapsed time and size are refreshed
 
@@ -207,6 +209,7 @@ class RecordControl(QObject):
         self._last_pts = -1
         self._last_drawn: int | None = None  # window.redraw_count at the last frame
         self._last_frame_t = 0.0
+        self._note = ""  #: said with the "recorded" message (why it stopped by itself)
         #: frames from the window's backing store (see grab_image); by default where that is
         #: exact: the offscreen platform (headless, tests, benchmarks)
         self.from_backing_store = QGuiApplication.platformName() == "offscreen"
@@ -322,6 +325,7 @@ class RecordControl(QObject):
         self._t0 = time.perf_counter()
         self._last_pts = -1
         self._last_drawn = None
+        self._note = ""
         self.grab_ms = []
         self._grab()
         self._tick.start()
@@ -340,6 +344,10 @@ class RecordControl(QObject):
             self.stop()
             return
         t = time.perf_counter()
+        if clip.writer.kind == "gif" and t - self._t0 > GIF_MAX_SECONDS:
+            self._note = f" (a GIF stops after {GIF_MAX_SECONDS} s: record .mp4 for longer)"
+            self.stop()
+            return
         pts = round((t - self._t0) * self.fps)
         if pts <= self._last_pts or not widget.isVisible() or widget.width() < 2:
             return
@@ -395,6 +403,7 @@ class RecordControl(QObject):
         text = f"recorded {self.path}: {clock(seconds)}, {clip.frames} frames, {size}"
         if clip.dropped:
             text += f" ({clip.dropped} frames dropped: the encoder fell behind)"
+        text, self._note = text + self._note, ""
         self.label.setVisible(False)
         self.window.statusBar().showMessage(text, 10000)
         self._sync_button()

@@ -177,3 +177,18 @@ def test_backing_store_frame_is_what_grab_paints(qtbot, window):
             assert same > 0.99, f"{widget.objectName()}: only {same:.1%} of the pixels agree"
 
         qtbot.waitUntil(agree, timeout=15000)
+
+
+def test_gif_recording_stops_at_its_limit(qtbot, make_window, tmp_path, monkeypatch):
+    import gui.record_control as rc
+
+    monkeypatch.setattr(rc, "GIF_MAX_SECONDS", 0.6)  # a GIF is held in memory until written
+    window = make_window(small_config(), run=True)
+    rec = window.recorder
+    path = str(tmp_path / "long.gif")
+    with qtbot.waitSignal(rec.finished, timeout=20000):
+        assert rec.start(path, "loss_curves")
+    assert not rec.recording
+    assert "a GIF stops after 0.6 s" in window.statusBar().currentMessage()
+    with Image.open(path) as im:
+        assert im.n_frames >= 1
