@@ -40,6 +40,16 @@ class GradientSpreadPlot(ViewWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.info = self.addLabel("", row=0, col=0, colspan=2, justify="left", size="9pt")
+        self._build_scatter()
+        self._build_noise_panel()
+        self._build_histogram()
+        self._build_norms()
+        self._arrangement = "grid"
+        self._arrange("grid")
+        self._edges = np.linspace(-1, 1, N_BINS + 1)
+
+    def _build_scatter(self) -> None:
+        """The g_i in the plane of the mean gradient: samples, mean star, 2 sigma ellipse."""
         sc = self.scatter_plot = self.addPlot(row=1, col=0)
         sc.setLabel("bottom", "along ḡ")
         sc.setLabel("left", "across ḡ")
@@ -55,6 +65,9 @@ class GradientSpreadPlot(ViewWidget):
         self.samples = pg.ScatterPlotItem(size=7, brush=style.SAMPLE_BRUSH, pen=style.NO_PEN)
         sc.addItem(self.samples)
         self._one_sample = False
+
+    def _build_noise_panel(self) -> None:
+        """1/sqrt(B), measured: standard error of the mean gradient against B (log-log)."""
         # --- 1/sqrt(B), measured: standard error of the mean gradient against B (log-log)
         nb = self.noise_plot = self.addPlot(row=2, col=0)
         use_log_axes(nb, x=True, y=True)
@@ -82,6 +95,9 @@ class GradientSpreadPlot(ViewWidget):
             size="9pt",
         )
         self._noise_id = None
+
+    def _build_histogram(self) -> None:
+        """The cosines of the g_i with the mean, with it and against it."""
         h = self.hist_plot = self.addPlot(row=1, col=1)
         h.setLabel("left", "samples")
         h.setLabel("bottom", "cosine")
@@ -93,6 +109,9 @@ class GradientSpreadPlot(ViewWidget):
             [], [], stepMode="center", fillLevel=0, brush=style.BAR_AGAINST_BRUSH, pen=style.NO_PEN
         )
         h.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen(style.BLACK, width=1)))
+
+    def _build_norms(self) -> None:
+        """|g_i| per sample as bars (with the mean / against it) and |mean| as a line."""
         n = self.norm_plot = self.addPlot(row=2, col=1)
         self.set_title(
             n,
@@ -117,56 +136,12 @@ class GradientSpreadPlot(ViewWidget):
             0, angle=0, pen=pg.mkPen(style.RED, width=2, style=Qt.PenStyle.DashLine)
         )
         n.addItem(self.mean_norm)
-        self._arrangement = "grid"
-        self._arrange("grid")
-        self._edges = np.linspace(-1, 1, N_BINS + 1)
 
     def draw(self, snap: Snapshot) -> None:
         st = snap.stats
         B = snap.batch_size
         if snap.spread is not None:
-            xy = np.asarray(snap.spread)
-            one = len(xy) == 1
-            if one != self._one_sample:  # one sample: a ring around the star, not under it
-                self._one_sample = one
-                if one:
-                    self.samples.setSize(20)
-                    self.samples.setBrush(pg.mkBrush(None))
-                    self.samples.setPen(pg.mkPen(style.BLUE, width=2))
-                else:
-                    self.samples.setSize(7)
-                    self.samples.setBrush(style.SAMPLE_BRUSH)
-                    self.samples.setPen(style.NO_PEN)
-            self.samples.setData(xy[:, 0], xy[:, 1])
-            mx, my = snap.spread_mean
-            self.mean.setData([mx], [my])
-            ok = len(xy) > 2 and np.all(np.isfinite(xy))
-            if ok:
-                C = np.cov(xy.T)
-                vals, vecs = np.linalg.eigh(C)
-                ell = vecs @ (np.sqrt(np.maximum(vals, 0))[:, None] * 2 * _CIRCLE)
-                self.ellipse.setData(ell[0] + xy[:, 0].mean(), ell[1] + xy[:, 1].mean())
-            else:  # nothing from an earlier batch size may linger
-                self.ellipse.setData([], [])
-            ex, ey = self.ellipse.getData()
-            for k, (axis, e) in enumerate(zip("xy", (ex, ey))):
-                ev = np.asarray(e if e is not None and len(e) else [0.0])
-                lo = min(float(xy[:, k].min()), float(ev.min()), 0.0)
-                hi = max(float(xy[:, k].max()), float(ev.max()), 0.0)
-                sticky_range(self.scatter_plot, axis, lo, hi)
-            ell_txt = (
-                coloured("◯ 2σ", style.PURPLE)
-                if ok
-                else coloured("ellipse needs B ≥ 3", style.PURPLE)
-            )
-            who = "the one g_i = ḡ" if one else "g_i"
-            if self._arrangement == "pair":
-                ell_txt += " (a larger view adds cos and |g_i|)"
-            self.set_title(
-                self.scatter_plot,
-                f"{coloured('● ' + who, style.BLUE)} · {coloured('★ ḡ', style.RED)} · {ell_txt}",
-                size="9pt",
-            )
+            self._draw_scatter(snap)
         self._draw_batch_noise(snap)
         cos = np.asarray(st.cosines)
         counts, _ = np.histogram(cos, bins=self._edges)
@@ -193,6 +168,49 @@ class GradientSpreadPlot(ViewWidget):
             )
         self.set_text(self.info, noise_scale_text(snap))
         self._choose_arrangement()  # the header's height may have changed
+
+    def _draw_scatter(self, snap: Snapshot) -> None:
+        """The g_i (B, 2) in the plane, their mean and 2 sigma ellipse, the title."""
+        xy = np.asarray(snap.spread)
+        one = len(xy) == 1
+        if one != self._one_sample:  # one sample: a ring around the star, not under it
+            self._one_sample = one
+            if one:
+                self.samples.setSize(20)
+                self.samples.setBrush(pg.mkBrush(None))
+                self.samples.setPen(pg.mkPen(style.BLUE, width=2))
+            else:
+                self.samples.setSize(7)
+                self.samples.setBrush(style.SAMPLE_BRUSH)
+                self.samples.setPen(style.NO_PEN)
+        self.samples.setData(xy[:, 0], xy[:, 1])
+        mx, my = snap.spread_mean
+        self.mean.setData([mx], [my])
+        ok = len(xy) > 2 and np.all(np.isfinite(xy))
+        if ok:
+            C = np.cov(xy.T)
+            vals, vecs = np.linalg.eigh(C)
+            ell = vecs @ (np.sqrt(np.maximum(vals, 0))[:, None] * 2 * _CIRCLE)
+            self.ellipse.setData(ell[0] + xy[:, 0].mean(), ell[1] + xy[:, 1].mean())
+        else:  # nothing from an earlier batch size may linger
+            self.ellipse.setData([], [])
+        ex, ey = self.ellipse.getData()
+        for k, (axis, e) in enumerate(zip("xy", (ex, ey))):
+            ev = np.asarray(e if e is not None and len(e) else [0.0])
+            lo = min(float(xy[:, k].min()), float(ev.min()), 0.0)
+            hi = max(float(xy[:, k].max()), float(ev.max()), 0.0)
+            sticky_range(self.scatter_plot, axis, lo, hi)
+        ell_txt = (
+            coloured("◯ 2σ", style.PURPLE) if ok else coloured("ellipse needs B ≥ 3", style.PURPLE)
+        )
+        who = "the one g_i = ḡ" if one else "g_i"
+        if self._arrangement == "pair":
+            ell_txt += " (a larger view adds cos and |g_i|)"
+        self.set_title(
+            self.scatter_plot,
+            f"{coloured('● ' + who, style.BLUE)} · {coloured('★ ḡ', style.RED)} · {ell_txt}",
+            size="9pt",
+        )
 
     def _arrange(self, kind: str) -> None:
         """ "grid": the scatter over the 1/sqrt(B) panel, the cosines over the norms (room of
