@@ -172,9 +172,7 @@ def _csv_changes(args: argparse.Namespace, base: Config, changes: dict) -> dict:
     return out
 
 
-_NOT_CSV = {
-    "csv_scale": "applies to CSV data (--csv PATH); the built-in data are on a unit scale"
-}
+_NOT_CSV = {"csv_scale": "applies to CSV data (--csv PATH); the built-in data are on a unit scale"}
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -274,6 +272,31 @@ def describe_data(session) -> str:
     )
 
 
+def _wait_for_first_picture(app, window, session) -> None:
+    """Process events until the worker's first snapshot is drawn, surface included (or the
+    run diverged), at most 20 s."""
+    from PySide6.QtCore import QElapsedTimer
+
+    clock = QElapsedTimer()
+    clock.start()
+    while clock.elapsed() < 20000:
+        app.processEvents()
+        d = window.drawn_snapshot
+        if d is not None and (d.surface is not None or session.diverged):
+            break
+        window.thread().msleep(10)
+    for _ in range(5):
+        app.processEvents()
+
+
+def _export(window, export_dir: str) -> None:
+    """Run the experiments' quick versions, then write every view and experiment."""
+    for title, why in window.run_experiments_blocking(quick=True).items():
+        print(f"batchscope: {title}: not exported ({why})", file=sys.stderr)
+    files = window.export_all(export_dir)
+    print(f"batchscope: wrote {len(files)} files to {export_dir}", file=sys.stderr)
+
+
 def render(
     session,
     screenshot: str | None,
@@ -283,9 +306,6 @@ def render(
     record: tuple[str, int, int] | None = None,
 ) -> int:
     """Show the trained session in a window offscreen (or on the display), save, exit."""
-    from PySide6.QtCore import QElapsedTimer
-    from PySide6.QtWidgets import QApplication
-
     from gui.app import make_app, quiet_offscreen_messages
     from gui.export import ExportError, save_pixmap
     from gui.main_window import MainWindow
@@ -301,18 +321,7 @@ def render(
     window.resize(*size)
     window.fit_docks_to_width(size[0])
     window.show()
-    clock = QElapsedTimer()
-    clock.start()
-    # Wait for the worker's first snapshot to be drawn, surface included (at most 20 s).
-    while clock.elapsed() < 20000:
-        app.processEvents()
-        d = window._drawn
-        if d is not None and (d.surface is not None or session.diverged):
-            break
-        QApplication.processEvents()
-        window.thread().msleep(10)
-    for _ in range(5):
-        app.processEvents()
+    _wait_for_first_picture(app, window, session)
     status = 0
     try:
         if record:
@@ -322,10 +331,7 @@ def render(
             record_training(app, window, session, steps, path, fps)
             print(f"batchscope: recorded {path}", file=sys.stderr)
         if export_dir:
-            for title, why in window.run_experiments_blocking(quick=True).items():
-                print(f"batchscope: {title}: not exported ({why})", file=sys.stderr)
-            files = window.export_all(export_dir)
-            print(f"batchscope: wrote {len(files)} files to {export_dir}", file=sys.stderr)
+            _export(window, export_dir)
         if screenshot:
             save_pixmap(window.grab(), screenshot, fmt)
             print(f"batchscope: saved {screenshot}", file=sys.stderr)
@@ -338,6 +344,26 @@ def render(
         window.deleteLater()
         app.processEvents()
     return status
+
+
+def _start_session(args, cfg, headless: bool):
+    """The Session of ``cfg``; UsageError when it cannot start. A window whose remembered
+    settings no longer load (a CSV moved or changed) starts from the defaults instead of
+    refusing to open for good."""
+    from core import Session
+
+    try:
+        return Session(cfg)
+    except ConfigError as e:
+        if headless or args.config or args.csv_path or cfg == config_from_args(args):
+            raise UsageError(option_of(e.field), e.message) from None
+        print(
+            f"batchscope: the last session's settings were not used ({e.message})", file=sys.stderr
+        )
+    try:
+        return Session(config_from_args(args))
+    except ConfigError as e2:
+        raise UsageError(option_of(e2.field), e2.message) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,24 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.record:
             _check_record(args.record)
         _ensure_display(headless)
-        from core import Session
-
-        try:
-            session = Session(cfg)
-        except ConfigError as e:
-            if headless or args.config or args.csv_path or cfg == config_from_args(args):
-                raise UsageError(option_of(e.field), e.message) from None
-            # The last session's data cannot be loaded any more (a CSV moved or changed):
-            # start from the defaults instead of refusing to open for good.
-            print(
-                f"batchscope: the last session's settings were not used ({e.message})",
-                file=sys.stderr,
-            )
-            cfg = config_from_args(args)
-            try:
-                session = Session(cfg)
-            except ConfigError as e2:
-                raise UsageError(option_of(e2.field), e2.message) from None
+        session = _start_session(args, cfg, headless)
+        cfg = session.config
     except UsageError as e:
         print(f"batchscope: error: {e}", file=sys.stderr)
         return 2

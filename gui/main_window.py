@@ -434,6 +434,11 @@ class MainWindow(QMainWindow):
         engine trains in a child process: ``self.session`` is only its starting copy."""
         return self._pending or self._drawn
 
+    @property
+    def drawn_snapshot(self) -> Snapshot | None:
+        """The snapshot the views show now (None before the first redraw)."""
+        return self._drawn
+
     def session_config(self) -> Config:
         snap = self.newest_snapshot
         return snap.config if snap is not None else self.controls.config
