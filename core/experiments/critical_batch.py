@@ -19,9 +19,10 @@ How it is measured (each choice stated where the result is shown):
 * **Target**: the loss the full batch reaches in ``ref_steps`` steps (300; quick: 100) with
   its best learning rate, i.e. the lowest loss after ``ref_steps`` steps among the rates tried.
 * **Learning rate per B**, on the log grid ``config.lr x 2^k``: the full batch climbs the grid
-  from ``config.lr`` up and down while the loss after ``ref_steps`` improves; each smaller B
-  starts at the best rate of the next larger B and steps down the grid while it needs fewer
-  steps, at most log2(ratio of the two B) + 1 halvings (the paper's optimal rate
+  from ``config.lr`` up and down while the loss after ``ref_steps`` improves (down also while
+  every rate so far diverged); each smaller B starts at the best rate of the next larger B
+  and steps down the grid while it needs fewer steps, at most log2(ratio of the two B) + 1
+  halvings (the paper's optimal rate
   eps(B) = eps_max / (1 + B_noise / B) never rises as B falls, and falls at most in
   proportion to B). The best is the rate with the fewest steps to the target.
 * **Budget**: a run stops once it has used twice the samples of the next larger B that reached
@@ -79,7 +80,7 @@ __all__ = [
 REF_STEPS = 300  #: steps the full batch gets to define the target loss (quick: QUICK_REF_STEPS)
 QUICK_REF_STEPS = 100
 CHECKS = 64  #: loss checks before the expected crossing: S is read to 1/CHECKS of itself
-GRID_DOWN, GRID_UP = 10, 8  #: the rate grid: config.lr x 2^k, k = -GRID_DOWN .. GRID_UP
+GRID_DOWN, GRID_UP = 20, 8  #: the rate grid: config.lr x 2^k, k = -GRID_DOWN .. GRID_UP
 SAMPLE_SLACK = 2.0  #: a run may use this many times the samples of the next larger B
 
 
@@ -331,13 +332,18 @@ def _reference(task: _Task, ref_steps: int):
     best = k0
     for direction in (1, -1):
         k = k0 + direction
-        while 0 <= k < len(task.grid) and final(k) < final(best):
-            best, k = k, k + direction
+        # down the grid also while every rate so far diverged (a set rate far too large)
+        while 0 <= k < len(task.grid) and (
+            final(k) < final(best) or (direction < 0 and not math.isfinite(final(best)))
+        ):
+            best = k if final(k) < final(best) else best
+            k += direction
         if best != k0:
             break  # going up helped: no need to look down
     target = final(best)
     if not math.isfinite(target):
-        raise ValueError("the full batch diverged at every learning rate tried")
+        lo = task.grid[0]
+        raise ValueError(f"no learning rate down to {lo:.3g} kept the full batch's loss finite")
     reached = {k: _first_below(tr, target) for k, tr in traces.items()}
     fastest = min((k for k in reached if reached[k]), key=lambda k: (reached[k], -k))
     tried = tuple((task.grid[k], reached[k]) for k in sorted(traces))

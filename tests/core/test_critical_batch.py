@@ -147,3 +147,11 @@ def test_partial_results_and_cancellation():
     t0 = time.perf_counter()
     assert run_critical_batch(TINY, cancel=cancel_later) is None
     assert time.perf_counter() - t0 < 10.0  # stops mid-run, not after the whole sweep
+
+
+def test_a_set_rate_far_too_large_walks_down_the_grid_to_a_finite_one():
+    r = run_critical_batch(TINY.replace(lr=1000.0), quick=True)
+    full = next(p for p in r.points if p.batch_size == r.n_train)
+    tried = dict(full.tried)
+    assert tried[1000.0] == 0 and full.reached and full.lr <= 1000.0 / 2**5
+    assert r.fit is not None and np.isfinite(r.target_loss)
