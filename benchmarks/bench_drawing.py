@@ -246,7 +246,7 @@ def replay(window, snaps: list, rng: np.random.Generator, app) -> Replay:
         t0 = thread_cpu()
         for name, v in views.items():
             t = thread_cpu()
-            v.show_snapshot(snap)
+            v.show_snapshot(snap, live=True)  # the running stream's frames
             upd[name] += thread_cpu() - t
         app.processEvents()
         return thread_cpu() - t0

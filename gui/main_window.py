@@ -448,6 +448,9 @@ class MainWindow(QMainWindow):
         colour = {"running": "#1e8449", "paused": "#7f8c8d", "diverged": "#c0392b"}[state]
         self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
         self.controls.set_running(state == "running")
+        if state != "running":  # what the last live frame kept back, written now
+            for view in self.views.values():
+                view.flush_text()
 
     def _on_error(self, summary: str, details: str) -> None:
         """An unexpected error in the engine: logged with its traceback, said in the banner;
@@ -523,9 +526,11 @@ class MainWindow(QMainWindow):
         (headless recording: gui.recorder.record_training)."""
         self._on_snapshot(snap)
         self.timer.stop()
-        self._redraw()
+        self._redraw(live=False)
 
-    def _redraw(self) -> None:
+    def _redraw(self, live: bool | None = None) -> None:
+        """Draw the newest snapshot; ``live`` (default: while running) lets the views keep
+        their text back between two text frames (gui/plots/base.py)."""
         snap = self._pending
         if snap is None or snap is self._drawn:
             return
@@ -535,8 +540,10 @@ class MainWindow(QMainWindow):
         # catching up, so no bursts).
         period = REDRAW_MS / 1000
         self._next_redraw = max(self._next_redraw + period, t0 + 0.5 * period)
+        if live is None:
+            live = self.worker.is_running()
         for view in self.views.values():  # every view shows the same snapshot
-            view.show_snapshot(snap)
+            view.show_snapshot(snap, live=live)
         self._drawn = snap
         self._update_status(snap)
         self._check_tour_wait(snap)
@@ -639,7 +646,7 @@ class MainWindow(QMainWindow):
     def export_all(self, folder: str | os.PathLike, progress=None) -> list[Path]:
         """Write window.png and every view's PNG, SVG and CSV into ``folder`` (experiments
         that have a result included)."""
-        self._redraw()
+        self._redraw(live=False)
         target = Path(folder) / "window.png"
         files = export_views(self.views, folder, progress=progress)
         save_pixmap(self.grab(), target)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem
 
 from core.config import write_text_atomic
 from core.snapshot import Snapshot
+
+#: the live stream writes its titles and readouts at most this often (seconds); HTML layout of
+#: ~9 labels a frame was a tenth of a frame's cost, and text changing 30 times a second cannot
+#: be read anyway. A forced draw (paused, a step, draw_now, an export) always writes them.
+LIVE_TEXT_INTERVAL = 0.1
 
 
 class ViewWidget(pg.GraphicsLayoutWidget):
@@ -39,21 +45,47 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self._axes_cached = False
         self._stale = False  #: a snapshot kept but not drawn (the view was hidden)
         self.ci.setContentsMargins(4, 4, 4, 4)
+        # live text throttle: {id(item): (write, item, text, kw)} kept back by a live frame,
+        # written by the next frame due to write text, a forced draw or this timer
+        self._text_due = True
+        self._text_written = -1.0
+        self._pending_text: dict[int, tuple] = {}
+        self._text_timer = QTimer(self)
+        self._text_timer.setSingleShot(True)
+        self._text_timer.timeout.connect(self.flush_text)
 
     def set_text(self, label: pg.LabelItem, text: str) -> None:
         """Set a label's rich text only when it changed (re-layout of HTML is not free). The
-        label wraps its lines to the width the view gives it instead of widening the view."""
-        if getattr(label, "_bs_text", None) != text:
-            label._bs_text = text
-            make_wrapping(label)
-            label.setText(text)
+        label wraps its lines to the width the view gives it instead of widening the view.
+        A live frame between two text frames keeps it back (``LIVE_TEXT_INTERVAL``)."""
+        self._put_text(_write_label, label, text)
 
     def set_title(self, plot: pg.PlotItem, text: str, **kw) -> None:
         """Set a plot's title only when it changed; it wraps to the plot's width."""
-        if getattr(plot, "_bs_title", None) != text:
-            plot._bs_title = text
-            make_wrapping(plot.titleLabel, plot)
-            plot.setTitle(text, **kw)
+        self._put_text(_write_title, plot, text, **kw)
+
+    def _put_text(self, write, item, text: str, **kw) -> None:
+        key = id(item)
+        if getattr(item, "_bs_text", None) == text:
+            self._pending_text.pop(key, None)
+            return
+        if self._text_due:
+            self._pending_text.pop(key, None)
+            write(item, text, **kw)
+            return
+        self._pending_text[key] = (write, item, text, kw)
+        if not self._text_timer.isActive():
+            self._text_timer.start(int(LIVE_TEXT_INTERVAL * 1000))
+
+    def flush_text(self) -> None:
+        """Write every title and readout a live frame kept back."""
+        self._text_timer.stop()
+        pending, self._pending_text = self._pending_text, {}
+        for write, item, text, kw in pending.values():
+            if getattr(item, "_bs_text", None) != text:
+                write(item, text, **kw)
+        if pending:
+            self.scene().prepareForPaint()
 
     def cache_axes(self) -> None:
         """Cache every axis as a pixmap: an axis whose range did not change is then blitted,
@@ -62,29 +94,40 @@ class ViewWidget(pg.GraphicsLayoutWidget):
             if isinstance(item, pg.AxisItem):
                 item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
-    def show_snapshot(self, snap: Snapshot) -> None:
+    def show_snapshot(self, snap: Snapshot, live: bool = False) -> None:
         """Draw ``snap``; a view that a hidden parent keeps off screen (another tab shown)
-        only keeps it and draws it when it is shown again (or exported)."""
+        only keeps it and draws it when it is shown again (or exported). ``live``: a frame
+        of the running stream, which writes its text at most every ``LIVE_TEXT_INTERVAL``
+        (what it keeps back is written within that time); any other draw writes it all."""
         self.snapshot = snap
         if not self.isVisible() and not self.isHidden():
             self._stale = True
             return
-        self._draw_now()
+        self._draw_now(live)
 
-    def _draw_now(self) -> None:
+    def _draw_now(self, live: bool = False) -> None:
         if not self._axes_cached:
             self.cache_axes()
             self._axes_cached = True
         self._stale = False
-        self.draw(self.snapshot)
+        now = time.perf_counter()
+        self._text_due = not live or now - self._text_written >= LIVE_TEXT_INTERVAL
+        try:
+            self.draw(self.snapshot)
+        finally:
+            if self._text_due:
+                self._text_written = now
+                self.flush_text()
+            self._text_due = True  # a draw outside the stream (a resize) writes its text
         # Settle ranges and layouts now, not during the paint: otherwise the paint changes
         # them and schedules a second full paint of the view.
         self.scene().prepareForPaint()
 
     def ensure_drawn(self) -> None:
-        """Draw the snapshot kept while the view was hidden, if any."""
+        """Draw the snapshot kept while the view was hidden, if any, and the text kept back."""
         if self._stale and self.snapshot is not None:
             self._draw_now()
+        self.flush_text()
 
     def showEvent(self, ev) -> None:  # noqa: N802 - Qt's name
         super().showEvent(ev)
@@ -148,6 +191,18 @@ class ViewWidget(pg.GraphicsLayoutWidget):
     def extra_tables(self) -> dict[str, tuple[list[str], list[list]]]:
         """Further CSV files the view writes on export: {file stem: (header, rows)}."""
         return {}
+
+
+def _write_label(label: pg.LabelItem, text: str) -> None:
+    label._bs_text = text
+    make_wrapping(label)
+    label.setText(text)
+
+
+def _write_title(plot: pg.PlotItem, text: str, **kw) -> None:
+    plot._bs_text = text
+    make_wrapping(plot.titleLabel, plot)
+    plot.setTitle(text, **kw)
 
 
 def write_csv(path: str, header: list[str], rows: list[list]) -> None:

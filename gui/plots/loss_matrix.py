@@ -151,7 +151,8 @@ class LossMatrixPlot(ViewWidget):
             plot.setLabel("left", name if compact else "output o")
             if compact:
                 plot.setTitle(None)
-                plot._bs_title = None  # set again on leaving compact
+                plot._bs_text = None  # set again on leaving compact
+                self._pending_text.pop(id(plot), None)  # and not by a kept-back one
         for k, f in enumerate(rows):
             ci.layout.setRowStretchFactor(k, f)
         for k, f in enumerate(cols):

@@ -1,0 +1,49 @@
+"""Drawing at a lower cost without showing anything else (issue 13): the live stream keeps
+titles back between two text frames and writes them within LIVE_TEXT_INTERVAL; a forced draw
+and a flush write them at once."""
+
+from __future__ import annotations
+
+import gui.plots.base as base
+from core import Config, Session
+from gui.plots.loss_curves import LossCurvePlot
+
+
+def _snapshots(n: int) -> list:
+    s = Session(Config(hidden=(8,), surface_resolution=9, surface_samples=32))
+    return [s.step(detail=True) for _ in range(n)]
+
+
+def _title(view: LossCurvePlot) -> str:
+    return view.top.titleLabel.text
+
+
+def test_live_frames_keep_text_back_and_write_it_within_the_interval(qtbot, monkeypatch):
+    monkeypatch.setattr(base, "LIVE_TEXT_INTERVAL", 1.0)  # robust to a loaded machine
+    view = LossCurvePlot()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    a, b, c = _snapshots(3)
+    view.show_snapshot(a, live=True)  # the first live frame writes its text
+    assert f"step {a.step}:" in _title(view)
+    view.show_snapshot(b, live=True)  # the next one, sooner than the interval: kept back
+    assert f"step {a.step}:" in _title(view)
+    qtbot.waitUntil(lambda: f"step {b.step}:" in _title(view), timeout=10000)
+    view.show_snapshot(c)  # a forced draw writes at once
+    assert f"step {c.step}:" in _title(view)
+
+
+def test_flush_writes_what_a_live_frame_kept_back(qtbot, monkeypatch):
+    monkeypatch.setattr(base, "LIVE_TEXT_INTERVAL", 5.0)
+    view = LossCurvePlot()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    a, b = _snapshots(2)
+    view.show_snapshot(a, live=True)
+    view.show_snapshot(b, live=True)
+    view.flush_text()
+    assert f"step {b.step}:" in _title(view)
+    assert not view._text_timer.isActive()
