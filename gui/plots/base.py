@@ -205,6 +205,23 @@ def _write_title(plot: pg.PlotItem, text: str, **kw) -> None:
     plot.setTitle(text, **kw)
 
 
+def set_data(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, **kw) -> None:
+    """``item.setData(x, y, **kw)`` unless it holds exactly these data already (a curve
+    measured every few steps, the train loss or lambda_max, is the same in most frames, and a
+    setData re-ranges its plot). Use it for every setData of ``item``."""
+    x, y = np.asarray(x), np.asarray(y)
+    last = getattr(item, "_bs_data", None)
+    if (
+        last is not None
+        and last[2] == kw
+        and np.array_equal(last[0], x, equal_nan=True)
+        and np.array_equal(last[1], y, equal_nan=True)
+    ):
+        return
+    item._bs_data = (x.copy(), y.copy(), dict(kw))
+    item.setData(x, y, **kw)
+
+
 def write_csv(path: str, header: list[str], rows: list[list]) -> None:
     """Write a CSV file all or nothing (a temporary name, then renamed)."""
     buf = io.StringIO()

@@ -16,7 +16,7 @@ from core.snapshot import Snapshot
 
 from . import style
 from .axes import LogAxisItem
-from .base import ViewWidget, fmt, sticky_range
+from .base import ViewWidget, fmt, set_data, sticky_range
 
 N_EVENT_LINES = 8
 LAMBDA_RGB = style.RED  #: the sharpness lambda_max
@@ -265,15 +265,15 @@ class LossCurvePlot(ViewWidget):
         h = snap.history
         x = np.asarray(h.steps, dtype=np.float64)
         pos = self._log_y
-        self.batch.setData(*_gapped(x, np.asarray(h.loss), pos), connect="finite")
-        self.train.setData(*_finite(x, np.asarray(h.train_loss), pos))
-        self.val.setData(*_finite(x, np.asarray(h.val_loss), pos))
-        self.gnorm.setData(*_gapped(x, np.asarray(h.grad_norm), True), connect="finite")
+        set_data(self.batch, *_gapped(x, np.asarray(h.loss), pos), connect="finite")
+        set_data(self.train, *_finite(x, np.asarray(h.train_loss), pos))
+        set_data(self.val, *_finite(x, np.asarray(h.val_loss), pos))
+        set_data(self.gnorm, *_gapped(x, np.asarray(h.grad_norm), True), connect="finite")
         # not drawn across stretches where it is undefined (inf, or 0 at B = 1)
         nx, ny = _gapped(x, np.asarray(h.noise_scale), True)
         with np.errstate(invalid="ignore"):
             ny = np.log10(ny)  # its own log axis (the right one) reads log10 values
-        self.noise.setData(nx, ny, connect="finite")
+        set_data(self.noise, nx, ny, connect="finite")
         fin = ny[np.isfinite(ny)]
         if fin.size:
             lo, hi = float(fin.min()), float(fin.max())
@@ -356,8 +356,8 @@ class LossCurvePlot(ViewWidget):
         steps = np.array([r[0] for r in rows], dtype=np.float64)
         lam = np.array([r[1] for r in rows], dtype=np.float64)
         lim = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
-        self.lam_curve.setData(*_finite(steps, lam, positive=True))
-        self.limit_curve.setData(*_staircase(steps, lim, float(snap.step)), connect="finite")
+        set_data(self.lam_curve, *_finite(steps, lam, positive=True))
+        set_data(self.limit_curve, *_staircase(steps, lim, float(snap.step)), connect="finite")
         self._fit_sharp_axis(np.concatenate([lam, lim]))
         self.set_title(self.sharp, self.sharpness_text(snap), size="10pt")
 

@@ -13,7 +13,7 @@ from core.losses import Loss, get_loss
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, coloured, fmt, integer_ticks, sticky_range
+from .base import ViewWidget, coloured, fmt, integer_ticks, set_data, sticky_range
 
 
 def per_sample_formula(loss: Loss) -> str:
@@ -209,7 +209,7 @@ class LossMatrixPlot(ViewWidget):
         # ranges kept while the data fit them well (a new range each frame re-rendered the
         # axes' text every frame)
         sticky_range(self.bar_plot, "y", 0.0, float(Lf.max()) if Lf.size and Lf.max() > 0 else 1.0)
-        self.weight_curve.setData(np.arange(B), w)
+        set_data(self.weight_curve, np.arange(B), w)
         wf = w[np.isfinite(w)]
         w_top = float(wf.max()) * 1.1 if wf.size and wf.max() > 0 else 1.0
         if w_top != self._w_top:
@@ -218,9 +218,9 @@ class LossMatrixPlot(ViewWidget):
         cfg = snap.config
         if cfg.reduction == "max":
             i, o = np.unravel_index(int(np.nanargmax(M)), M.shape)
-            self.max_marker.setData([i], [o])
+            set_data(self.max_marker, [i], [o])
         else:
-            self.max_marker.setData([], [])
+            set_data(self.max_marker, [], [])
         info = self._info_text(snap, w, B, O)
         caption = scale_caption(snap.config, snap.task)  # CSV data: which scale M is on
         self.set_text(self.info, f"{info} · {caption}" if caption else info)
