@@ -4,6 +4,9 @@ and a flush write them at once."""
 
 from __future__ import annotations
 
+import numpy as np
+import pyqtgraph as pg
+
 import gui.plots.base as base
 from core import Config, Session
 from gui.plots.loss_curves import LossCurvePlot
@@ -47,3 +50,20 @@ def test_flush_writes_what_a_live_frame_kept_back(qtbot, monkeypatch):
     view.flush_text()
     assert f"step {b.step}:" in _title(view)
     assert not view._text_timer.isActive()
+
+
+def test_set_data_skips_only_identical_data(qtbot):
+    curve = pg.PlotDataItem()
+    calls = []
+    curve.sigPlotChanged.connect(lambda *_: calls.append(1))
+    x = np.arange(5.0)
+    base.set_data(curve, x, x**2)
+    base.set_data(curve, x.copy(), x**2)  # the same numbers in new arrays: skipped
+    assert len(calls) == 1
+    base.set_data(curve, x, x**2, connect="finite")  # other options: set
+    base.set_data(curve, x, np.array([0.0, 1.0, np.nan, 9.0, 16.0]), connect="finite")
+    assert len(calls) == 3
+    base.set_data(curve, x, np.array([0.0, 1.0, np.nan, 9.0, 16.0]), connect="finite")
+    assert len(calls) == 3  # NaN equals NaN here: still the same picture
+    xs, ys = curve.getData()
+    assert np.isnan(ys[2]) and ys[4] == 16.0
