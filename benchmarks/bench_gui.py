@@ -247,9 +247,9 @@ class ViewTimer:
     def _timed_draw(self, name: str, fn):
         store = self.draw_ms[name]
 
-        def show_snapshot(snap):
+        def show_snapshot(snap, live: bool = False):
             t0 = time.perf_counter()
-            fn(snap)
+            fn(snap, live=live)
             store.append((time.perf_counter() - t0) * 1e3)
 
         return show_snapshot
