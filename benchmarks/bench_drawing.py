@@ -234,7 +234,8 @@ class Replay:
 
 
 def replay(window, snaps: list, rng: np.random.Generator, app) -> Replay:
-    """Draw ``snaps`` in ``window``'s views (each view's ``show_snapshot``, then the event
+    """Draw ``snaps`` in ``window``'s views (each view's ``show_snapshot`` as a frame of the
+    live stream, which writes its text at most every ``LIVE_TEXT_INTERVAL``, then the event
     loop paints what changed) alternating with frames of the reference scene; the window's
     status bar and timers are not involved (the window should be paused)."""
     ref = ReferenceScene(rng)

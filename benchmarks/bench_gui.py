@@ -965,7 +965,8 @@ def report_drawing(live: Period, c: dict) -> tuple[float, float]:
 
     section("8. Drawing cost against a plain pyqtgraph scene (same run)")
     print("  a) replay: the same detailed snapshots drawn by the window's five views")
-    print("     (show_snapshot, then the event loop paints), each frame followed by one reference")
+    print("     (show_snapshot as live frames: text at most every 0.1 s; then the event loop")
+    print("     paints), each frame followed by one reference")
     print("     frame; GUI-thread CPU ms per frame (the machine's load weighs on both alike):")
     rows = []
     for k, r in enumerate(c["replays"]):
