@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from gui_testing import click, start_training, wait_settled, wait_state
 
 import gui.plots.base as base
 from core import Config, Session
@@ -67,3 +68,26 @@ def test_set_data_skips_only_identical_data(qtbot):
     assert len(calls) == 3  # NaN equals NaN here: still the same picture
     xs, ys = curve.getData()
     assert np.isnan(ys[2]) and ys[4] == 16.0
+
+
+def test_running_window_keeps_text_back_and_a_pause_writes_it(window, qtbot, monkeypatch):
+    """While running, the views' titles may lag the drawn snapshot (by at most a text
+    interval); once paused, every title names the step the views show."""
+    monkeypatch.setattr(base, "LIVE_TEXT_INTERVAL", 2.0)  # frames sooner, even when loaded
+    curves = window.views["loss_curves"]
+    start_training(qtbot, window, min_step=5)
+    kept_back = []
+
+    def drawn(snap) -> None:
+        kept_back.append(f"step {snap.step}:" not in _title(curves))
+
+    window.snapshotDrawn.connect(drawn)
+    qtbot.waitUntil(lambda: len(kept_back) >= 12, timeout=30000)
+    window.snapshotDrawn.disconnect(drawn)
+    assert any(kept_back), "every live frame wrote its title"
+    click(qtbot, window, "runButton")
+    wait_state(qtbot, window, "paused")
+    snap = wait_settled(qtbot, window)
+    assert f"step {snap.step}:" in _title(curves)
+    for view in window.views.values():
+        assert not view._pending_text, f"{view.objectName()} kept text back after the pause"
