@@ -75,7 +75,9 @@ class ViewWidget(pg.GraphicsLayoutWidget):
             return
         self._pending_text[key] = (write, item, text, kw)
         if not self._text_timer.isActive():
-            self._text_timer.start(int(LIVE_TEXT_INTERVAL * 1000))
+            # only a stream that stops needs it: the next text frame comes sooner (a timer
+            # at one interval fired just before it and cost a whole extra paint)
+            self._text_timer.start(int(2 * LIVE_TEXT_INTERVAL * 1000))
 
     def flush_text(self) -> None:
         """Write every title and readout a live frame kept back."""
@@ -98,7 +100,8 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         """Draw ``snap``; a view that a hidden parent keeps off screen (another tab shown)
         only keeps it and draws it when it is shown again (or exported). ``live``: a frame
         of the running stream, which writes its text at most every ``LIVE_TEXT_INTERVAL``
-        (what it keeps back is written within that time); any other draw writes it all."""
+        (what it keeps back is written by the next text frame, or after two intervals if
+        the stream stops); any other draw writes it all."""
         self.snapshot = snap
         if not self.isVisible() and not self.isHidden():
             self._stale = True
