@@ -6,6 +6,7 @@ Imported by conftest.py after it has chosen the Qt platform and the settings fil
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -184,3 +185,15 @@ def cli_env(settings_path: str | os.PathLike, offscreen: bool = True) -> dict[st
 
 def main_cmd(*args: str) -> list[str]:
     return [sys.executable, str(MAIN), *args]
+
+
+def run_main(tmp_path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """main.py with ``args`` in a subprocess without a display, its settings in ``tmp_path``."""
+    return subprocess.run(
+        main_cmd(*args),
+        cwd=REPO_ROOT,
+        env=cli_env(tmp_path / "cli-settings.ini"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -8,22 +8,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from gui_testing import CSV_HEADERS, REPO_ROOT, VIEW_NAMES, cli_env, main_cmd
+from gui_testing import CSV_HEADERS, REPO_ROOT, VIEW_NAMES, cli_env, main_cmd, run_main
 from PySide6.QtGui import QImage
-
-TIMEOUT = 120
-
-
-def run_main(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        main_cmd(*args),
-        cwd=REPO_ROOT,
-        env=cli_env(tmp_path / "cli-settings.ini"),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-
 
 BAD_VALUES = [
     (["--lr", "abc"], "--lr"),

@@ -3,12 +3,10 @@ codec asked for; a bad extension is refused with one line."""
 
 from __future__ import annotations
 
-import subprocess
-
 import av
 import numpy as np
 import pytest
-from gui_testing import REPO_ROOT, cli_env, main_cmd
+from gui_testing import run_main
 from PIL import Image
 from PySide6.QtWidgets import QLabel
 
@@ -60,17 +58,6 @@ def test_window_grab_to_rgb(qtbot):
 def test_bad_extension_refused():
     with pytest.raises(RecordError, match=r"clip\.avi: name a \.mp4 or \.gif"):
         clip_format("clip.avi")
-
-
-def run_main(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        main_cmd(*args),
-        cwd=REPO_ROOT,
-        env=cli_env(tmp_path / "cli-settings.ini"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_cli_record_mp4_with_screenshot(tmp_path):
