@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from benchmarks.report import section, table  # noqa: E402
+from benchmarks.report import best_of, section, table  # noqa: E402
 from core import Config, Session  # noqa: E402
 from core.noise_scale import (  # noqa: E402
     COST_FRACTION,
@@ -40,17 +40,6 @@ from core.noise_scale import (  # noqa: E402
     big_batch_size,
     exact_moments,
 )
-
-
-def best_of(fn, repeats: int, number: int) -> float:
-    """Seconds per call: the best of ``repeats`` timings of ``number`` calls."""
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def loss_kw(s: Session) -> dict:

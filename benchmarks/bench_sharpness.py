@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import best_of  # noqa: E402
 from core import Config, Session  # noqa: E402
 from core.curvature import top_eigenpair  # noqa: E402
 from core.sharpness import COST_FRACTION, TOL, SharpnessTracker  # noqa: E402
@@ -33,16 +34,6 @@ CASES = [
     ("default, B = 128", Config(batch_size=128)),
     ("hidden 256,256, B = 32", Config(hidden=(256, 256), lr=0.01)),
 ]
-
-
-def best_of(fn, repeats: int, number: int) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
 
 
 def row(label: str, cfg: Config, quick: bool, run_steps: int) -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["section", "table"]
+import math
+import time
+
+__all__ = ["best_of", "section", "table"]
 
 
 def table(
@@ -29,3 +32,14 @@ def section(title: str) -> None:
     print()
     print(title)
     print("=" * len(title), flush=True)
+
+
+def best_of(fn, repeats: int, number: int) -> float:
+    """Seconds per call of ``fn()``: the best of ``repeats`` timings of ``number`` calls."""
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
