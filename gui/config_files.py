@@ -17,7 +17,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
 from core import Config, ConfigError
-from core.session import validate_changes
 
 __all__ = ["ConfigFiles", "RecentFiles", "RESOURCES", "find_resources", "settings", "MAX_RECENT"]
 
@@ -146,8 +145,7 @@ class ConfigFiles:
     def load(self, path: str, remember: bool = True) -> bool:
         """Load a JSON configuration and apply it; a bad file changes nothing and says why."""
         try:
-            cfg = Config.load(path)
-            validate_changes(cfg, {}, None, None)
+            cfg = Config.load(path)  # Config.validate included
         except ConfigError as e:
             self.warn(
                 "Configuration not loaded",
