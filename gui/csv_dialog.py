@@ -276,8 +276,7 @@ class CsvDialog(QDialog):
         try:
             new = validate_changes(self._config, changes)
             data = make_dataset(new, table=self._whole_file(changes["csv_path"]))
-            new.validate(train_size=data.n_train, n_in=data.n_in, n_out=data.n_out)
-            validate_changes(new, {}, data.n_train, data.task)
+            new.validate(data)  # size, inputs, outputs and task of the file
         except ConfigError as e:
             return self._refuse(e.message if e.field.startswith("csv") else str(e))
         self.error.setVisible(False)
