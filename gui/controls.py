@@ -9,15 +9,21 @@ The engine owns the applied settings: the panel shows the newest snapshot's conf
 (``show_applied``) and marks an edit the engine has not taken yet as *pending* (italic, a
 tooltip, the widget's ``pending`` property) until a snapshot carries it. If the engine
 refuses it (``refused``), its message appears under the field and the field shows the
-applied value again.
+applied value again. A long message (a divergence's) shows its first paragraph, the rest
+behind a "Details…" link (``NoteLabel``).
+
+The settings scroll on their own (``SettingsScroll``); Run, Step, Reset and Export sit under
+them, outside the scrolling, so no note and no unfolded "More settings" pushes them out of
+sight.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -25,11 +31,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -57,6 +66,7 @@ FIELD_CONTROLS = {s.name: (s.control, s.error_label) for s in PANEL_SETTINGS}
 PENDING_TIP = "Pending: the engine has not taken this value yet (it applies between two steps)."
 INT_MAX = 2**31 - 1  #: QSpinBox's largest value
 PENDING_COLOUR = "#2471a3"  #: a pending value's text (with italics)
+UNFOLD, FOLD = "#details", "#less"  #: the links that show and hide a note's details
 
 
 class _TypedRange:
@@ -200,13 +210,60 @@ def make_widget(s: Setting) -> QWidget:
     return w
 
 
-def _error_label(name: str) -> QLabel:
-    lab = QLabel()
-    lab.setObjectName(name)
-    lab.setWordWrap(True)
-    lab.setStyleSheet("color: #c0392b; font-size: 9pt;")
-    lab.setVisible(False)
-    return lab
+class NoteLabel(QLabel):
+    """The message under a control (named after it: ``learningRateError``), wrapped to the
+    panel's width. A message with details (after its first blank line) shows its first
+    paragraph and a "Details…" link to the rest ("Less" folds it again); the whole message
+    is the tooltip. It asks for the height its wrapped text needs at its width: QFormLayout
+    gives a spanning row the height of the label's size hint, which is too short for a long
+    note in a narrow panel (its last lines were cut)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self.setWordWrap(True)
+        self.setStyleSheet("color: #c0392b; font-size: 9pt;")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.setVisible(False)
+        self.summary = self.details = ""
+        self.linkActivated.connect(lambda href: self.unfold(href == UNFOLD))
+
+    def show_message(self, message: str) -> None:
+        self.summary, _, self.details = message.partition("\n\n")
+        self.unfold(False)
+        self.setVisible(True)
+
+    def clear_message(self) -> None:
+        self.summary = self.details = ""
+        self.clear()
+        self.setToolTip("")
+        self.setMinimumHeight(0)
+        self.setVisible(False)
+
+    def unfold(self, on: bool) -> None:
+        """The details shown (``on``) or folded under the "Details…" link."""
+        if not self.details:
+            self.setTextFormat(Qt.TextFormat.PlainText)
+            self.setText(self.summary)
+            self.setToolTip("")
+        else:
+            short = html.escape(self.summary, quote=False)
+            more = html.escape(self.details, quote=False)
+            self.setTextFormat(Qt.TextFormat.RichText)
+            if on:
+                self.setText(f"{short}<br><br>{more} <a href='{FOLD}'>Less</a>")
+            else:
+                self.setText(f"{short} <a href='{UNFOLD}'>Details…</a>")
+            self.setToolTip(f"<p>{short}</p><p>{more}</p>")
+        self._fit()
+
+    def _fit(self) -> None:
+        self.setMinimumHeight(self.heightForWidth(self.width()) if self.text() else 0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit()
 
 
 def _show_value(w: QWidget, value: Any) -> None:
@@ -223,6 +280,48 @@ def _show_value(w: QWidget, value: Any) -> None:
     else:
         w.setText(", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value))
     w.blockSignals(False)
+
+
+class SettingsScroll(QScrollArea):
+    """The settings column, scrolled on its own: as tall as its content when the dock has
+    room (the run buttons follow right under it), shorter and scrolling when not (they stay
+    in sight at the dock's foot). Never narrower than the column with its scroll bar."""
+
+    MIN_LINES = 4  #: the least height, in lines of text, before the dock itself scrolls
+
+    def __init__(self, column: QWidget) -> None:
+        super().__init__()
+        self.setObjectName("settingsScroll")
+        self.setWidget(column)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        column.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # a note shown or hidden, "More settings" (un)folded
+        return super().eventFilter(obj, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # wrapped notes: the height wanted depends on the width
+
+    def _bar(self) -> int:
+        return self.verticalScrollBar().sizeHint().width()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        column = self.widget()
+        hint = column.sizeHint()
+        width = self.viewport().width() if self.isVisible() else hint.width()
+        height = column.heightForWidth(width) if column.hasHeightForWidth() else -1
+        return QSize(hint.width() + self._bar(), height if height > 0 else hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        lines = self.MIN_LINES * self.fontMetrics().height()
+        return QSize(self.widget().minimumSizeHint().width() + self._bar(), lines)
 
 
 class ControlPanel(QWidget):
@@ -243,24 +342,25 @@ class ControlPanel(QWidget):
         self._pending: dict[str, Any] = {}
         self._together: list[frozenset[str]] = []  # fields requested together, newest last
         self.widgets: dict[str, QWidget] = {}
-        self.errors: dict[str, QLabel] = {}
+        self.errors: dict[str, NoteLabel] = {}
         self._text = self.palette().color(QPalette.ColorRole.Text)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 6)
+        column = QWidget()
+        column.setObjectName("settingsColumn")
+        col = QVBoxLayout(column)
+        col.setContentsMargins(6, 6, 6, 0)
         for group in (NETWORK, DATA, OPTIMISATION, VIEW):
             box = QGroupBox(group)
             self._add_settings(self._form(box), group)
-            lay.addWidget(box)
+            col.addWidget(box)
         self._add_view_extras(box.layout())
-        lay.addWidget(self._run_box())
-        self.export_button = self._button(
-            "Export pictures and data…",
-            "exportButton",
-            "Save the window and every view as PNG, SVG and CSV into a folder (Ctrl+E).",
-            self.exportRequested,
-        )
-        lay.addWidget(self.export_button)
-        lay.addWidget(self._more_box())
+        col.addWidget(self._more_box())
+        col.addStretch(1)
+        self.settings_scroll = SettingsScroll(column)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.settings_scroll)
+        lay.addWidget(self._actions())
         lay.addStretch(1)
         self.set_config(config)
 
@@ -281,7 +381,8 @@ class ControlPanel(QWidget):
             lab = QLabel(s.label)
             lab.setBuddy(w)
             form.addRow(lab, w)
-            err = _error_label(s.error_label)
+            err = NoteLabel(s.error_label)
+            err.linkActivated.connect(lambda _href, lab=err: self._keep_in_sight(lab))
             form.addRow(err)
             self.widgets[s.name], self.errors[s.name] = w, err
             self._connect(s, w)
@@ -316,6 +417,24 @@ class ControlPanel(QWidget):
         b.setToolTip(tip)
         b.clicked.connect(signal)
         return b
+
+    def _actions(self) -> QWidget:
+        """Run, Step, Reset and Export, under the settings and outside their scrolling: a
+        long note or the unfolded "More settings" never pushes them out of sight."""
+        actions = QWidget()
+        actions.setObjectName("runActions")
+        v = QVBoxLayout(actions)
+        v.setContentsMargins(6, 6, 6, 6)
+        v.addWidget(self._run_box())
+        self.export_button = self._button(
+            "Export pictures and data…",
+            "exportButton",
+            "Save the window and every view as PNG, SVG and CSV into a folder (Ctrl+E).",
+            self.exportRequested,
+        )
+        v.addWidget(self.export_button)
+        actions.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        return actions
 
     def _run_box(self) -> QGroupBox:
         run = QGroupBox("Run")
@@ -358,6 +477,8 @@ class ControlPanel(QWidget):
         def fold(on: bool) -> None:
             inner.setVisible(on)
             button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+            if on:
+                self._keep_in_sight(inner)
 
         button.toggled.connect(fold)
         self.more_button = button
@@ -446,14 +567,17 @@ class ControlPanel(QWidget):
         if lab is not None:
             if SETTING.get(name) is not None and SETTING[name].group == MORE:
                 self.more_button.setChecked(True)  # unfold: the reason must be seen
-            lab.setText(message)
-            lab.setVisible(True)
+            lab.show_message(message)
+            self._keep_in_sight(lab)
+
+    def _keep_in_sight(self, w: QWidget) -> None:
+        """Scroll the settings to ``w`` once the column is laid out again."""
+        QTimer.singleShot(0, self, lambda: self.settings_scroll.ensureWidgetVisible(w, 0, 4))
 
     def clear_error(self, field: str) -> None:
         lab = self.errors.get(field)
         if lab is not None:
-            lab.clear()
-            lab.setVisible(False)
+            lab.clear_message()
 
     def set_running(self, running: bool) -> None:
         self.run_button.blockSignals(True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from gui_testing import (
     assert_no_training,
     child,
@@ -18,7 +19,19 @@ from gui_testing import (
     wait_snapshot,
     wait_state,
 )
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from gui.controls import FOLD, UNFOLD
+from gui.divergence import RESUME_RULE, suggested_lr
+from gui.main_window import MIN_SIZE
 
 #: A linear network (identity activation): a huge rate diverges for sure. With tanh the
 #: hidden units can saturate first and the loss then stays bounded.
@@ -44,11 +57,12 @@ def test_diverge_and_recover(make_window, qtbot):
     assert run.text() == "Run"
     drawn = wait_drawn(qtbot, window, lambda s: s.diverged)
     assert "Diverged" in window.statusBar().currentMessage()
-    # the reason in full, under the control to change, with what to do
+    # what happened and what to do, under the control to change; the whole reason a click away
     note = child(window, QLabel, "learningRateError")
     assert note.isVisible() and note.wordWrap()
     assert f"Diverged (the run stands at step {drawn.step})" in note.text()
-    assert "lower the learning rate" in note.text() and "Reset" in note.text()
+    assert "Lower the learning rate" in note.text() and "Reset" in note.text()
+    assert "Details" in note.text() and RESUME_RULE in note.toolTip()
     assert "see the note under the learning rate" in window.statusBar().currentMessage()
     assert "diverged" in window.findChild(QLabel, "stateLabel").text()
     assert np.all(np.isfinite(window.findChild(QWidget, "lossMatrixPlot").image.image))
@@ -117,3 +131,57 @@ def test_a_reduction_that_diverges_is_named_under_the_reduction(make_window, qtb
     )
     assert later.config.reduction == "mean"
     assert not note.isVisible()
+
+
+def _out_of_sight(w: QWidget) -> str:
+    """'' if ``w`` is whole in every scroll area holding it, as scrolled now, else where not."""
+    p = w.parentWidget()
+    while p is not None:
+        if isinstance(p, QAbstractScrollArea):
+            port = p.viewport()
+            r = QRect(w.mapTo(port, QPoint(0, 0)), w.size())
+            if not port.rect().contains(r):
+                area = p.objectName() or type(p).__name__
+                return f"{w.objectName()} at {r.getRect()} in {area} {port.size().toTuple()}"
+        p = p.parentWidget()
+    return ""
+
+
+@pytest.mark.parametrize("size", [(1280, 720), MIN_SIZE], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_step_reset_stay_in_sight_after_a_divergence(make_window, qtbot, size):
+    """A run that diverges in a small window: the note under the learning rate says what
+    happened and what to do, whole, and Run, Step and Reset stay in sight in the control dock
+    with no scrolling, also with the note's details and "More settings" unfolded."""
+    window = make_window(small_config(**LINEAR))
+    window.resize(*size)
+    window.fit_docks_to_width(size[0])
+    dock_scroll = window.controls_dock.widget()
+    start_training(qtbot, window, min_step=5)
+    type_into(qtbot, child(window, QDoubleSpinBox, "learningRateSpin"), "1000")
+    drawn = wait_drawn(qtbot, window, lambda s: s.diverged)
+    note = child(window, QLabel, "learningRateError")
+    buttons = [child(window, QPushButton, n) for n in ("runButton", "stepButton", "resetButton")]
+
+    def in_sight():
+        assert (window.width(), window.height()) == size
+        assert dock_scroll.verticalScrollBar().value() == 0
+        for w in (*buttons, note):
+            assert w.isVisible() and not _out_of_sight(w), _out_of_sight(w)
+        assert note.height() >= note.heightForWidth(note.width())  # no line cut
+
+    qtbot.waitUntil(in_sight)
+    short = note.text()
+    assert f"Diverged (the run stands at step {drawn.step}): the loss" in short
+    assert f"Lower the learning rate (e.g. to {suggested_lr(1000):g}), or Reset." in short
+    assert RESUME_RULE not in short and RESUME_RULE in note.toolTip()
+
+    note.linkActivated.emit(UNFOLD)  # what a click on "Details…" does
+    qtbot.waitUntil(lambda: RESUME_RULE in note.text())
+    assert note.text().startswith(short.split("<a")[0].strip())
+    qtbot.waitUntil(in_sight)
+    window.controls.more_button.setChecked(True)
+    qtbot.wait(50)
+    for b in buttons:
+        assert b.isVisible() and not _out_of_sight(b), _out_of_sight(b)
+    note.linkActivated.emit(FOLD)
+    qtbot.waitUntil(lambda: note.text() == short)
