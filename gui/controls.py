@@ -471,7 +471,11 @@ class ControlPanel(QWidget):
         button.setArrowType(Qt.ArrowType.RightArrow)
         inner = QGroupBox()
         inner.setObjectName("moreSettings")
-        self._add_settings(self._form(inner), MORE)
+        form = self._form(inner)
+        # its labels are the longest ("Surface samples (k)"): a field that does not fit beside
+        # its label goes under it, so unfolding never makes the panel wider than the dock
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self._add_settings(form, MORE)
         inner.setVisible(False)
 
         def fold(on: bool) -> None:

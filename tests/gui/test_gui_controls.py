@@ -19,8 +19,9 @@ from gui_testing import (
     wait_drawn,
     wait_snapshot,
 )
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
     QLabel,
@@ -415,3 +416,31 @@ def test_a_refusal_blamed_on_another_setting_ends_the_pending_edit(qtbot):
     assert panel.pending == {}
     assert child(panel, QLabel, "noiseError").text() == "must be >= 0.0 and <= 100 (got -1.0)"
     assert more.isVisible() and child(panel, QLabel, "noiseError").isVisible()  # ... unfolds
+
+
+def test_the_panel_is_whole_with_more_settings_open_in_a_small_window(window, qtbot):
+    """At 1280 x 720 the unfolded "More settings" make the settings scroll: every control is
+    as wide as it needs and ends left of the scroll bar (none under it, none past the dock),
+    and Run, Step, Reset and Export stay below the settings, in sight."""
+    window.resize(1280, 720)
+    window.fit_docks_to_width(1280)
+    panel, dock = window.controls, window.controls_dock
+    panel.more_button.setChecked(True)
+    bar = panel.settings_scroll.verticalScrollBar()
+    qtbot.waitUntil(bar.isVisible)
+    qtbot.wait(50)
+    assert child(window, QSpinBox, "surfaceSamplesSpin").isVisibleTo(panel)
+    edge = bar.mapTo(dock, QPoint(0, 0)).x()
+    kinds = (QAbstractSpinBox, QPushButton, QComboBox, QLineEdit)
+    shown = [w for k in kinds for w in panel.findChildren(k) if w.isVisibleTo(panel)]
+    assert len(shown) >= 20
+    for w in shown:
+        need = w.minimumSizeHint().width()
+        assert w.width() >= need, f"{w.objectName()} is {w.width()} px wide, needs {need}"
+        right = w.mapTo(dock, QPoint(w.width(), 0)).x()
+        limit = edge if panel.settings_scroll.isAncestorOf(w) else dock.width()
+        assert right <= limit, f"{w.objectName()} ends at {right} px, past {limit}"
+    for name in ("runButton", "stepButton", "resetButton", "exportButton"):
+        b = child(window, QPushButton, name)
+        bottom = b.mapTo(dock, QPoint(0, b.height())).y()
+        assert b.isVisible() and bottom <= dock.height(), f"{name} is out of sight"
