@@ -11,9 +11,10 @@ training). A
 frame carries its time, so the clip plays in real time even when a grab comes late; when the
 encoder falls behind, frames are dropped, never queued without bound.
 
-The batch-size race's animation (its paths growing on the surface) is written by
+Each experiment tab's animation (its result growing: the batch-size race's paths on the
+surface, the critical batch size's points then its fit, …) is written by
 ``record_animation`` from any view that has ``animation_frames`` (see
-gui/experiments/race.py).
+gui/experiments/base.py).
 """
 
 from __future__ import annotations

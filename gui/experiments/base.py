@@ -15,12 +15,15 @@ Starting never blocks the window: an experiment that needs the live weights asks
 for them (``Context.fetch_params``) and says "waiting for the engine" until they arrive as a
 message. Subclasses implement ``compute(context, progress, cancel, quick, partial)`` (pure
 NumPy, worker thread; returns a result or None if cancelled; may pass results so far to
-``partial``) and ``draw(result)`` (GUI thread), plus ``table()`` for CSV.
+``partial``) and ``draw(result)`` (GUI thread), plus ``table()`` for CSV, and
+``draw_growing(result, fraction)`` for the tab's animation (Export animation…: the finished
+result growing, frame by frame, on its own axes held fixed; ``animation_frames``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 import traceback
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -47,6 +51,7 @@ from core.config import Config
 from core.replies import ParamsCopy
 
 from ..plots.base import ViewWidget
+from ..record_control import export_animation_dialog
 
 #: the smallest a plot panel (title and axes included) may become, px
 PLOT_MIN = (160, 130)
@@ -54,6 +59,25 @@ PLOT_MIN = (160, 130)
 #: how long an experiment waits for the engine's copy of the weights before starting from
 #: fresh weights of the same shape (and saying so)
 PARAMS_TIMEOUT_MS = 10_000
+
+
+def shown_count(n: int, fraction: float) -> int:
+    """How many of ``n`` things in order are shown at ``fraction`` (0 … 1) of an animation:
+    none at 0, the first just after, the last at the end."""
+    return min(n, max(0, math.ceil(fraction * n - 1e-9)))
+
+
+def phase(fraction: float, start: float, end: float) -> float:
+    """Where ``fraction`` of the whole animation is within its part from ``start`` to ``end``
+    (0 before, 1 after)."""
+    return min(1.0, max(0.0, (fraction - start) / (end - start)))
+
+
+def show_head(item, x, y, fraction: float) -> None:
+    """Draw the first ``shown_count(len(x), fraction)`` points of (x, y) in ``item`` (a
+    curve or scatter): a curve grows along x, points appear in their order."""
+    m = shown_count(len(x), fraction)
+    item.setData(np.asarray(x)[:m], np.asarray(y)[:m])
 
 
 @dataclass(frozen=True)
@@ -132,10 +156,43 @@ class ExperimentRunner(QObject):
         self.done.emit(None if self._cancel.is_set() else result)
 
 
-class WrappedLabel(pg.GraphicsWidget):
+class FittedRow(pg.GraphicsWidget):
+    """A row of a canvas's layout whose height follows its width (``_fit``, from
+    ``self._width``); its minimum width is zero."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(0)
+        self._width = 400.0
+        self._height = -1.0
+        #: called when the row's height changed (its owner may need more room)
+        self.height_changed: Callable[[], None] | None = None
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        w = float(ev.newSize().width())
+        if abs(w - self._width) > 0.5:
+            self._width = w
+            self._fit()
+
+    def _fit(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _set_height(self, h: float) -> None:
+        changed = abs(h - self._height) > 0.5
+        self._height = h
+        self.setMinimumHeight(h)
+        self.setMaximumHeight(h)
+        self.setPreferredHeight(h)
+        self.updateGeometry()
+        if changed and self.height_changed is not None:
+            self.height_changed()
+
+
+class WrappedLabel(FittedRow):
     """Rich text that wraps to the width the layout gives it (a pyqtgraph LabelItem keeps one
     line and, when the line is longer than the view, widens the whole layout past the
-    window's edge). Its height follows its text; its minimum width is zero."""
+    window's edge). Its height follows its text."""
 
     def __init__(self, html: str = "", size_pt: float = 9.5) -> None:
         super().__init__()
@@ -144,12 +201,6 @@ class WrappedLabel(pg.GraphicsWidget):
         font.setPointSizeF(size_pt)
         self.item.setFont(font)
         self.item.setDefaultTextColor(pg.mkColor(pg.getConfigOption("foreground")))
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setMinimumWidth(0)
-        self._width = 400.0
-        self._height = -1.0
-        #: called when the text's height changed (its owner may need more room)
-        self.height_changed: Callable[[], None] | None = None
         self.set_text(html)
 
     def set_text(self, html: str) -> None:
@@ -159,23 +210,41 @@ class WrappedLabel(pg.GraphicsWidget):
     def text(self) -> str:
         return self.item.toPlainText()
 
-    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
-        w = float(ev.newSize().width())
-        if abs(w - self._width) > 0.5:
-            self._width = w
-            self._fit()
-
     def _fit(self) -> None:
         self.item.setTextWidth(max(40.0, self._width))
-        h = float(self.item.boundingRect().height())
-        changed = abs(h - self._height) > 0.5
-        self._height = h
-        self.setMinimumHeight(h)
-        self.setMaximumHeight(h)
-        self.setPreferredHeight(h)
-        self.updateGeometry()
-        if changed and self.height_changed is not None:
-            self.height_changed()
+        self._set_height(float(self.item.boundingRect().height()))
+
+
+class LegendRow(FittedRow):
+    """A legend in a row of its own above the plots, so that it hides no data: as many
+    entries side by side as the width holds (``self.legend``, a pyqtgraph LegendItem; call
+    ``fit`` after changing its entries)."""
+
+    def __init__(self, size_pt: str = "9pt") -> None:
+        super().__init__()
+        self.legend = pg.LegendItem(labelTextSize=size_pt, frame=False, horSpacing=5)
+        self.legend.layout.setContentsMargins(4, 2, 4, 2)
+        self.legend.setParentItem(self)
+        self.legend.anchor(itemPos=(0.5, 0), parentPos=(0.5, 0))
+        self._fit()
+
+    def fit(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        legend = self.legend
+        if not legend.items:
+            self._set_height(0.0)
+            return
+        # the most columns whose width fits (entries fill the rows in turn)
+        for cols in range(len(legend.items), 0, -1):
+            legend.setColumnCount(cols)
+            need = legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+            if need.width() <= self._width:
+                break
+        # the legend sizes itself from its items' last geometry: give it what they need
+        legend.setGeometry(QRectF(0, 0, need.width(), need.height()))
+        self._set_height(need.height())
 
 
 class Canvas(ViewWidget):
@@ -210,6 +279,10 @@ class ExperimentView(QWidget):
     help_text = ""
     #: pause live training while it runs (it measures time)
     pauses_training = False
+    #: what the exported animation shows (its button's tooltip)
+    animation_tip = ""
+    #: the animation button's objectName (default: ``object_name`` + "AnimationButton")
+    animation_button_name = ""
 
     finished = Signal(object)
 
@@ -232,6 +305,29 @@ class ExperimentView(QWidget):
         self._pending_quick = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(self._make_bar())
+        self.options = QHBoxLayout()
+        lay.addLayout(self.options)
+        lay.addWidget(self.status)
+        self.built = False  # reflow only once build() has made the items
+        self.canvas = Canvas(self)
+        # Below the size its panels need to stay readable (the window's minimum size) the
+        # canvas scrolls instead of squeezing the plots to strips or cutting them off.
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName(self.object_name + "Scroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(self.canvas)
+        lay.addWidget(self.scroll, 1)
+        self.build(self.canvas)
+        self.built = True
+        for row in vars(self).values():  # a taller summary or legend needs a taller canvas
+            if isinstance(row, FittedRow):
+                row.height_changed = lambda: QTimer.singleShot(0, self.fit_canvas)
+        self.fit_canvas()
+
+    def _make_bar(self) -> QHBoxLayout:
+        """Run, Cancel, the progress bar and Export animation (and the status line below)."""
         bar = QHBoxLayout()
         self.run_button = QPushButton(f"Run {self.title.lower()}")
         self.run_button.setObjectName(self.object_name + "RunButton")
@@ -250,29 +346,16 @@ class ExperimentView(QWidget):
         self.status = QLabel("")
         self.status.setObjectName(self.object_name + "Status")
         self.status.setWordWrap(True)
+        a = self.animation_button = QPushButton("Export &animation…")
+        a.setObjectName(self.animation_button_name or self.object_name + "AnimationButton")
+        a.setToolTip(f"Save the result as a clip (.mp4 or .gif): {self.animation_tip}")
+        a.setEnabled(False)
+        a.clicked.connect(lambda: export_animation_dialog(self, self.file_stem))
         for w in (self.run_button, self.cancel_button):
             bar.addWidget(w)
         bar.addWidget(self.progress, 1)
-        lay.addLayout(bar)
-        self.options = QHBoxLayout()
-        lay.addLayout(self.options)
-        lay.addWidget(self.status)
-        self.built = False  # reflow only once build() has made the items
-        self.canvas = Canvas(self)
-        # Below the size its panels need to stay readable (the window's minimum size) the
-        # canvas scrolls instead of squeezing the plots to strips or cutting them off.
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName(self.object_name + "Scroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setWidget(self.canvas)
-        lay.addWidget(self.scroll, 1)
-        self.build(self.canvas)
-        self.built = True
-        info = getattr(self, "info", None)
-        if isinstance(info, WrappedLabel):  # a taller summary needs a taller canvas
-            info.height_changed = lambda: QTimer.singleShot(0, self.fit_canvas)
-        self.fit_canvas()
+        bar.addWidget(a)
+        return bar
 
     # ----------------------------------------------------------- to implement
     def build(self, canvas: pg.GraphicsLayoutWidget) -> None:  # pragma: no cover
@@ -369,6 +452,7 @@ class ExperimentView(QWidget):
         self._active = True
         self._partial_drawn = False
         self.run_button.setEnabled(False)
+        self.animation_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._started = time.perf_counter()
         if self.pauses_training and ctx.pause_training is not None:
@@ -458,10 +542,16 @@ class ExperimentView(QWidget):
             self.status.setToolTip(traceback.format_exc())
             return summary
         if result is not None:
-            self.result = result
-            self.draw(result)
-            self.fit_canvas()
+            self.show_result(result)
         return ""
+
+    def show_result(self, result) -> None:
+        """Keep ``result`` and draw it; the animation can be exported once it is complete and
+        no run is going on."""
+        self.result = result
+        self.draw(result)
+        self.fit_canvas()
+        self.animation_button.setEnabled(not self._active and self.has_complete_result())
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         if not self._active:
@@ -473,10 +563,8 @@ class ExperimentView(QWidget):
     def _on_partial(self, result) -> None:
         if not self._active or self._runner is None or self._runner.cancelled():
             return
-        self.result = result
         self._partial_drawn = True
-        self.draw(result)
-        self.fit_canvas()
+        self.show_result(result)
 
     def _on_done(self, result) -> None:
         if result is None:
@@ -488,9 +576,7 @@ class ExperimentView(QWidget):
             self.progress.setFormat("cancelled")
             self._finish(f"cancelled: {kept}", None)
             return
-        self.result = result
-        self.draw(result)
-        self.fit_canvas()
+        self.show_result(result)
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat("done")
         self._finish(f"done in {time.perf_counter() - self._started:.1f} s", result)
@@ -507,10 +593,48 @@ class ExperimentView(QWidget):
         self._active = False
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.animation_button.setEnabled(self.has_complete_result())
         resume, self._resume = self._resume, None
         if resume is not None:
             resume()
         self.finished.emit(result)
+
+    # ------------------------------------------------------------- animation
+    def has_complete_result(self) -> bool:
+        """Whether the last result is whole (not the part of a cancelled run)."""
+        return self.result is not None and getattr(self.result, "complete", True)
+
+    def draw_growing(self, result, fraction: float) -> None:  # pragma: no cover
+        """Draw ``result`` as it stands at ``fraction`` (0 < fraction <= 1) of the animation,
+        from the finished result (nothing is computed again); 1 shows all of it."""
+        raise NotImplementedError
+
+    def animation_frames(self, n_frames: int = 90):
+        """Draw the result growing in ``n_frames`` frames (``draw_growing``), yielding the
+        canvas after each, on the axes of the whole result (held meanwhile); the whole result
+        is drawn again at the end, also when the clip stops early. Nothing without a
+        complete result."""
+        if not self.has_complete_result():
+            return
+        result = self.result
+        held = []
+        for item in self.canvas.ci.items:  # the whole result's axes, held while it grows
+            if isinstance(item, pg.PlotItem) and not isinstance(item, pg.ColorBarItem):
+                vb = item.getViewBox()
+                held.append((vb, vb.autoRangeEnabled()))
+                vb.disableAutoRange()
+        # no new run (nor a second clip) may draw into the canvas while frames are taken
+        self.run_button.setEnabled(False)
+        self.animation_button.setEnabled(False)
+        try:
+            for f in range(1, n_frames + 1):
+                self.draw_growing(result, f / n_frames)
+                yield self.canvas
+        finally:
+            for vb, (x, y) in held:
+                vb.enableAutoRange(x=x, y=y)
+            self.show_result(result)
+            self.run_button.setEnabled(not self._active)
 
     # ---------------------------------------------------------------- export
     def export_png(self, path: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QPushButton
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit
 
 from core.data import train_size_of
 from core.experiments.race import parse_batch_sizes, run_batch_race
@@ -14,8 +14,7 @@ from ..plots import style
 from ..plots.axes import use_log_axes
 from ..plots.base import fmt
 from ..plots.surface_image import add_surface_image, show_surface
-from ..record_control import export_animation_dialog
-from .base import ExperimentView, WrappedLabel
+from .base import ExperimentView, LegendRow, WrappedLabel
 
 #: one colour and one line style per run, so that runs differ in both (colour blindness,
 #: grey-scale print) and a path hidden under another still shows its dashes
@@ -79,9 +78,14 @@ class BatchRaceView(ExperimentView):
         "zig-zag because single samples pull in different directions; the minibatch mean "
         "takes smoother steps; small batches can still get further on the same samples."
     )
+    animation_tip = (
+        "the paths grow on the surface and the loss curves with them, every run at the same "
+        "number of samples seen"
+    )
+    animation_button_name = "batchRaceAnimationButton"
 
     def _build_options(self) -> None:
-        """The batch sizes, the start, their error line and the animation's button."""
+        """The batch sizes, the start and their error line."""
         self.sizes_edit = QLineEdit("1, 8, 32, all")
         self.sizes_edit.setObjectName("batchRaceSizesEdit")
         self.sizes_edit.setToolTip(
@@ -107,15 +111,6 @@ class BatchRaceView(ExperimentView):
         self.options.addWidget(self.sizes_edit, 1)
         self.options.addWidget(self.from_current)
         self.options.addWidget(self.sizes_error, 2)
-        self.animation_button = QPushButton("Export &animation…")
-        self.animation_button.setObjectName("batchRaceAnimationButton")
-        self.animation_button.setToolTip(
-            "Save the race as a clip (.mp4 or .gif): the paths grow on the surface, every run "
-            "at the same number of samples seen"
-        )
-        self.animation_button.setEnabled(False)
-        self.animation_button.clicked.connect(lambda: export_animation_dialog(self, "race"))
-        self.options.addWidget(self.animation_button)
 
     def build(self, canvas) -> None:
         self._build_options()
@@ -126,8 +121,10 @@ class BatchRaceView(ExperimentView):
         s.setLabel("left", "principal direction 2")
         self.image, self.colorbar = add_surface_image(canvas.ci, s, row=1, col=1)
         canvas.ci.removeItem(self.colorbar)
-        self.legend = s.addLegend(offset=(5, 5), labelTextSize="9pt")
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        # the key of the surface and the curves, in a row of its own: over the surface it hid
+        # a corner of it, where a path may run
+        self.legend_row = LegendRow()
+        self.legend = self.legend_row.legend
         self.waiting_text = pg.TextItem(
             "the loss surface and the paths are drawn\nwhen every run has finished",
             color=style.GREY,
@@ -160,20 +157,21 @@ class BatchRaceView(ExperimentView):
         s.addItem(self.start_marker)
         self.start_marker.setZValue(10)
         self.legend.addItem(self.start_marker, "common start")
+        self.legend_row.fit()
 
     def reflow(self, width: int, height: int) -> None:
-        info, s, bar = self.info, self.surface_plot, self.colorbar
+        info, key, s, bar = self.info, self.legend_row, self.surface_plot, self.colorbar
         c = self.curve_plots
         if (width >= 1.45 * height or width >= 1500) and height >= 500:
             # the surface on the left; the three loss curves stacked on the right
-            cells = [(info, 0, 0, 1, 3), (s, 1, 0, 3, 1), (bar, 1, 1, 3, 1)]
-            cells += [(p, 1 + r, 2, 1, 1) for r, p in enumerate(c)]
-            self.arrange("wide", cells, col_stretch=(5, 0, 4), row_stretch=(0, 1, 1, 1))
+            cells = [(info, 0, 0, 1, 3), (key, 1, 0, 1, 3), (s, 2, 0, 3, 1), (bar, 2, 1, 3, 1)]
+            cells += [(p, 2 + r, 2, 1, 1) for r, p in enumerate(c)]
+            self.arrange("wide", cells, col_stretch=(5, 0, 4), row_stretch=(0, 0, 1, 1, 1))
         else:
             # narrow: the surface on top, the three loss curves side by side below
-            cells = [(info, 0, 0, 1, 4), (s, 1, 0, 1, 3), (bar, 1, 3, 1, 1)]
-            cells += [(p, 2, col, 1, 1 if col < 2 else 2) for col, p in enumerate(c)]
-            self.arrange("narrow", cells, col_stretch=(1, 1, 1, 0), row_stretch=(0, 3, 2))
+            cells = [(info, 0, 0, 1, 4), (key, 1, 0, 1, 4), (s, 2, 0, 1, 3), (bar, 2, 3, 1, 1)]
+            cells += [(p, 3, col, 1, 1 if col < 2 else 2) for col, p in enumerate(c)]
+            self.arrange("narrow", cells, col_stretch=(1, 1, 1, 0), row_stretch=(0, 0, 3, 2))
 
     def uses_live_weights(self) -> bool:
         return self.from_current.isChecked()
@@ -246,7 +244,7 @@ class BatchRaceView(ExperimentView):
             legend.addItem(self.start_marker, "common start")
             a, b = result.alphas, result.betas
             self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
-        self.animation_button.setEnabled(complete)
+        self.legend_row.fit()
         self._show_summary(result, parts)
 
     def _show_summary(self, result, parts: list[str]) -> None:
@@ -281,25 +279,16 @@ class BatchRaceView(ExperimentView):
             + thinned
         )
 
-    def animation_frames(self, n_frames: int = 90):
-        """Draw the race growing, ``n_frames`` steps from the common start to the end (every
-        run at the same fraction of its samples), yielding the canvas after each; the whole
-        result is drawn again at the end. Nothing without a complete result."""
-        result = self.result
-        if result is None or not result.complete or not result.runs:
-            return
-        runs = result.runs[: len(RUN_COLOURS)]
-        for p in self.curve_plots:  # the axes of the whole race, held while it grows
-            p.disableAutoRange()
-        try:
-            for f in range(1, n_frames + 1):
-                for k, run in enumerate(runs):
-                    self._grow_run(k, run, f / n_frames, result.samples_budget)
-                yield self.canvas
-        finally:
-            for p in self.curve_plots:
-                p.enableAutoRange()
-            self.draw(result)
+    def has_complete_result(self) -> bool:
+        """Every run finished and the surface computed (the paths are drawn on it)."""
+        r = self.result
+        return r is not None and r.complete and r.Z.size > 0 and bool(r.runs)
+
+    def draw_growing(self, result, fraction: float) -> None:
+        """The race from the common start to ``fraction`` of it: every run at the same
+        fraction of its samples."""
+        for k, run in enumerate(result.runs[: len(RUN_COLOURS)]):
+            self._grow_run(k, run, fraction, result.samples_budget)
 
     def _grow_run(self, k: int, run, fraction: float, budget: int) -> None:
         """Run ``k`` drawn up to ``fraction`` of its samples: its path (by stored points)
