@@ -10,7 +10,7 @@ from core.experiments.dldy import run_misconception
 from ..plots import style
 from ..plots.base import fmt
 from ..plots.surface_image import add_surface_image, show_surface
-from .base import ExperimentView, WrappedLabel
+from .base import ExperimentView, WrappedLabel, phase, show_head
 
 
 def _hex(rgb) -> str:
@@ -27,6 +27,11 @@ class MisconceptionView(ExperimentView):
         "batch-mean activations (and the batch-mean derivative) is not the gradient: the true "
         "backward pass multiplies each sample's delta by its own activations. Averaging the "
         "per-parameter per-sample gradients instead gives the gradient to round-off."
+    )
+    animation_tip = (
+        "the true gradient and the averaged-dL/dY vector grow from the weights on the "
+        "surface, then the cosine, relative error and round-off difference are traced step "
+        "by step through training"
     )
 
     def build(self, canvas) -> None:
@@ -92,27 +97,51 @@ class MisconceptionView(ExperimentView):
             context.config, context.params, quick=quick, progress=progress, cancel=cancel
         )
 
-    def draw(self, result) -> None:
-        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas, smooth=4)
-        a, b = result.alphas, result.betas
+    def _draw_arrows(self, result, length: float = 1.0) -> None:
+        """The two arrows from the weights, at ``length`` (0 … 1) of their length."""
+        a = result.alphas
         span = (a[-1] - a[0]) / 2
         longest = max(np.hypot(*result.arrow_true), np.hypot(*result.arrow_averaged), 1e-300)
         for curve, v in (
             (self.true_arrow, result.arrow_true),
             (self.avg_arrow, result.arrow_averaged),
         ):
-            tip = v / longest * 0.8 * span
+            tip = v / longest * 0.8 * span * length
             curve.setData([0, tip[0]], [0, tip[1]])
+
+    @staticmethod
+    def _diff_unit(result) -> float:
+        """The difference's unit: a power of ten at its largest value (round-off, ~1e-17: a
+        view range that small is below what the plot's transforms resolve)."""
+        top = float(np.max(result.per_sample_diff)) if len(result.per_sample_diff) else 0.0
+        return 10.0 ** np.floor(np.log10(top)) if top > 0 else 1e-17
+
+    def _draw_curves(self, result, fraction: float = 1.0) -> None:
+        """The three curves over the first ``fraction`` of the steps."""
+        diff = np.asarray(result.per_sample_diff) / self._diff_unit(result)
+        for curve, y in (
+            (self.cos_curve, result.cosine),
+            (self.rel_curve, result.relative_error),
+            (self.diff_curve, diff),
+        ):
+            show_head(curve, result.steps, y, fraction)
+
+    def draw_growing(self, result, fraction: float) -> None:
+        """The arrows grow from the weights (the first quarter), then the curves along the
+        steps."""
+        self._draw_arrows(result, phase(fraction, 0.0, 0.25))
+        self._draw_curves(result, phase(fraction, 0.25, 1.0))
+
+    def draw(self, result) -> None:
+        show_surface(self.image, self.colorbar, result.Z, result.alphas, result.betas, smooth=4)
+        a, b = result.alphas, result.betas
+        self._draw_arrows(result)
         # the panel is the grid: the surface fills it
         self.surface_plot.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0)
-        self.cos_curve.setData(result.steps, result.cosine)
-        self.rel_curve.setData(result.steps, result.relative_error)
+        self._draw_curves(result)
         diff = np.asarray(result.per_sample_diff)
         top = float(np.max(diff)) if len(diff) else 0.0
-        # on the data's own scale (round-off, ~1e-17), in units of a power of ten: a view
-        # range of 1e-17 is below what the plot's transforms resolve, so the values are scaled
-        unit = 10.0 ** np.floor(np.log10(top)) if top > 0 else 1e-17
-        self.diff_curve.setData(result.steps, diff / unit)
+        unit = self._diff_unit(result)
         self.diff_plot.setLabel("left", f"max |difference| (× {unit:.0e})")
         self.diff_plot.setYRange(0, top / unit * 1.15 if top > 0 else 1.0, padding=0)
         rel_max = float(np.max(result.relative_error))

@@ -10,7 +10,7 @@ from core.experiments.reductions_lab import CASES, run_reductions_lab
 from ..plots import style
 from ..plots.base import fmt
 from ..plots.surface_image import show_surface
-from .base import ExperimentView, WrappedLabel
+from .base import ExperimentView, WrappedLabel, phase, show_head, shown_count
 
 BEST_SYMBOLS = {
     "mean": ("o", style.RED),
@@ -29,6 +29,11 @@ class ReductionsView(ExperimentView):
         "its own gradient. Last panel: nearby weights by their per-output losses; most pairs "
         "cannot be ordered without choosing a reduction, and each reduction ranks a different "
         "point best."
+    )
+    animation_tip = (
+        "the five reductions' surfaces appear one after another, each with its −gradient "
+        "growing from the weights; then the nearby weights by their per-output losses, the "
+        "ones no other beats on every output, and the point each reduction ranks best"
     )
 
     def build(self, canvas) -> None:
@@ -106,12 +111,44 @@ class ReductionsView(ExperimentView):
             context.config, context.params, quick=quick, progress=progress, cancel=cancel
         )
 
+    @staticmethod
+    def _arrow_tip(result, k: int) -> np.ndarray:
+        """Where panel ``k``'s −gradient arrow ends (0.6 of the half-width, from 0)."""
+        span = (result.alphas[-1] - result.alphas[0]) / 2
+        return -result.arrows[k] / max(float(np.hypot(*result.arrows[k])), 1e-300) * 0.6 * span
+
+    @staticmethod
+    def _cloud_xy(result) -> np.ndarray:
+        """The cloud as drawn: two outputs' losses, or (index, loss) with one output."""
+        F = result.cloud
+        if F.shape[1] == 1:
+            return np.column_stack([np.arange(len(F), dtype=np.float64), F[:, 0]])
+        return F
+
+    def draw_growing(self, result, fraction: float) -> None:
+        """The reductions one after another (the first half: a surface, its arrow growing),
+        then the cloud of nearby weights, its Pareto front, the best point of each."""
+        n = len(result.names)
+        grow = phase(fraction, 0.0, 0.5) * n
+        for k in range(n):
+            self.images[k].setVisible(grow > k)
+            tip = self._arrow_tip(result, k) * min(1.0, max(0.0, grow - k))
+            self.arrows[k].setData([0, tip[0]], [0, tip[1]])
+        F = self._cloud_xy(result)
+        cloud, front = phase(fraction, 0.5, 0.75), phase(fraction, 0.75, 0.9)
+        show_head(self.cloud, F[:, 0], F[:, 1], cloud)
+        show_head(self.front, F[result.pareto, 0], F[result.pareto, 1], front)
+        shown = shown_count(len(self.best_items), phase(fraction, 0.9, 1.0))
+        for j, (name, item) in enumerate(self.best_items.items()):
+            i = result.best[name]
+            item.setData([F[i, 0]] if j < shown else [], [F[i, 1]] if j < shown else [])
+
     def draw(self, result) -> None:
         a, b = result.alphas, result.betas
-        span = (a[-1] - a[0]) / 2
         for k, name in enumerate(result.names):
             show_surface(self.images[k], self.bars[k], result.surfaces[k], a, b, smooth=3)
-            tip = -result.arrows[k] / max(float(np.hypot(*result.arrows[k])), 1e-300) * 0.6 * span
+            self.images[k].setVisible(True)
+            tip = self._arrow_tip(result, k)
             self.arrows[k].setData([0, tip[0]], [0, tip[1]])
             self.plots[k].setTitle(
                 f"<b>{name}</b><br>{fmt(result.scalars[k])} · |∇| "
@@ -120,10 +157,8 @@ class ReductionsView(ExperimentView):
             )
             # the same axis ranges in every panel: the whole grid
             self.plots[k].setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0.02)
-        F = result.cloud
-        one = F.shape[1] == 1  # one output (a CSV with one target): loss against point index
-        if one:
-            F = np.column_stack([np.arange(len(F), dtype=np.float64), F[:, 0]])
+        one = result.cloud.shape[1] == 1  # one output (a CSV with one target): against index
+        F = self._cloud_xy(result)
         self.pareto_plot.setLabel("bottom", "nearby weights (index)" if one else "loss of output 1")
         self.pareto_plot.setLabel("left", "loss" if one else "loss of output 2")
         self.cloud.setData(F[:, 0], F[:, 1])
