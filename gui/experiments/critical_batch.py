@@ -14,12 +14,17 @@ from core.experiments.critical_batch import CriticalBatchResult, run_critical_ba
 from ..plots import style
 from ..plots.axes import use_log_axes
 from ..plots.base import make_wrapping
-from .base import ExperimentView, WrappedLabel
+from .base import ExperimentView, WrappedLabel, phase, show_head, shown_count
 
 POINT = style.BLUE  #: measured points
 FIT = style.ORANGE  #: the fitted curve
 CRIT = style.GREEN  #: B_crit
 NOISE = style.PURPLE  #: B_noise (the live view's colour for the noise scale)
+#: the steps-samples panel's room left of E_min, as a fraction of the samples' span (log):
+#: no point can need fewer samples than E_min, so E_min's label there hides none
+E_MIN_ROOM = 0.2
+#: the animation: the points until this fraction of it, then the fit until the next
+POINTS_PART, FIT_PART = 0.6, 0.9
 
 
 def _span(rgb, text: str) -> str:
@@ -58,6 +63,10 @@ class CriticalBatchView(ExperimentView):
         "it, samples are wasted. Beside it, the noise scale B_noise = tr Σ/|G|² of the same "
         "task (at the weights where the full batch reaches the target, and at the start), "
         "which the paper finds predicts B_crit roughly across many tasks."
+    )
+    animation_tip = (
+        "the measured points appear one batch size at a time, from B = 1, then the fitted "
+        "trade-off curve grows from small B to large, then B_crit and B_noise are marked"
     )
 
     def build(self, canvas) -> None:
@@ -100,11 +109,12 @@ class CriticalBatchView(ExperimentView):
         )  # fmt: skip
         # the fit's asymptotes, S -> S_min (B large) and E -> E_min (B small), dotted grey:
         # S_min and E_min in panel 1 (horizontal, vertical), S_min in 2, E_min in 3; each
-        # label where the curve is far (position along the line, text anchor)
+        # label where the curve is far (position along the line, text anchor); in panel 1
+        # both in the empty strip left of E_min (E_MIN_ROOM), where no point can be
         self.asymptotes = []
         for plot, angle, text, pos, anchor in (
-            (self.plots[0], 0, "S_min", 0.08, (0, 1)),
-            (self.plots[0], 90, "E_min", 0.25, (0, 1)),
+            (self.plots[0], 0, "S_min", 0.02, (0, 1)),
+            (self.plots[0], 90, "E_min", 0.5, (1.15, 0.5)),  # a gap from the line
             (self.plots[1], 0, "S_min", 0.08, (0, 1)),
             (self.plots[2], 0, "E_min", 0.92, (1, 1)),
         ):
@@ -152,12 +162,20 @@ class CriticalBatchView(ExperimentView):
             return {}
         return {"critical_batch_fit": self.result.fit_table()}
 
-    def draw(self, result: CriticalBatchResult) -> None:
+    @staticmethod
+    def _measured(result: CriticalBatchResult) -> tuple[np.ndarray, np.ndarray]:
+        """(B, S) of the batch sizes that reached the target, from the smallest B."""
         pts = sorted((p for p in result.points if p.reached), key=lambda p: p.batch_size)
         B = np.array([p.batch_size for p in pts], dtype=np.float64)
-        S = np.array([p.steps for p in pts], dtype=np.float64)
+        return B, np.array([p.steps for p in pts], dtype=np.float64)
+
+    def _draw_points(self, B: np.ndarray, S: np.ndarray) -> None:
         for dots, (x, y) in zip(self.points, ((B * S, S), (B, S), (B, B * S))):
             dots.setData(x, y)
+
+    def draw(self, result: CriticalBatchResult) -> None:
+        B, S = self._measured(result)
+        self._draw_points(B, S)
         lo, hi = self._b_range(result, B)
         self._draw_b_lines(result)
         self._draw_fit(result.fit, B, lo, hi)
@@ -165,9 +183,40 @@ class CriticalBatchView(ExperimentView):
             p.setXRange(math.log10(lo), math.log10(hi), padding=0.04)
         for p in self.plots:
             p.enableAutoRange(axis="y")
-        self.plots[0].enableAutoRange(axis="x")
+        self._samples_range(result.fit, B * S)
         self.info.set_text(self.summary(result))
         self.info.setToolTip(self.details(result))
+
+    def _samples_range(self, fit, E: np.ndarray) -> None:
+        """Panel 1's samples axis: the points and the curve, and room left of E_min."""
+        p = self.plots[0]
+        if fit is None or not len(E):
+            p.enableAutoRange(axis="x")
+            return
+        x = self.curves[0].getOriginalDataset()[0]
+        lo = math.log10(min(fit.E_min, E.min()))
+        hi = math.log10(max(E.max(), x.max()))
+        p.setXRange(lo - E_MIN_ROOM * (hi - lo), hi, padding=0.02)
+
+    def draw_growing(self, result: CriticalBatchResult, fraction: float) -> None:
+        """The measured points one batch size at a time from B = 1, then the fitted curve
+        from small B to large with its asymptotes, then B = B_crit, B_crit and B_noise."""
+        B, S = self._measured(result)
+        n = shown_count(len(B), phase(fraction, 0.0, POINTS_PART))
+        self._draw_points(B[:n], S[:n])
+        grow = phase(fraction, POINTS_PART, FIT_PART)
+        self._draw_fit(result.fit if grow > 0 else None, B, *self._b_range(result, B))
+        for curve in self.curves:
+            x, y = curve.getOriginalDataset()
+            if x is not None:
+                show_head(curve, x, y, grow)
+        marks = fraction >= FIT_PART
+        if marks:
+            self._draw_b_lines(result)
+        else:
+            self.crit_point.setData([], [])
+        for line in self.crit_lines + self.noise_lines:
+            line.setVisible(marks and line.isVisible())
 
     def _draw_b_lines(self, result: CriticalBatchResult) -> None:
         """B_crit and B_noise as vertical lines in the batch-size panels (hidden if undefined)."""

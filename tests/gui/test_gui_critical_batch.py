@@ -4,6 +4,7 @@ smallest and the largest window."""
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -94,3 +95,15 @@ def test_the_tab_is_whole(make_window, qtbot, size):
     for p in view.plots:  # no plot squeezed: each has room to be read
         r = p.getViewBox().sceneBoundingRect()
         assert r.width() >= 120 and r.height() >= 90
+    # S_min's and E_min's labels in the steps-samples panel: inside the plot, and 16 px or
+    # more from the centre of every point (a dot is 8 px wide)
+    vb = view.plots[0].getViewBox().sceneBoundingRect()
+    dots = view.points[0].scatter
+    for line in view.asymptotes[:2]:
+        box = line.label.sceneBoundingRect()
+        assert vb.contains(box), (line.label.toPlainText(), box, vb)
+        for spot in dots.points():
+            at = dots.mapToScene(spot.pos())
+            dx = max(box.left() - at.x(), 0, at.x() - box.right())
+            dy = max(box.top() - at.y(), 0, at.y() - box.bottom())
+            assert math.hypot(dx, dy) >= 16, (line.label.toPlainText(), box, at)
