@@ -91,3 +91,58 @@ def test_running_window_keeps_text_back_and_a_pause_writes_it(window, qtbot, mon
     assert f"step {snap.step}:" in _title(curves)
     for view in window.views.values():
         assert not view._pending_text, f"{view.objectName()} kept text back after the pause"
+
+
+def test_band_envelope_keeps_every_value_inside_per_column():
+    from gui.plots.mean_gradient import column_envelope
+
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.choice(5000, size=1300, replace=False)).astype(float)
+    lo = rng.normal(size=x.size) - 1.0
+    hi = lo + rng.random(size=x.size) * 2.0
+    cols = 200
+    xs, elo, ehi = column_envelope(x, lo, hi, cols)
+    assert len(xs) <= cols and xs[0] == x[0] and np.all(np.diff(xs) > 0)
+    # each input point falls in the column starting at the last xs not beyond it
+    k = np.searchsorted(xs, x, side="right") - 1
+    assert np.all(elo[k] <= lo) and np.all(ehi[k] >= hi)
+    # and the envelope is tight: each column's bounds are values of that column
+    for j in range(len(xs)):
+        assert elo[j] == lo[k == j].min() and ehi[j] == hi[k == j].max()
+
+
+def test_mean_gradient_band_is_thinned_to_the_pixel_columns(qtbot):
+    from gui.plots.mean_gradient import MeanGradientPlot
+
+    view = MeanGradientPlot()
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    s = Session(Config(hidden=(64, 64)))
+    snap = s.step(detail=True)
+    view.show_snapshot(snap)
+    cols = int(view.plot.getViewBox().width())
+    assert len(snap.shown_index) > 2 * cols  # the case being tested
+    assert view.band.path().elementCount() <= 2 * cols + 1
+    rect = view.band.path().boundingRect()  # nothing of the band lost
+    assert rect.top() <= float(np.min(snap.band_lo)) + 1e-12
+    assert rect.bottom() >= float(np.max(snap.band_hi)) - 1e-12
+
+
+def test_svg_export_draws_text_and_axes_as_vectors(qtbot, tmp_path):
+    """The screen paints axes and text from cached pixmaps; an SVG must not contain them."""
+    from gui.plots.mean_gradient import MeanGradientPlot
+
+    view = MeanGradientPlot()
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_snapshot(_snapshots(1)[0])
+    qtbot.wait(50)  # a screen paint fills the caches
+    path = tmp_path / "mean.svg"
+    view.export_svg(str(path))
+    svg = path.read_text()
+    assert "<image" not in svg
+    assert svg.count("<text") >= 10  # tick labels, title, legend
