@@ -360,6 +360,7 @@ class ControlPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.settings_scroll)
+        lay.addWidget(self._edge())
         lay.addWidget(self._actions())
         lay.addStretch(1)
         self.set_config(config)
@@ -417,6 +418,17 @@ class ControlPanel(QWidget):
         b.setToolTip(tip)
         b.clicked.connect(signal)
         return b
+
+    def _edge(self) -> QFrame:
+        """A line under the settings while they scroll: the edge they scroll under."""
+        rule = QFrame()
+        rule.setObjectName("settingsEdge")
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        bar = self.settings_scroll.verticalScrollBar()
+        bar.rangeChanged.connect(lambda _lo, hi: rule.setVisible(hi > 0))
+        rule.setVisible(False)
+        return rule
 
     def _actions(self) -> QWidget:
         """Run, Step, Reset and Export, under the settings and outside their scrolling: a

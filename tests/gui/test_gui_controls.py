@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
+    QFrame,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -421,7 +422,8 @@ def test_a_refusal_blamed_on_another_setting_ends_the_pending_edit(qtbot):
 def test_the_panel_is_whole_with_more_settings_open_in_a_small_window(window, qtbot):
     """At 1280 x 720 the unfolded "More settings" make the settings scroll: every control is
     as wide as it needs and ends left of the scroll bar (none under it, none past the dock),
-    and Run, Step, Reset and Export stay below the settings, in sight."""
+    and Run, Step, Reset and Export stay below the settings, in sight; folded, nothing
+    scrolls and no edge line shows."""
     window.resize(1280, 720)
     window.fit_docks_to_width(1280)
     panel, dock = window.controls, window.controls_dock
@@ -429,6 +431,7 @@ def test_the_panel_is_whole_with_more_settings_open_in_a_small_window(window, qt
     bar = panel.settings_scroll.verticalScrollBar()
     qtbot.waitUntil(bar.isVisible)
     qtbot.wait(50)
+    assert child(window, QFrame, "settingsEdge").isVisible()  # the edge they scroll under
     assert child(window, QSpinBox, "surfaceSamplesSpin").isVisibleTo(panel)
     edge = bar.mapTo(dock, QPoint(0, 0)).x()
     kinds = (QAbstractSpinBox, QPushButton, QComboBox, QLineEdit)
@@ -444,3 +447,6 @@ def test_the_panel_is_whole_with_more_settings_open_in_a_small_window(window, qt
         b = child(window, QPushButton, name)
         bottom = b.mapTo(dock, QPoint(0, b.height())).y()
         assert b.isVisible() and bottom <= dock.height(), f"{name} is out of sight"
+    panel.more_button.setChecked(False)
+    qtbot.waitUntil(lambda: not bar.isVisible())
+    assert not child(window, QFrame, "settingsEdge").isVisible()
