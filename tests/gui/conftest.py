@@ -66,6 +66,27 @@ def make_window(qtbot):
         close_window(w)
 
 
+@pytest.fixture(scope="module")
+def shared_window(_app_style):
+    """Factory for windows shared by the tests of one module (a window costs ~1 s to build
+    and its engine process ~0.5 s to start): made by the first test that asks, closed (and
+    checked as ``make_window`` does) after the module's last test. Only for tests that read
+    a window, or leave it as any test of the module may find it; each test still passes
+    alone. Made before a test's own settings file is chosen: build it with
+    ``remember=False`` (the default), so that it never writes one."""
+    made = []
+
+    def make(config=None, **kw):
+        assert not kw.get("remember"), "a shared window must not write settings"
+        w = open_window(None, config, **kw)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        close_window(w)
+
+
 @pytest.fixture
 def window(make_window):
     """A small-network window (5-16-16-3, 15x15 surface), shown and paused."""

@@ -51,15 +51,23 @@ def small_config(**changes) -> Config:
 
 # ------------------------------------------------------------------------- windows
 def open_window(qtbot, config: Config | None = None, **kw):
-    """A shown MainWindow (paused unless run=True), registered with qtbot."""
+    """A shown MainWindow (paused unless run=True), registered with qtbot; with ``qtbot``
+    None (a window shared by several tests, see conftest's ``shared_window``) not registered:
+    the caller closes it."""
+    from PySide6.QtTest import QTest
+
     from gui.main_window import MainWindow
 
     kw.setdefault("run", False)
     kw.setdefault("remember", False)
     window = MainWindow(config=config, **kw)
-    qtbot.addWidget(window)
+    if qtbot is not None:
+        qtbot.addWidget(window)
     window.show()
-    qtbot.waitExposed(window)
+    if qtbot is not None:
+        qtbot.waitExposed(window)
+    else:
+        assert QTest.qWaitForWindowExposed(window, WAIT_MS), "the window was never exposed"
     return window
 
 
@@ -119,6 +127,20 @@ def wait_snapshot(qtbot, window, predicate, timeout: int = WAIT_MS):
 
     qtbot.waitUntil(check, timeout=timeout)
     return window.last_snapshot
+
+
+def wait_for(predicate, timeout: int = WAIT_MS) -> bool:
+    """Run the event loop until ``predicate()`` is true (True) or ``timeout`` ms pass
+    (False): ``qtbot.waitUntil`` for module-scoped fixtures, which have no qtbot."""
+    from PySide6.QtCore import QDeadlineTimer
+    from PySide6.QtTest import QTest
+
+    deadline = QDeadlineTimer(timeout)
+    while not predicate():
+        if deadline.hasExpired():
+            return False
+        QTest.qWait(10)
+    return True
 
 
 def drawn_snapshot(window):
