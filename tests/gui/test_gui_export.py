@@ -12,6 +12,7 @@ from gui_testing import (
     VIEW_NAMES,
     click,
     drawn_snapshot,
+    small_config,
     start_training,
     wait_drawn,
     wait_settled,
@@ -23,14 +24,24 @@ from PySide6.QtGui import QImage
 from gui.export import ExportError
 
 
+@pytest.fixture(scope="module")
+def _made():
+    return {}
+
+
 @pytest.fixture
-def trained(window, qtbot):
-    """A paused window whose views show a snapshot with a surface."""
+def trained(shared_window, _made, qtbot):
+    """A paused window whose views show a snapshot with a surface: one for the module (the
+    tests only export it), trained by the first test that asks."""
+    if "window" in _made:
+        return _made["window"]
+    window = shared_window(small_config())
     start_training(qtbot, window, min_step=20)
     wait_drawn(qtbot, window, lambda s: s.surface is not None and s.step >= 20)
     click(qtbot, window, "runButton")
     wait_state(qtbot, window, "paused")
     wait_settled(qtbot, window, lambda s: s.surface is not None)
+    _made["window"] = window
     return window
 
 
