@@ -568,15 +568,19 @@ class MainWindow(QMainWindow):
                 self._divergence_shown = (snap.run_id, snap.step)
                 self._blamed = self._blame
                 self.controls.show_error(self._blamed, divergence_text(snap, self._blamed))
+                # short enough for the status bar of a 1280 px window; the rule in full
+                # is the note's (and this message's tooltip)
                 self.statusBar().showMessage(
-                    f"Diverged (the run stands at step {snap.step}): see the note under the "
-                    f"{CAUSES[self._blamed]}. {RESUME_RULE}"
+                    f"Diverged at step {snap.step}: see the note under the "
+                    f"{CAUSES[self._blamed]}; change a setting to go on, or Reset."
                 )
+                self.statusBar().setToolTip(RESUME_RULE)
         elif self._blamed is not None:
             self.controls.clear_error(self._blamed)
             self._blamed = None
             self._divergence_shown = None
             self.statusBar().clearMessage()
+            self.statusBar().setToolTip("")
 
     # ----------------------------------------------------------- experiments
     def experiment_context(self) -> Context:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtGui import QFontMetricsF
 
 from core.data import scale_caption
 from core.losses import Loss, get_loss
@@ -30,6 +31,22 @@ FORMULA = {
     "max": "scalar = max<sub>o,i</sub> M<sub>oi</sub> (★)",
     "weighted": "scalar = Σ<sub>i</sub> s<sub>i</sub> L<sub>i</sub> / Σ s",
 }
+
+
+def _axis_width_for(axis: pg.AxisItem, lo: float, hi: float) -> float:
+    """The width a vertical axis needs for its tick labels over (lo, hi), its ticks and its
+    title (pyqtgraph's own sum, from the labels it would write)."""
+    font = axis.style.get("tickFont") or axis.font()
+    fm = QFontMetricsF(font)
+    size = max(axis.geometry().height(), 50.0)
+    text = 0.0
+    for spacing, values in axis.tickValues(lo, hi, size):
+        for label in axis.tickStrings(values, axis.autoSIPrefixScale * axis.scale, spacing):
+            text = max(text, fm.horizontalAdvance(label))
+    w = text + axis.style["tickTextOffset"][0] + max(0, axis.style["tickLength"])
+    if axis.label.isVisible():
+        w += axis.label.boundingRect().height() * 0.8
+    return w + 2
 
 
 class LossMatrixPlot(ViewWidget):
@@ -86,8 +103,8 @@ class LossMatrixPlot(ViewWidget):
         # such as "x0.001" would rescale the losses)
         for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left"), wax):
             axis.enableAutoSIPrefix(False)
-        for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left")):
-            axis.setWidth(46)
+        self._left_width = 0
+        self._align_left_axes()
         d.setLabel("left", "output o")
         self._clip_notes: list[str] = []
         self._dldy_caption = ""
@@ -175,6 +192,21 @@ class LossMatrixPlot(ViewWidget):
         if kind != self._arrangement:
             self._arrange(kind)
 
+    def _align_left_axes(self) -> None:
+        """One width for the three left axes, so M's columns, dL/dY's and the bars line up:
+        at least 46 px, more when the bars' tick labels need it (0.005, 4e+07), so that no
+        label runs under the axis title."""
+        bar_axis = self.bar_plot.getAxis("left")
+        lo, hi = self.bar_plot.getViewBox().viewRange()[1]
+        need = 46.0
+        if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+            need = max(need, _axis_width_for(bar_axis, lo, hi))
+        width = int(np.ceil(need))
+        if width != self._left_width:
+            self._left_width = width
+            for plot in (self.plot, self.dldy_plot, self.bar_plot):
+                plot.getAxis("left").setWidth(width)
+
     def _sync_w_view(self) -> None:
         self.w_view.setGeometry(self.bar_plot.getViewBox().sceneBoundingRect())
         self.w_view.linkedViewChanged(self.bar_plot.getViewBox(), self.w_view.XAxis)
@@ -209,6 +241,7 @@ class LossMatrixPlot(ViewWidget):
         # ranges kept while the data fit them well (a new range each frame re-rendered the
         # axes' text every frame)
         sticky_range(self.bar_plot, "y", 0.0, float(Lf.max()) if Lf.size and Lf.max() > 0 else 1.0)
+        self._align_left_axes()
         set_data(self.weight_curve, np.arange(B), w)
         wf = w[np.isfinite(w)]
         w_top = float(wf.max()) * 1.1 if wf.size and wf.max() > 0 else 1.0
@@ -268,9 +301,7 @@ class LossMatrixPlot(ViewWidget):
         if self._arrangement == "compact":  # four short lines: the smallest room
             short = {"mean": "mean<sub>i</sub> L<sub>i</sub>", "sum": "Σ<sub>i</sub> L<sub>i</sub>"}
             scalar = short.get(cfg.reduction, FORMULA[cfg.reduction].split("= ", 1)[-1])
-            clip = f"<br>colours clipped: {', '.join(self._clip_notes)}" * bool(
-                self._clip_notes
-            )
+            clip = f"<br>colours clipped: {', '.join(self._clip_notes)}" * bool(self._clip_notes)
             return (
                 f"<b>{cfg.loss}</b>, <b>{cfg.reduction}</b>: {row}, scalar = {scalar}<br>"
                 f"<b>backpropagated: one scalar {fmt(snap.loss, 6)}</b> ({O}×{B} M)<br>"
@@ -280,9 +311,7 @@ class LossMatrixPlot(ViewWidget):
         note = ""
         if cfg.reduction == "sum" and not get_loss(cfg.loss).sum_outputs:
             note = f" (Keras's sum; torch's is {O}×)"
-        clip = (
-            f"<br>colours clipped: {', '.join(self._clip_notes)}" if self._clip_notes else ""
-        )
+        clip = f"<br>colours clipped: {', '.join(self._clip_notes)}" if self._clip_notes else ""
         return (
             f"<b>{cfg.loss}</b>, <b>{cfg.reduction}</b>: {row}, {FORMULA[cfg.reduction]}{note}, "
             f"{wtxt}<br><b>backpropagated: one scalar = {fmt(snap.loss, 6)}</b> "

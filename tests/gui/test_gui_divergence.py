@@ -64,6 +64,7 @@ def test_diverge_and_recover(make_window, qtbot):
     assert "Lower the learning rate" in note.text() and "Reset" in note.text()
     assert "Details" in note.text() and RESUME_RULE in note.toolTip()
     assert "see the note under the learning rate" in window.statusBar().currentMessage()
+    assert len(window.statusBar().currentMessage()) <= 100  # whole in a 1280 px window
     assert "diverged" in window.findChild(QLabel, "stateLabel").text()
     assert np.all(np.isfinite(window.findChild(QWidget, "lossMatrixPlot").image.image))
     assert any(text == "diverged" for _, text in drawn.history.events)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+import pytest
 from gui_testing import click, start_training, wait_settled, wait_state
 
 import gui.plots.base as base
@@ -146,3 +147,36 @@ def test_svg_export_draws_text_and_axes_as_vectors(qtbot, tmp_path):
     svg = path.read_text()
     assert "<image" not in svg
     assert svg.count("<text") >= 10  # tick labels, title, legend
+
+
+@pytest.mark.parametrize("scale", [1.0, 4e7])
+def test_loss_matrix_left_axes_share_a_width_that_fits_the_bar_labels(qtbot, scale):
+    """M's columns and the bars line up (one width for the three left axes), and the bars'
+    tick labels (0.005 at B = 1, 4e+07 in a diverging run) never run under the L_i title."""
+    import dataclasses
+
+    from PySide6.QtGui import QFontMetricsF
+
+    from gui.plots.loss_matrix import LossMatrixPlot
+
+    view = LossMatrixPlot()
+    qtbot.addWidget(view)
+    view.resize(330, 330)
+    view.show()
+    qtbot.waitExposed(view)
+    snap = Session(Config(batch_size=1)).step(detail=True)
+    L = np.asarray(snap.per_sample_loss) * scale
+    view.show_snapshot(dataclasses.replace(snap, per_sample_loss=L, M=np.asarray(snap.M) * scale))
+    qtbot.wait(30)
+    axes = [p.getAxis("left") for p in (view.plot, view.dldy_plot, view.bar_plot)]
+    assert len({round(a.width()) for a in axes}) == 1
+    bar = axes[2]
+    lo, hi = view.bar_plot.getViewBox().viewRange()[1]
+    fm = QFontMetricsF(bar.style.get("tickFont") or bar.font())
+    widest = max(
+        fm.horizontalAdvance(s)
+        for spacing, values in bar.tickValues(lo, hi, bar.height())
+        for s in bar.tickStrings(values, 1.0, spacing)
+    )
+    title = bar.label.boundingRect().height() * 0.8
+    assert bar.width() >= widest + title + bar.style["tickTextOffset"][0]
