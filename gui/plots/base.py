@@ -253,6 +253,17 @@ def write_csv(path: str, header: list[str], rows: list[list]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+def thin_to_pixels(*items: pg.PlotDataItem) -> None:
+    """Draw each curve through about two points a pixel column: pyqtgraph's peak
+    downsampling (each column's lowest and highest value, so no spike is lost) clipped to
+    the view, with one sample a pixel as the threshold (pyqtgraph's default, 5, left a
+    4,000-point loss curve whole, and its 1.5 px pen drew 4,000 segments a frame: 1.2 ms)."""
+    for item in items:
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        item.opts["autoDownsampleFactor"] = 1.0  # no setter; read at every paint
+
+
 def sticky_range(plot: pg.PlotItem, axis: str, lo: float, hi: float) -> None:
     """Keep an axis range while the data fill at least 25 % of it and stay inside it; else
     set it to the data plus 15 % each side, widened to a round step (a bound at 0 stays 0).

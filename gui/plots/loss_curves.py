@@ -16,7 +16,7 @@ from core.snapshot import Snapshot
 
 from . import style
 from .axes import LogAxisItem
-from .base import ViewWidget, fmt, set_data, sticky_range
+from .base import ViewWidget, fmt, set_data, sticky_range, thin_to_pixels
 
 N_EVENT_LINES = 8
 LAMBDA_RGB = style.RED  #: the sharpness lambda_max
@@ -117,8 +117,6 @@ class LossCurvePlot(ViewWidget):
         top = self.top = self.addPlot(row=0, col=0, axisItems={"left": LogAxisItem("left")})
         top.setLabel("left", "loss")
         top.showGrid(x=True, y=True, alpha=0.2)
-        top.setDownsampling(auto=True, mode="peak")
-        top.setClipToView(True)
         # No legend boxes: in a short panel (1280 x 800) they covered the curves. The titles
         # name the curves in their colours instead (and carry the current values).
         self.batch = top.plot(
@@ -126,6 +124,7 @@ class LossCurvePlot(ViewWidget):
         )
         self.train = top.plot([], [], pen=pg.mkPen(style.BLUE, width=1.5), name="train (mean)")
         self.val = top.plot([], [], pen=pg.mkPen(style.ORANGE, width=1.5), name="validation (mean)")
+        thin_to_pixels(self.batch, self.train, self.val)
         self.event_lines = []
         for _ in range(N_EVENT_LINES):
             ln = pg.InfiniteLine(
@@ -170,8 +169,6 @@ class LossCurvePlot(ViewWidget):
         bot.setLogMode(y=True)
         bot.showGrid(x=True, y=True, alpha=0.2)
         bot.setXLink(top)
-        bot.setDownsampling(auto=True, mode="peak")
-        bot.setClipToView(True)
         self.gnorm = bot.plot([], [], pen=pg.mkPen(style.GREEN, width=1), name="|∇ scalar|")
         self.noise_view = pg.ViewBox(enableMouse=False)
         bot.showAxis("right")
@@ -191,8 +188,7 @@ class LossCurvePlot(ViewWidget):
         self.noise = pg.PlotDataItem(
             [], [], pen=pg.mkPen(style.PURPLE, width=1), name="noise scale B_noise"
         )
-        self.noise.setDownsampling(auto=True, method="peak")
-        self.noise.setClipToView(True)
+        thin_to_pixels(self.gnorm, self.noise)
         self.noise_view.addItem(self.noise)
 
     def _build_sharpness_panel(self) -> None:

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsPathItem
 from core.snapshot import Snapshot
 
 from . import style
-from .base import ViewWidget, coloured, fmt, sticky_range
+from .base import ViewWidget, coloured, fmt, sticky_range, thin_to_pixels
 
 
 def _band_swatch() -> pg.BarGraphItem:
@@ -51,10 +51,6 @@ class MeanGradientPlot(ViewWidget):
         p.setLabel("bottom", "parameter index (W1 b1 W2 b2 …)")
         p.setLabel("left", "∂L/∂θ")
         p.showGrid(x=False, y=True, alpha=0.25)
-        # curves thinned to the plot's pixel width (the larger of each pixel's values kept:
-        # both curves thinned alike, so where they coincide they still do)
-        p.setDownsampling(auto=True, mode="peak")
-        p.setClipToView(True)
         # The band is one closed polygon (x, hi) then (x reversed, lo reversed), built by
         # pg.arrayToQPath in one vectorised call; a FillBetweenItem rebuilt its path from two
         # curves on every change of either, which cost ~10 ms a frame for P ~ 1,300.
@@ -68,6 +64,9 @@ class MeanGradientPlot(ViewWidget):
         self.mean = p.plot([], [], pen=style.MEAN_DASHED_PEN)
         for item in (self.mean, self.scalar):
             item.setSkipFiniteCheck(True)
+        # thinned to the plot's pixel columns (each column's extremes kept: both curves
+        # thinned alike, so where they coincide they still do)
+        thin_to_pixels(self.mean, self.scalar)
         self.legend = p.addLegend(
             offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 215)
         )
@@ -85,6 +84,7 @@ class MeanGradientPlot(ViewWidget):
         dp.getAxis("left").setWidth(p.getAxis("left").width())
         self.diff = dp.plot([], [], pen=pg.mkPen(style.PURPLE, width=1))
         self.diff.setSkipFiniteCheck(True)
+        thin_to_pixels(self.diff)
         self.ci.layout.setRowStretchFactor(1, 4)
         self.ci.layout.setRowStretchFactor(2, 1)
         self._bounds: tuple[int, ...] = ()

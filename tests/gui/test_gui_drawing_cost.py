@@ -180,3 +180,26 @@ def test_loss_matrix_left_axes_share_a_width_that_fits_the_bar_labels(qtbot, sca
     )
     title = bar.label.boundingRect().height() * 0.8
     assert bar.width() >= widest + title + bar.style["tickTextOffset"][0]
+
+
+def test_thin_to_pixels_draws_two_points_a_column_and_keeps_the_extremes(qtbot):
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(420, 300)
+    plot.show()
+    qtbot.waitExposed(plot)
+    rng = np.random.default_rng(1)
+    x = np.arange(4000.0)
+    y = rng.normal(size=x.size)
+    y[1234] = 50.0  # one spike: kept
+    curve = plot.plot(x, y, pen=pg.mkPen("b", width=1.5))
+    base.thin_to_pixels(curve)
+    qtbot.wait(30)
+    shown = curve._getDisplayDataset()
+    cols = plot.getPlotItem().getViewBox().width()
+    assert len(shown.x) <= 2 * cols + 4
+    assert shown.y.max() == 50.0 and shown.y.min() == y.min()
+    views = LossCurvePlot()
+    qtbot.addWidget(views)
+    for item in (views.batch, views.train, views.val, views.gnorm, views.noise):
+        assert item.opts["autoDownsampleFactor"] == 1.0 and item.opts["clipToView"]
