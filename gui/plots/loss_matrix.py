@@ -104,6 +104,7 @@ class LossMatrixPlot(ViewWidget):
         for axis in (p.getAxis("left"), b.getAxis("left"), d.getAxis("left"), wax):
             axis.enableAutoSIPrefix(False)
         self._left_width = 0
+        self._left_range: tuple[float, float] | None = None
         self._align_left_axes()
         d.setLabel("left", "output o")
         self._clip_notes: list[str] = []
@@ -198,6 +199,9 @@ class LossMatrixPlot(ViewWidget):
         label runs under the axis title."""
         bar_axis = self.bar_plot.getAxis("left")
         lo, hi = self.bar_plot.getViewBox().viewRange()[1]
+        if (lo, hi) == self._left_range:  # sticky: the range changes in jumps
+            return
+        self._left_range = (lo, hi)
         need = 46.0
         if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
             need = max(need, _axis_width_for(bar_axis, lo, hi))
