@@ -972,8 +972,12 @@ def report_drawing(live: Period, c: dict) -> tuple[float, float]:
     for k, r in enumerate(c["replays"]):
         ups = " ".join(f"{v:.1f}" for v in r.view_update_ms.values())
         rows.append([f"replay {k + 1}", str(r.frames), f1(r.window_ms), f1(r.reference_ms),
-                     f"{r.ratio:.2f}", ups])  # fmt: skip
-    table(["", "frames", "window ms", "reference ms", "ratio", "updates by view (ms)"], rows)
+                     f"{r.ratio:.2f}", f"{r.window_paints:.1f} / {r.reference_paints:.1f}",
+                     ups])  # fmt: skip
+    head = ["", "frames", "window ms", "reference ms", "ratio", "paints/frame", "updates (ms)"]
+    table(head, rows)
+    print("     (each frame's events processed until a round paints nothing, so that every paint")
+    print("     it causes is charged to it; paints/frame: the window's / the reference's)")
     print(f"     (updates by view: {', '.join(live.views)})")
     print("\n  b) live: the window training (section 2), then the reference on its own timer:")
     win = window_cost("the window, live (section 2)", live)
