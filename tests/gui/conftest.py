@@ -73,7 +73,8 @@ def shared_window(_app_style):
     checked as ``make_window`` does) after the module's last test. Only for tests that read
     a window, or leave it as any test of the module may find it; each test still passes
     alone. Made before a test's own settings file is chosen: build it with
-    ``remember=False`` (the default), so that it never writes one."""
+    ``remember=False`` (the default), so that it never writes one. Closed and deleted after
+    the module."""
     made = []
 
     def make(config=None, **kw):
@@ -83,8 +84,14 @@ def shared_window(_app_style):
         return w
 
     yield make
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     for w in made:
         close_window(w)
+        w.deleteLater()  # as pytest-qt does with a test's own widgets
+    # ... and deleted now: the module's last test has run, and a window left to the end of
+    # the process can crash in Qt's teardown of its pyqtgraph scenes (see the README)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture
