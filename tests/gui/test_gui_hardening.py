@@ -9,7 +9,15 @@ import random
 
 import psutil
 import pytest
-from gui_testing import child, small_config, start_training, type_into, wait_snapshot, wait_state
+from gui_testing import (
+    WAIT_MS,
+    child,
+    small_config,
+    start_training,
+    type_into,
+    wait_snapshot,
+    wait_state,
+)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox
 
@@ -122,9 +130,11 @@ def test_short_soak_memory_and_redraws_stay_steady(make_window, qtbot):
         return rss / 2**20, window.redraw_count
 
     m0, r0 = rss_after(1500)
-    m1, r1 = rss_after(6000)
-    assert r1 > r0 + 10  # redraws kept coming
+    m1, _ = rss_after(6000)
     assert m1 - m0 < 30, f"resident memory grew {m1 - m0:.1f} MB after warm-up"
+    # redraws kept coming (waited for: on a busy machine the engine can train 4,500 steps of
+    # this small network while the window's thread gets a turn or two)
+    qtbot.waitUntil(lambda: window.redraw_count > r0 + 10, timeout=WAIT_MS)
 
 
 def test_a_network_too_large_for_a_live_surface_says_so_in_the_surface_view(make_window, qtbot):
