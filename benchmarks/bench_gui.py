@@ -131,8 +131,6 @@ def fmt_ratio(r: float) -> str:
     return f"{r:.2f}" if np.isfinite(r) else "-"
 
 
-
-
 def stats_ms(values_ms: list[float]) -> tuple[float, float, float]:
     """(mean, p95, max) of a list of milliseconds; nan when empty."""
     if not values_ms:

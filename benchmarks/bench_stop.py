@@ -242,9 +242,7 @@ def checkpoints_part(seconds: float = 3.0) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tries", type=int, default=10)
-    ap.add_argument(
-        "--part", choices=("signals", "restart", "checkpoints", "both"), default="both"
-    )
+    ap.add_argument("--part", choices=("signals", "restart", "checkpoints", "both"), default="both")
     args = ap.parse_args()
     if args.part in ("signals", "both"):
         signals_part(args.tries)

@@ -225,9 +225,7 @@ class TwoBatchAverage:
         self.count = 0
         self._rows: deque[tuple[float, float, float, float]] = deque(maxlen=self.KEEP)
 
-    def add(
-        self, trace: float, grad_sq: float, decay: float | None = None, step: int = 0
-    ) -> None:
+    def add(self, trace: float, grad_sq: float, decay: float | None = None, step: int = 0) -> None:
         """One more pair, measured at ``step``; ``decay`` (default ``self.decay``) multiplies
         the earlier pairs' exponential weights."""
         d = self.decay if decay is None else decay
@@ -406,6 +404,4 @@ class NoiseScaleTracker:
             ratio, err, S, G2, used = self.average.estimate(step, window)
         else:
             ratio, err, S, G2, used = self.average.estimate()
-        return NoiseEstimate(
-            ratio, err, S, G2, "two-batch", step, b_big, used, window=window
-        )
+        return NoiseEstimate(ratio, err, S, G2, "two-batch", step, b_big, used, window=window)

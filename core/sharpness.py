@@ -76,7 +76,6 @@ class SharpnessTracker:
     seconds_measuring = property(lambda self: self.cadence.seconds_measuring)
     measurements = property(lambda self: self.cadence.measurements)
 
-
     def restart(self, X: np.ndarray, T: np.ndarray) -> None:
         """Forget the measurements (new batch, loss or network): measure at the next step."""
         self.X = np.asarray(X, dtype=np.float64)

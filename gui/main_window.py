@@ -458,8 +458,7 @@ class MainWindow(QMainWindow):
         self.controls.set_running(False)
         self.error_log.error(f"error in the engine: {summary}", details)
         self._show_logged_error(
-            f"An error in the engine paused the run (its state is kept; Space resumes): "
-            f"{summary}."
+            f"An error in the engine paused the run (its state is kept; Space resumes): {summary}."
         )
 
     def _on_uncaught(self, summary: str) -> None:
@@ -495,8 +494,7 @@ class MainWindow(QMainWindow):
             f"The training engine ended unexpectedly ({how}); {why}. Details are in "
             f"{self.error_log.path}.",
             "error",
-            ("Restart engine", "Start a new engine from the last state kept",
-             self.restart_engine),
+            ("Restart engine", "Start a new engine from the last state kept", self.restart_engine),
         )
 
     def restart_engine(self) -> None:
