@@ -103,6 +103,9 @@ class MainWindow(QMainWindow):
         self.last_snapshot: Snapshot | None = None
         self._pending: Snapshot | None = None
         self._drawn: Snapshot | None = None
+        #: views still to draw the frame being drawn one view per event-loop turn
+        self._staggered: list = []
+        self._stagger_frame: tuple[Snapshot, float] | None = None
         self.redraw_ms: deque[float] = deque(maxlen=600)
         self.redraw_count = 0
         self._closing = False
@@ -529,6 +532,11 @@ class MainWindow(QMainWindow):
     def _redraw(self, live: bool | None = None) -> None:
         """Draw the newest snapshot; ``live`` (default: while running) lets the views keep
         their text back between two text frames (gui/plots/base.py)."""
+        if self._staggered:  # a frame drawn one view at a time is still under way
+            if live is not False:
+                return
+            while self._staggered:  # a forced draw finishes it first
+                self._draw_next_view()
         snap = self._pending
         if snap is None or snap is self._drawn:
             return
@@ -540,8 +548,40 @@ class MainWindow(QMainWindow):
         self._next_redraw = max(self._next_redraw + period, t0 + 0.5 * period)
         if live is None:
             live = self.worker.is_running()
-        for view in self.views.values():  # every view shows the same snapshot
+        views = list(self.views.values())
+        if live and self._drawn is not None and snap.layer_sizes != self._drawn.layer_sizes:
+            # a new network: every view rebuilds its items and ranges (~240 ms for ten
+            # layers at once); one view per turn of the event loop keeps the window answering
+            self._staggered = views[1:]
+            self._stagger_frame = (snap, t0)
+            QTimer.singleShot(0, self._draw_next_view)
+            views = views[:1]
+        for view in views:  # every view shows the same snapshot
             view.show_snapshot(snap, live=live)
+        if self._staggered:
+            views[0].viewport().repaint()
+        else:
+            self._finish_frame(snap, t0)
+
+    def _draw_next_view(self) -> None:
+        """The next view of a staggered frame; the last one finishes the frame."""
+        if not self._staggered:
+            return  # finished by a forced draw meanwhile
+        snap, t0 = self._stagger_frame
+        if self._closing:
+            self._staggered = []
+            return
+        view = self._staggered.pop(0)
+        view.show_snapshot(snap, live=True)
+        view.viewport().repaint()  # its paint in this turn too, not all five in one
+        if self._staggered:
+            QTimer.singleShot(0, self._draw_next_view)
+        else:
+            self._finish_frame(snap, t0)
+            if self._pending is not snap and not self.timer.isActive():
+                self.timer.start(max(0, int(1000 * (self._next_redraw - time.perf_counter()))))
+
+    def _finish_frame(self, snap: Snapshot, t0: float) -> None:
         self._drawn = snap
         self._update_status(snap)
         self._check_tour_wait(snap)

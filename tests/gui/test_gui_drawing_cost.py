@@ -203,3 +203,32 @@ def test_thin_to_pixels_draws_two_points_a_column_and_keeps_the_extremes(qtbot):
     qtbot.addWidget(views)
     for item in (views.batch, views.train, views.val, views.gnorm, views.noise):
         assert item.opts["autoDownsampleFactor"] == 1.0 and item.opts["clipToView"]
+
+
+def test_a_new_network_is_drawn_one_view_per_event_loop_turn(window, qtbot):
+    """The first frame of a new network (every view rebuilds its items and ranges) is drawn
+    one view at a time with the event loop turning between them; snapshotDrawn comes once,
+    after the last view; a forced draw meanwhile finishes it first."""
+    window.set_running(False)
+    qtbot.wait(100)
+    a = Session(Config(hidden=(8,))).step(detail=True)
+    b = Session(Config(hidden=(8, 8))).step(detail=True)
+    c = Session(Config(hidden=(4,))).step(detail=True)
+    c2 = Session(Config(hidden=(4,), seed=1)).step(detail=True)
+    drawn = []
+    window.snapshotDrawn.connect(drawn.append)
+    views = list(window.views.values())
+    window.draw_now(a)
+    assert all(v.snapshot is a for v in views) and drawn == [a]
+    window._on_snapshot(b)
+    window.timer.stop()
+    window._redraw(live=True)
+    assert views[0].snapshot is b and all(v.snapshot is a for v in views[1:])
+    assert drawn == [a]
+    qtbot.waitUntil(lambda: drawn[-1] is b, timeout=5000)
+    assert all(v.snapshot is b for v in views) and drawn == [a, b]
+    window._on_snapshot(c)
+    window.timer.stop()
+    window._redraw(live=True)  # staggered, then forced:
+    window.draw_now(c2)
+    assert drawn == [a, b, c, c2] and all(v.snapshot is c2 for v in views)
