@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -203,6 +204,25 @@ def cli_env(settings_path: str | os.PathLike, offscreen: bool = True) -> dict[st
     env["BATCHSCOPE_SETTINGS"] = os.fspath(settings_path)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def training_engine(proc: subprocess.Popen, timeout: float = 60):
+    """Wait until ``proc`` (main.py opening its window) has an engine process that is
+    training (NumPy imported, its CPU time growing), as psutil.Process; fails if ``proc``
+    ends or the engine does not train within ``timeout`` s (then ``proc`` is killed)."""
+    import psutil
+    import pytest
+
+    app = psutil.Process(proc.pid)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, f"the app ended on its own: {proc.communicate()[1]!r}"
+        engines = [c for c in app.children() if "spawn_main" in " ".join(c.cmdline())]
+        if engines and engines[0].cpu_times().user > 0.35:  # imported NumPy, training
+            return engines[0]
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"the app did not start training within {timeout:g} s")
 
 
 def main_cmd(*args: str) -> list[str]:

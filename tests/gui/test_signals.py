@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from gui_testing import MAIN, REPO_ROOT
+from gui_testing import MAIN, REPO_ROOT, training_engine
 
 #: seconds from the signal to the end of every process of the app
 LIMIT_S = 2.0
@@ -52,18 +52,17 @@ def launch(tmp_path: Path, training: bool = True) -> tuple[subprocess.Popen, psu
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    if training:
+        return proc, training_engine(proc)
     app = psutil.Process(proc.pid)
     end = time.monotonic() + 60
     while time.monotonic() < end:
         assert proc.poll() is None, proc.communicate()[1].decode()
-        if not training and any("libQt6Widgets" in m.path for m in app.memory_maps()):
+        if any("libQt6Widgets" in m.path for m in app.memory_maps()):
             return proc, None
-        engines = [c for c in app.children() if "spawn_main" in " ".join(c.cmdline())]
-        if engines and engines[0].cpu_times().user > 0.35:  # imported NumPy, training
-            return proc, engines[0]
         time.sleep(0.1)
     proc.kill()
-    pytest.fail("the app did not start training within 60 s")
+    pytest.fail("the app did not load Qt within 60 s")
 
 
 def stop_and_measure(proc: subprocess.Popen, sig: int, whole_group: bool) -> float:

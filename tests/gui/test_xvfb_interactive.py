@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gui_testing import REPO_ROOT, cli_env, main_cmd
+from gui_testing import REPO_ROOT, cli_env, main_cmd, training_engine
 from PySide6.QtCore import QSettings
 
 
@@ -32,7 +32,11 @@ def test_interactive_window_closes_cleanly_on_sigint(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(1.0)
+        socket = Path(f"/tmp/.X11-unix/X{n}")  # made once the server listens
+        end = time.monotonic() + 10
+        while not socket.exists() and server.poll() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        assert socket.exists(), f"Xvfb did not start on {display}"
         ini = tmp_path / "settings.ini"
         env = cli_env(ini, offscreen=False)
         env["DISPLAY"] = display
@@ -44,7 +48,8 @@ def test_interactive_window_closes_cleanly_on_sigint(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(6.0)
+        training_engine(app)  # the window is up and its engine trains
+        time.sleep(1.0)  # and keeps training
         assert app.poll() is None, f"the app ended on its own: {app.communicate()[1][-800:]}"
         app.send_signal(signal.SIGINT)
         out, err = app.communicate(timeout=15)
