@@ -206,6 +206,16 @@ def cli_env(settings_path: str | os.PathLike, offscreen: bool = True) -> dict[st
     return env
 
 
+def selected_cases(request, test_name: str) -> list[tuple[str, dict]]:
+    """(case id, parameters) of each case of the parametrised ``test_name`` in the requesting
+    module that this session runs, in their order."""
+    return [
+        (item.callspec.id, item.callspec.params)
+        for item in request.session.items
+        if item.module is request.module and getattr(item, "originalname", "") == test_name
+    ]
+
+
 def training_engine(proc: subprocess.Popen, timeout: float = 60):
     """Wait until ``proc`` (main.py opening its window) has an engine process that is
     training (NumPy imported, its CPU time growing), as psutil.Process; fails if ``proc``

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import csv
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from gui_testing import CSV_HEADERS, REPO_ROOT, VIEW_NAMES, cli_env, main_cmd, run_main
+from gui_testing import (
+    CSV_HEADERS,
+    REPO_ROOT,
+    VIEW_NAMES,
+    cli_env,
+    main_cmd,
+    run_main,
+    selected_cases,
+)
 from PySide6.QtGui import QImage
 
 BAD_VALUES = [
@@ -36,23 +45,43 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("args", "option"), BAD_VALUES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
-)
-def test_bad_value_exits_2_with_one_line(tmp_path, args, option):
+def _bad_value_args(folder, args: list[str]) -> list[str]:
+    """``args`` with the placeholders replaced by files made in ``folder``."""
     args = list(args)
     if "{malformed}" in args:
-        bad = tmp_path / "malformed.json"
+        bad = folder / "malformed.json"
         bad.write_text('{"lr": 0.1,,}')
         args[args.index("{malformed}")] = str(bad)
     if "{badfield}" in args:
-        bad = tmp_path / "badfield.json"
+        bad = folder / "badfield.json"
         bad.write_text('{"batch_size": "lots"}')
         args[args.index("{badfield}")] = str(bad)
     if "missing.json" in args:
-        args[args.index("missing.json")] = str(tmp_path / "missing.json")
+        args[args.index("missing.json")] = str(folder / "missing.json")
+    return args
+
+
+@pytest.fixture(scope="module")
+def bad_value_runs(request, tmp_path_factory):
+    """main.py with each bad value this session tests, two at a time from the first case on
+    (each run is a start-up and an exit, ~0.35 s): {case id: (its folder, its run)}."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {}
+        for case, params in selected_cases(request, "test_bad_value_exits_2_with_one_line"):
+            folder = tmp_path_factory.mktemp("bad-value")
+            args = _bad_value_args(folder, params["args"])
+            shot = str(folder / "shot.png")
+            runs[case] = folder, pool.submit(run_main, folder, *args, "--screenshot", shot)
+        yield runs
+
+
+@pytest.mark.parametrize(
+    ("args", "option"), BAD_VALUES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_bad_value_exits_2_with_one_line(bad_value_runs, request, args, option):
+    tmp_path, run = bad_value_runs[request.node.callspec.id]
     shot = tmp_path / "shot.png"
-    r = run_main(tmp_path, *args, "--screenshot", str(shot))
+    r = run.result()
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr
@@ -192,6 +221,26 @@ def test_csv_options(tmp_path):
     assert "regression (chosen)" in data
 
 
+@pytest.fixture(scope="module")
+def csv_refusal_runs(request, tmp_path_factory):
+    """main.py with each refused CSV set-up this session tests, two at a time from the first
+    case on: {case id: its run}."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {}
+        for case, params in selected_cases(request, "test_csv_refusals_are_one_line"):
+            folder = tmp_path_factory.mktemp("csv-refusal")
+            broken = folder / "broken.csv"
+            broken.write_text('a,b\n1,2\n3,4\n5,"6\n' + "7,8\n" * 300)
+            subs = {
+                "{house}": house_csv(folder),
+                "{missing}": str(folder / "nope.csv"),
+                "{broken}": str(broken),
+            }
+            args = [subs.get(a, a) for a in params["args"]]
+            runs[case] = pool.submit(run_main, folder, *args, "--screenshot", str(folder / "s.png"))
+        yield runs
+
+
 @pytest.mark.parametrize(
     "args, option, words",
     [
@@ -205,13 +254,8 @@ def test_csv_options(tmp_path):
         (["--csv", "{broken}"], "--csv", ["line 4:", "never closes"]),
     ],
 )
-def test_csv_refusals_are_one_line(tmp_path, args, option, words):
-    house = house_csv(tmp_path)
-    broken = tmp_path / "broken.csv"
-    broken.write_text('a,b\n1,2\n3,4\n5,"6\n' + "7,8\n" * 300)
-    subs = {"{house}": house, "{missing}": str(tmp_path / "nope.csv"), "{broken}": str(broken)}
-    args = [subs.get(a, a) for a in args]
-    r = run_main(tmp_path, *args, "--screenshot", str(tmp_path / "s.png"))
+def test_csv_refusals_are_one_line(csv_refusal_runs, request, args, option, words):
+    r = csv_refusal_runs[request.node.callspec.id].result()
     assert r.returncode == 2, r.stderr
     (line,) = own_lines(r.stderr)
     assert line.startswith(f"batchscope: error: {option}: "), line
