@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,21 +101,43 @@ def _batchscope() -> Path:
     return here
 
 
-@pytest.mark.parametrize("line", [ln for ln in batchscope_lines() if headless(ln)])
-def test_headless_example_runs_as_written(tmp_path, line):
-    # a folder like the checkout: its .venv/bin/batchscope and examples/, nothing else
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "batchscope").symlink_to(_batchscope())
-    (tmp_path / "examples").symlink_to(REPO / "examples")
+def _run_as_pasted(folder: Path, line: str) -> tuple[list[str], subprocess.CompletedProcess]:
+    """``line`` (its --steps cut to QUICK_STEPS) run in ``folder``, made like the checkout:
+    its .venv/bin/batchscope and examples/, nothing else."""
+    (folder / ".venv" / "bin").mkdir(parents=True)
+    (folder / ".venv" / "bin" / "batchscope").symlink_to(_batchscope())
+    (folder / "examples").symlink_to(REPO / "examples")
     words = shlex.split(line)
     i = words.index("--steps")
     words[i + 1] = str(min(int(words[i + 1]), QUICK_STEPS))
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.pop("QT_QPA_PLATFORM", None)  # without a display it must go offscreen by itself
-    env["BATCHSCOPE_SETTINGS"] = str(tmp_path / "settings.ini")
-    r = subprocess.run(
-        words, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
+    env["BATCHSCOPE_SETTINGS"] = str(folder / "settings.ini")
+    r = subprocess.run(words, cwd=folder, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    return words, r
+
+
+HEADLESS_TEST = "test_headless_example_runs_as_written"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def headless_runs(request, tmp_path_factory):
+    """The headless examples this session tests, run two at a time from the module's first
+    test on (beside the in-process trainings): {case id: (its folder, its run)}."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {}
+        for item in request.session.items:
+            if item.module is request.module and item.originalname == HEADLESS_TEST:
+                folder = tmp_path_factory.mktemp("example")
+                line = item.callspec.params["line"]
+                runs[item.callspec.id] = folder, pool.submit(_run_as_pasted, folder, line)
+        yield runs
+
+
+@pytest.mark.parametrize("line", [ln for ln in batchscope_lines() if headless(ln)])
+def test_headless_example_runs_as_written(headless_runs, request, line):
+    tmp_path, run = headless_runs[request.node.callspec.id]
+    words, r = run.result()
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert all(ln.startswith(("step ", "batchscope: ")) for ln in lines), r.stderr
