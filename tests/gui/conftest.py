@@ -50,18 +50,24 @@ def _isolated_settings(tmp_path, monkeypatch):
     return path
 
 
+class _Windows(list):
+    """The windows one factory made (``open_window``; registered with ``qtbot`` unless None)."""
+
+    def __init__(self, qtbot) -> None:
+        super().__init__()
+        self.qtbot = qtbot
+
+    def make(self, config=None, **kw):
+        self.append(open_window(self.qtbot, config, **kw))
+        return self[-1]
+
+
 @pytest.fixture
 def make_window(qtbot):
     """Factory for windows; every window made is closed at teardown, and its worker thread
     must have finished."""
-    made = []
-
-    def make(config=None, **kw):
-        w = open_window(qtbot, config, **kw)
-        made.append(w)
-        return w
-
-    yield make
+    made = _Windows(qtbot)
+    yield made.make
     for w in made:
         close_window(w)
 
@@ -75,13 +81,11 @@ def shared_window(_app_style):
     alone. Made before a test's own settings file is chosen: build it with
     ``remember=False`` (the default), so that it never writes one. Closed and deleted after
     the module."""
-    made = []
+    made = _Windows(None)
 
     def make(config=None, **kw):
         assert not kw.get("remember"), "a shared window must not write settings"
-        w = open_window(None, config, **kw)
-        made.append(w)
-        return w
+        return made.make(config, **kw)
 
     yield make
     from PySide6.QtCore import QCoreApplication, QEvent
