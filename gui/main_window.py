@@ -542,10 +542,12 @@ class MainWindow(QMainWindow):
             return
         t0 = time.perf_counter()
         # Frames are due every 33 ms on a fixed grid, so a late frame makes the next one
-        # come sooner and the average stays at 30 a second (never more than half a frame of
-        # catching up, so no bursts).
+        # come sooner and the average stays at 30 a second. Detailed snapshots come every
+        # 25 ms, so a frame waits up to that long for one: the grid holds for a frame up to
+        # 3/4 of a period late (at 1/2 it slipped, 29.1 frames a second), and two frames are
+        # never closer than 8 ms (no bursts).
         period = REDRAW_MS / 1000
-        self._next_redraw = max(self._next_redraw + period, t0 + 0.5 * period)
+        self._next_redraw = max(self._next_redraw + period, t0 + 0.25 * period)
         if live is None:
             live = self.worker.is_running()
         views = list(self.views.values())

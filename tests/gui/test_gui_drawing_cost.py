@@ -232,3 +232,34 @@ def test_a_new_network_is_drawn_one_view_per_event_loop_turn(window, qtbot):
     window._redraw(live=True)  # staggered, then forced:
     window.draw_now(c2)
     assert drawn == [a, b, c, c2] and all(v.snapshot is c2 for v in views)
+
+
+def test_frames_keep_their_grid_when_a_snapshot_comes_late(window, monkeypatch):
+    """Frames are due every REDRAW_MS on a fixed grid: a frame drawn up to 3/4 of a period
+    late (waiting for a snapshot, which comes every 25 ms) keeps the grid, so the next one
+    comes sooner and the rate stays at ~30/s; later than that the grid restarts, the next
+    frame at least a quarter period after this one."""
+    import types
+
+    import gui.main_window as mw
+
+    window.set_running(False)
+    period = mw.REDRAW_MS / 1000
+    snaps = _snapshots(4)
+    clock = {"t": 100.0}
+    monkeypatch.setattr(mw, "time", types.SimpleNamespace(perf_counter=lambda: clock["t"]))
+    window._next_redraw = 100.0
+    window._on_snapshot(snaps[0])
+    window.timer.stop()
+    window._redraw(live=False)  # on time
+    assert window._next_redraw == pytest.approx(100.0 + period)
+    clock["t"] = 100.0 + period + 0.7 * period  # 0.7 of a period late
+    window._on_snapshot(snaps[1])
+    window.timer.stop()
+    window._redraw(live=False)
+    assert window._next_redraw == pytest.approx(100.0 + 2 * period)  # the grid holds
+    clock["t"] = 100.0 + 2 * period + 0.9 * period  # later than 3/4: a new grid
+    window._on_snapshot(snaps[2])
+    window.timer.stop()
+    window._redraw(live=False)
+    assert window._next_redraw == pytest.approx(clock["t"] + 0.25 * period)
