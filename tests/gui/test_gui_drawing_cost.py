@@ -247,7 +247,9 @@ def test_frames_keep_their_grid_when_a_snapshot_comes_late(window, monkeypatch):
     period = mw.REDRAW_MS / 1000
     snaps = _snapshots(4)
     clock = {"t": 100.0}
-    monkeypatch.setattr(mw, "time", types.SimpleNamespace(perf_counter=lambda: clock["t"]))
+    frozen = types.SimpleNamespace(**vars(mw.time))  # the time module, its clock held
+    frozen.perf_counter = lambda: clock["t"]
+    monkeypatch.setattr(mw, "time", frozen)
     window._next_redraw = 100.0
     window._on_snapshot(snaps[0])
     window.timer.stop()
@@ -263,3 +265,4 @@ def test_frames_keep_their_grid_when_a_snapshot_comes_late(window, monkeypatch):
     window.timer.stop()
     window._redraw(live=False)
     assert window._next_redraw == pytest.approx(clock["t"] + 0.25 * period)
+    monkeypatch.undo()  # the real clock before the window closes
