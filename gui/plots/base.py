@@ -310,10 +310,19 @@ def make_wrapping(label: pg.LabelItem, plot: pg.PlotItem | None = None) -> None:
     def update_min() -> None:
         item = label.item
         width = label.rect().width()
+        before = item.textWidth()
         item.setTextWidth(-1)
         natural = item.boundingRect().width()
         if 20 < width < natural:
             item.setTextWidth(width)
+        if item.textWidth() != before and not getattr(label, "_bs_placing", False):
+            # pyqtgraph placed the text by its bounds before this re-wrap: place it again
+            # (a title grown from wrapped to one line sat 13 px past the right edge)
+            label._bs_placing = True
+            try:
+                label.resizeEvent(None)
+            finally:
+                label._bs_placing = False
         # The height only grows while the width stays: a text whose wrapped lines come and go
         # from frame to frame would otherwise lay the whole view out again each time (and
         # re-render every axis in it).
