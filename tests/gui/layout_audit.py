@@ -94,8 +94,10 @@ def _audit_widgets(root: QWidget) -> list[str]:
         top_left = w.mapTo(window, w.rect().topLeft())
         rect = w.rect().translated(top_left)
         if w is not window and not win_rect.adjusted(-1, -1, 1, 1).contains(rect):
-            out.append(f"{name}: outside the window ({rect.x()},{rect.y()} {rect.width()}x"
-                       f"{rect.height()} in {win_rect.width()}x{win_rect.height()})")
+            out.append(
+                f"{name}: outside the window ({rect.x()},{rect.y()} {rect.width()}x"
+                f"{rect.height()} in {win_rect.width()}x{win_rect.height()})"
+            )
             continue
         if isinstance(w, QLabel) and not w.wordWrap() and w.text().strip():
             need = w.sizeHint().width()

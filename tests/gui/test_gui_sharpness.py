@@ -55,7 +55,7 @@ def test_curvature_csv_has_the_measurements(view, tmp_path):
         rows = list(csv.reader(fh))
     assert rows[0] == ["step", "lambda_max", "stability_limit"]
     steps = [int(r[0]) for r in rows[1:]]
-    assert steps == [r[0] for r in s.curvature_rows()][-len(steps):] and len(steps) >= 3
+    assert steps == [r[0] for r in s.curvature_rows()][-len(steps) :] and len(steps) >= 3
     lams = [r[1] for r in s.curvature_rows()][-len(steps) :]
     assert np.allclose([float(r[1]) for r in rows[1:]], lams)
     assert all(float(r[2]) == pytest.approx(2 / s.config.lr) for r in rows[1:])
