@@ -136,9 +136,14 @@ class Backprop:
 
     def gram(self) -> np.ndarray:
         """K (B, B) with K[i, j] = g_i . g_j = sum_l (a_i.a_j + 1)(delta_i.delta_j)."""
-        K = np.zeros((self.batch_size, self.batch_size))
+        return self.gram_rows(0, self.batch_size)
+
+    def gram_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of the Gram matrix, (stop - start, B): K[i, :] for i in the
+        slice (a caller can build K in pieces, between other work)."""
+        K = np.zeros((stop - start, self.batch_size))
         for A, D in zip(self.inputs, self.deltas):
-            K += (A @ A.T + 1.0) * (D @ D.T)
+            K += (A[start:stop] @ A.T + 1.0) * (D[start:stop] @ D.T)
         return K
 
 

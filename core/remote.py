@@ -243,6 +243,8 @@ class _EngineLoop:
         self.last_emit = 0.0
         self.last_surface = 0.0
         self.shown_state: str | None = None
+        self.noise_job = None  #: the 1/sqrt(B) measurement under way (core.batch_noise)
+        self.noise_run = -1  #: the run it was started in
         self._handlers = {
             Stop: self._on_stop,
             Run: self._on_run,
@@ -391,10 +393,25 @@ class _EngineLoop:
 
     def _maybe_batch_noise(self, training: bool) -> None:
         """The measured 1/sqrt(B) panel, every few seconds (not before the first snapshot
-        after a change: that one shows the change at once)."""
-        if self.changed or not self.session.batch_noise_due():
-            return
-        self.session.measure_batch_noise()
+        after a change: that one shows the change at once). While training, one piece of a
+        few ms a turn, a training step between two pieces (in one go it kept the loop from
+        training and sending snapshots for 50-90 ms: frames were lost); paused, all at once.
+        A change of settings or a new run drops a job under way."""
+        s = self.session
+        job = self.noise_job
+        if job is not None and (self.changed or self.noise_run != s.run_id):
+            job = self.noise_job = None
+        if job is None:
+            if self.changed or not s.batch_noise_due():
+                return
+            job = self.noise_job = s.start_batch_noise()
+            self.noise_run = s.run_id
+        with np.errstate(all="ignore"):
+            while not job.advance():
+                if training:
+                    return  # the next piece in the next turn
+        s.keep_batch_noise(job)
+        self.noise_job = None
         if not training:
             self._send_now()
 

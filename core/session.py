@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batch_noise import MAX_POPULATION, BatchNoise, measure_batch_noise
+from .batch_noise import MAX_POPULATION, BatchNoise, BatchNoiseJob
 from .commands import RecomputeSurface, Reset, Update
 from .config import Config
 from .curvature import overshoot
@@ -711,6 +711,17 @@ class Session:
         """Measure the standard error of the minibatch mean gradient for B = 1, 2, 4 ... 256
         at the current weights (``core.batch_noise``), drawing minibatches from the training set
         (or a fixed random ``MAX_POPULATION`` of it). Kept as ``self.batch_noise``."""
+        job = self.start_batch_noise()
+        with np.errstate(all="ignore"):
+            while not job.advance():
+                pass
+        return self.keep_batch_noise(job)
+
+    def start_batch_noise(self) -> BatchNoiseJob:
+        """``measure_batch_noise`` as a job of pieces of a few ms (``BatchNoiseJob.advance``;
+        advance it under ``np.errstate(all="ignore")``), for a loop that trains between them:
+        the per-sample gradients are taken now, so it measures these weights (``step``)
+        however far training goes meanwhile. ``keep_batch_noise(job)`` keeps its result."""
         n = self.data.n_train
         idx = np.arange(n)
         if n > MAX_POPULATION:
@@ -719,10 +730,13 @@ class Session:
         with np.errstate(all="ignore"):
             X, T = self.data.X_train[idx], self.data.T_train[idx]
             bp = self.net.backprop(X, T, **self.trainer.objective(idx))
-            bn = measure_batch_noise(bp, self._noise_rng, step=self.step_count)
-        self.batch_noise = bn
+        return BatchNoiseJob(bp, self._noise_rng, step=self.step_count)
+
+    def keep_batch_noise(self, job: BatchNoiseJob) -> BatchNoise | None:
+        """Keep a finished job's result as ``self.batch_noise`` (None: not measurable)."""
+        self.batch_noise = job.result
         self._batch_noise_time = time.perf_counter()
-        return bn
+        return job.result
 
     def surface_plan(self) -> tuple[int, int]:
         """(resolution, samples) for the next surface: the configured ones, reduced to fit

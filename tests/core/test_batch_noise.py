@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core import Config, Session
-from core.batch_noise import BATCH_SIZES, loglog_slope, measure_batch_noise
+from core.batch_noise import BATCH_SIZES, BatchNoiseJob, loglog_slope, measure_batch_noise
 from core.gradstats import DenseGradients
 
 
@@ -98,3 +98,32 @@ def test_surface_age_in_seconds():
     snap = s.step()
     assert 0 < snap.surface_age_seconds < 60
     assert Session(Config(hidden=(4,))).snapshot().surface_age_seconds != 0  # nan: none yet
+
+
+def test_gram_rows_put_together_are_the_gram():
+    s = Session(Config(hidden=(8, 8)))
+    bp = s.net.backprop(s.data.X_train[:300], s.data.T_train[:300])
+    K = bp.gram()
+    parts = np.concatenate([bp.gram_rows(a, min(a + 128, 300)) for a in range(0, 300, 128)])
+    np.testing.assert_allclose(parts, K, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(K, K.T, rtol=1e-12, atol=1e-15)
+
+
+def test_the_job_in_pieces_measures_exactly_what_one_go_does():
+    s = Session(Config())
+    for _ in range(20):
+        s.step()
+    bp = s.net.backprop(s.data.X_train, s.data.T_train)
+    one = measure_batch_noise(bp, np.random.default_rng(5), step=20)
+    job = BatchNoiseJob(bp, np.random.default_rng(5), step=20)
+    pieces = 1
+    while not job.advance():
+        pieces += 1
+    # 1,024 samples: four pieces of 256 Gram rows, then one per batch size
+    assert pieces == 4 + len(BATCH_SIZES)
+    got = job.result
+    np.testing.assert_array_equal(got.std_error_measured, one.std_error_measured)
+    np.testing.assert_array_equal(got.draws, one.draws)
+    assert got.trace_sigma == one.trace_sigma and got.mean_norm == one.mean_norm
+    assert got.step == 20 and got.seconds > 0
+    assert job.advance() is True  # done stays done

@@ -379,3 +379,35 @@ def test_serve_answers_typed_requests_with_typed_replies():
     got = [m for m in q.items if isinstance(m, ParamsCopy)]
     assert len(got) == 1 and got[0].layer_sizes == (5, 8, 3)
     np.testing.assert_array_equal(got[0].params, s.net.params)
+
+
+def test_the_engine_trains_between_the_pieces_of_a_batch_noise_measurement(monkeypatch):
+    """While running, the engine loop does the measured 1/sqrt(B) panel one piece a turn with
+    a training step between two pieces (in one go it kept the loop from training and sending
+    snapshots for 50-90 ms); the result names the step whose weights it measured."""
+    from collections import deque
+
+    from core.batch_noise import BATCH_SIZES, BatchNoiseJob
+    from core.commands import Stop
+    from core.remote import serve
+
+    s = Session(Config(surface_resolution=9))
+    at_advance = []
+    real = BatchNoiseJob.advance
+
+    def spy(job):
+        at_advance.append(s.step_count)
+        return real(job)
+
+    monkeypatch.setattr(BatchNoiseJob, "advance", spy)
+    inbox = _ScriptInbox([(lambda: True, Run(True))])
+    # instead of the Stop at once: one after a measurement kept while training
+    inbox.script = deque(
+        [inbox.script[0], (lambda: s.batch_noise is not None and s.step_count > 50, Stop())]
+    )
+    serve(s, inbox, _ListQueue())
+    assert s.batch_noise is not None
+    pieces = at_advance[: 4 + len(BATCH_SIZES)]  # 1,024 samples: 4 of 256 Gram rows, 9 sizes
+    assert len(pieces) == 4 + len(BATCH_SIZES)
+    assert all(b > a for a, b in zip(pieces, pieces[1:]))  # a step between every two pieces
+    assert s.batch_noise.step == pieces[0]  # the weights the job took its gradients at
