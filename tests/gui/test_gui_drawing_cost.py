@@ -211,6 +211,8 @@ def test_a_new_network_is_drawn_one_view_per_event_loop_turn(window, qtbot):
     after the last view; a forced draw meanwhile finishes it first."""
     window.set_running(False)
     qtbot.wait(100)
+    # the engine's own snapshots (another shape) must not interleave with these
+    window.worker.snapshotReady.disconnect(window._on_snapshot)
     a = Session(Config(hidden=(8,))).step(detail=True)
     b = Session(Config(hidden=(8, 8))).step(detail=True)
     c = Session(Config(hidden=(4,))).step(detail=True)
