@@ -504,10 +504,24 @@ class Landscape:
 
     # ------------------------------------------------------------------ the plane
     def new_plane(self, kind: str, gbar: np.ndarray, disagree: np.ndarray) -> Plane:
-        """A plane of ``kind`` ("gradient", "random", "pca") through the current weights;
-        gbar, disagree (P,) are the mean gradient and the direction in which the per-sample
-        gradients disagree (the gradient plane's, and the fall-back of the others). A random
-        plane keeps its directions when it is recentred, so the picture stays comparable."""
+        """A plane of ``kind`` ("gradient", "random", "pca") through the current weights,
+        made (``make_plane``) and installed (``install_plane``)."""
+        plane = self.make_plane(kind, gbar, disagree)
+        self.install_plane(plane)
+        return plane
+
+    def install_plane(self, plane: Plane) -> None:
+        """Draw the path on ``plane`` from now on (the trajectory projected onto it)."""
+        self.plane = plane
+        self.stale = True
+        self.trajectory.project_onto(plane)
+
+    def make_plane(self, kind: str, gbar: np.ndarray, disagree: np.ndarray) -> Plane:
+        """A plane of ``kind`` ("gradient", "random", "pca") through the current weights, not
+        yet installed; gbar, disagree (P,) are the mean gradient and the direction in which
+        the per-sample gradients disagree (the gradient plane's, and the fall-back of the
+        others). A random plane keeps its directions when it is recentred, so the picture
+        stays comparable."""
         origin = self.net.params
         pid = next(self._plane_ids)
         plane = None
@@ -521,9 +535,6 @@ class Landscape:
                 plane = random_plane(self.net, origin, self.rng, pid)
         if plane is None:  # gradient plane, or too little trajectory for PCA yet
             plane = gradient_plane(origin, gbar, disagree, self.rng, pid)
-        self.plane = plane
-        self.stale = True
-        self.trajectory.project_onto(plane)
         return plane
 
     def forget_plane(self) -> None:
@@ -562,14 +573,14 @@ class Landscape:
             return True
         return bool(off > 0.5 * s.span * _scale(plane))
 
-    def span(self, step_length: float) -> float:
-        """Half-width of the surface grid, in plane coordinates: the distance the weights
-        travelled over the last 200 steps, at least 20 steps of ``step_length`` (lr x the
-        gradient's norm)."""
+    def span(self, step_length: float, plane: Plane | None = None) -> float:
+        """Half-width of the surface grid on ``plane`` (default: the installed one), in plane
+        coordinates: the distance the weights travelled over the last 200 steps, at least 20
+        steps of ``step_length`` (lr x the gradient's norm)."""
         traj = self.trajectory.points()
         travelled = float(np.linalg.norm(traj[-1] - traj[max(0, len(traj) - 200)]))
         dist = max(travelled, 20 * step_length, 1e-3 * float(np.linalg.norm(self.net.params)), 1e-6)
-        return dist / max(_scale(self.plane), 1e-300)
+        return dist / max(_scale(plane or self.plane), 1e-300)
 
     def compute_surface(
         self,
@@ -584,17 +595,16 @@ class Landscape:
         *directions)``) and the loss on it: ``grid(plane, span)`` returns (alphas (res,),
         betas (res,), Z (res, res)) over ``n_samples`` samples, or None when cancelled (the
         old plane and surface are then kept, and None returned). ``step`` is the training
-        step, ``step_length`` lr x the gradient's norm (for the span)."""
-        old_plane, old_stale = self.plane, self.stale
-        plane = self.new_plane(kind, *directions)
+        step, ``step_length`` lr x the gradient's norm (for the span). The new plane is
+        installed only with its surface: while ``grid`` runs (the engine trains between its
+        chunks) the path is still drawn on the old plane over the old surface."""
+        plane = self.make_plane(kind, *directions)
         t0 = time.perf_counter()
         with np.errstate(all="ignore"):
-            out = grid(plane, self.span(step_length))
+            out = grid(plane, self.span(step_length, plane))
         if out is None:
-            if old_plane is not None:
-                self.plane, self.stale = old_plane, old_stale
-                self.trajectory.project_onto(old_plane)
             return None
+        self.install_plane(plane)
         alphas, betas, Z = out
         self.compute_seconds = time.perf_counter() - t0
         self._surface_time = t0

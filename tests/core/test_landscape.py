@@ -320,9 +320,47 @@ def test_landscape_keeps_its_old_plane_and_surface_when_a_new_one_is_cancelled()
     assert land.compute_surface("random", (g, d), lambda p, s: None, 20, 1, 0.1) is None
     assert land.surface is first and land.plane is first.plane  # kept
     coords, _ = land.trajectory.path()
-    np.testing.assert_allclose(coords, project(first.plane, land.trajectory.points())[0])
+    # (never left it: the path keeps the coordinates it was recorded with, equal to round-off)
+    np.testing.assert_allclose(
+        coords, project(first.plane, land.trajectory.points())[0], rtol=1e-12, atol=1e-15
+    )
     second = land.compute_surface("random", (g, d), grid, 20, step=1, step_length=0.1)
     assert second.surface_id == 2 and second.plane.kind == "random"
     assert land.age_seconds(1) == 0.0 and not land.needs_surface(1)
     land.forget_plane()
     assert land.needs_surface(1)
+
+
+def test_a_new_plane_is_installed_only_with_its_surface():
+    """While the grid is computed (the engine trains between its chunks) the path is still
+    on the old plane; the new plane comes with its surface, centred on the weights the
+    computation started from, however far training went meanwhile."""
+    net = MLP([3, 4, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    T = np.zeros((20, 2))
+    land = Landscape()
+    land.start(net, np.random.default_rng(1))
+    land.record()
+    g, d = np.ones(net.n_params), np.arange(net.n_params, dtype=float)
+    first = land.compute_surface(
+        "gradient", (g, d), lambda p, s: loss_grid(net, X, T, p, (0.0, 0.0), s, 5), 20, 0, 0.1
+    )
+    start = net.params.copy()
+    seen = []
+
+    def grid_while_training(plane, span):
+        seen.append(land.plane)
+        out = loss_grid(net, X, T, plane, (0.0, 0.0), span, 5)
+        net.params[...] += 0.05  # training goes on between the chunks
+        land.record()
+        seen.append(land.plane)
+        return out
+
+    second = land.compute_surface("gradient", (g, d), grid_while_training, 20, 1, 0.1)
+    assert seen == [first.plane, first.plane]  # the old plane throughout
+    assert land.plane is second.plane and land.surface is second
+    np.testing.assert_array_equal(second.plane.origin, start)
+    coords, _ = land.trajectory.path()  # the whole path now on the new plane
+    np.testing.assert_allclose(
+        coords, project(second.plane, land.trajectory.points())[0], rtol=1e-12, atol=1e-15
+    )

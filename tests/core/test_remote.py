@@ -411,3 +411,46 @@ def test_the_engine_trains_between_the_pieces_of_a_batch_noise_measurement(monke
     assert len(pieces) == 4 + len(BATCH_SIZES)
     assert all(b > a for a, b in zip(pieces, pieces[1:]))  # a step between every two pieces
     assert s.batch_noise.step == pieces[0]  # the weights the job took its gradients at
+
+
+def test_the_engine_trains_between_the_chunks_of_a_surface(monkeypatch):
+    """While running, training goes on between the surface's chunks (in one go the surface
+    kept the loop from training and sending snapshots for 26-110 ms twice a second); the
+    snapshots sent meanwhile show the old plane and surface together, the new ones come
+    together."""
+    from collections import deque
+
+    from core.commands import Stop
+    from core.landscape import Landscape
+    from core.remote import serve
+
+    s = Session(Config())
+    during = []  # steps taken while a surface was being computed
+    busy = {"on": False}
+    real_surface = Landscape.compute_surface
+
+    def computing(self, *a, **k):
+        busy["on"] = True
+        try:
+            return real_surface(self, *a, **k)
+        finally:
+            busy["on"] = False
+
+    real_step = Session.step
+
+    def step(self, *a, **k):
+        if busy["on"]:
+            land = self.landscape  # the old plane and its surface, together
+            together = land.surface is None or land.surface.plane is land.plane
+            during.append((self.step_count, together))
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(Landscape, "compute_surface", computing)
+    monkeypatch.setattr(Session, "step", step)
+    inbox = _ScriptInbox([(lambda: True, Run(True))])
+    inbox.script = deque([inbox.script[0], (lambda: len(during) > 20, Stop())])
+    q = _ListQueue()
+    serve(s, inbox, q)
+    assert len(during) > 20 and all(together for _, together in during)
+    assert s.landscape.surface.plane is s.landscape.plane
+    assert any(isinstance(m, SnapshotReady) for m in q.items)
