@@ -243,6 +243,7 @@ class _EngineLoop:
         self.last_emit = 0.0
         self.last_surface = 0.0
         self.shown_state: str | None = None
+        self.settings_waiting = False  #: a settings command waits for a computation to end
         self.noise_job = None  #: the 1/sqrt(B) measurement under way (core.batch_noise)
         self.noise_run = -1  #: the run it was started in
         self._handlers = {
@@ -292,6 +293,7 @@ class _EngineLoop:
         while msg is not None:
             self.handle(msg)
             msg = self.inbox.get(0.0)
+        self.settings_waiting = False
 
     def stop_requested(self) -> bool:
         """Cancel callback for long computations: handles run control and parameter
@@ -311,6 +313,7 @@ class _EngineLoop:
                 self.handle(msg)
             else:
                 self.inbox.defer(msg)
+                self.settings_waiting = True
         return self.stopping
 
     # ----------------------------------------------------------------- loop
@@ -399,7 +402,10 @@ class _EngineLoop:
         is installed only with it (``Landscape.compute_surface``)."""
         if self.stop_requested():
             return True
-        if self.running and not self.session.diverged:
+        # Never ahead of the user: not in the surface that follows a change of settings (the
+        # next command, a Reset say, must come before any step on the changed settings), nor
+        # while a settings command waits for the surface to end.
+        if self.running and not (self.session.diverged or self.changed or self.settings_waiting):
             self._train(single=False)
         return False
 
