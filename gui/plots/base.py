@@ -43,7 +43,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self.setToolTip(self.help_text)
         self.setMinimumSize(260, 180)
         self.snapshot: Snapshot | None = None
-        self._items_cached = False
+        self._axes_cached = False
         self._stale = False  #: a snapshot kept but not drawn (the view was hidden)
         self.ci.setContentsMargins(4, 4, 4, 4)
         # live text throttle: {id(item): (write, item, text, kw)} kept back by a live frame,
@@ -90,7 +90,7 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         if pending:
             self.scene().prepareForPaint()
 
-    def cache_items(self) -> None:
+    def cache_axes(self) -> None:
         """Cache every axis as a pixmap: an axis whose range did not change is then blitted,
         not re-rendered text by text (text drawing was most of a frame's paint time). (Text
         items are not cached: a QGraphicsTextItem whose HTML changed was blitted blank.)"""
@@ -127,9 +127,9 @@ class ViewWidget(pg.GraphicsLayoutWidget):
         self._draw_now(live)
 
     def _draw_now(self, live: bool = False) -> None:
-        if not self._items_cached:
-            self.cache_items()
-            self._items_cached = True
+        if not self._axes_cached:
+            self.cache_axes()
+            self._axes_cached = True
         self._stale = False
         now = time.perf_counter()
         self._text_due = not live or now - self._text_written >= LIVE_TEXT_INTERVAL
