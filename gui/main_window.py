@@ -421,6 +421,10 @@ class MainWindow(QMainWindow):
         self.controls.show_applied(snap.config)  # the engine's settings; pending ones marked
         if snap.step > 0 or self.last_snapshot is not None:
             self.last_snapshot = snap
+        self._arm_redraw()
+
+    def _arm_redraw(self) -> None:
+        """Start the redraw timer for the next frame due on the grid (unless it runs)."""
         if not self.timer.isActive() and not self._closing:
             wait_ms = 1000 * (self._next_redraw - time.perf_counter())
             self.timer.start(max(0, int(wait_ms)))
@@ -580,8 +584,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._draw_next_view)
         else:
             self._finish_frame(snap, t0)
-            if self._pending is not snap and not self.timer.isActive():
-                self.timer.start(max(0, int(1000 * (self._next_redraw - time.perf_counter()))))
+            if self._pending is not snap:  # one came while this frame was drawn
+                self._arm_redraw()
 
     def _finish_frame(self, snap: Snapshot, t0: float) -> None:
         self._drawn = snap
