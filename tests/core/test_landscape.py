@@ -300,14 +300,20 @@ def test_surface_plan_shrinks_samples_first_then_resolution():
     assert surface_plan([5, 2048, 2048, 3], 41, 256) == (0, 0)  # too large for a live one
 
 
-def test_landscape_keeps_its_old_plane_and_surface_when_a_new_one_is_cancelled():
+def _small_landscape():
+    """A 3-4-2 net, 20 samples, a Landscape started on it with one point recorded, and two
+    directions (g, d) for its planes."""
     net = MLP([3, 4, 2], seed=0)
     X = np.random.default_rng(0).normal(size=(20, 3))
     T = np.zeros((20, 2))
     land = Landscape()
     land.start(net, np.random.default_rng(1))
     land.record()
-    g, d = np.ones(net.n_params), np.arange(net.n_params, dtype=float)
+    return net, X, T, land, (np.ones(net.n_params), np.arange(net.n_params, dtype=float))
+
+
+def test_landscape_keeps_its_old_plane_and_surface_when_a_new_one_is_cancelled():
+    net, X, T, land, (g, d) = _small_landscape()
 
     def grid(plane, span):
         return loss_grid(net, X, T, plane, (0.0, 0.0), span, 5)
@@ -335,13 +341,7 @@ def test_a_new_plane_is_installed_only_with_its_surface():
     """While the grid is computed (the engine trains between its chunks) the path is still
     on the old plane; the new plane comes with its surface, centred on the weights the
     computation started from, however far training went meanwhile."""
-    net = MLP([3, 4, 2], seed=0)
-    X = np.random.default_rng(0).normal(size=(20, 3))
-    T = np.zeros((20, 2))
-    land = Landscape()
-    land.start(net, np.random.default_rng(1))
-    land.record()
-    g, d = np.ones(net.n_params), np.arange(net.n_params, dtype=float)
+    net, X, T, land, (g, d) = _small_landscape()
     first = land.compute_surface(
         "gradient", (g, d), lambda p, s: loss_grid(net, X, T, p, (0.0, 0.0), s, 5), 20, 0, 0.1
     )
